@@ -1,0 +1,212 @@
+/**
+ * Every failure a user of this library can catch, as tagged errors.
+ *
+ * The split: a server's error reply is a {@link RedisReplyError} and leaves the
+ * connection usable; trouble with the socket is a {@link ConnectionError}; a late
+ * reply is a {@link CommandTimeoutError}; bytes that are not RESP are a
+ * {@link ProtocolError}; the pool speaks through {@link PoolTimeoutError},
+ * {@link PoolExhaustedError}, {@link PoolClosedError} and {@link CircuitOpenError}.
+ * A defect always means a bug in this library.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+
+/**
+ * The server answered with an error reply (`-ERR ...`, `-WRONGTYPE ...`, RESP3 `!`).
+ * `code` is the first word (`ERR`, `WRONGTYPE`, `NOSCRIPT`, `MOVED`, `LOADING`, ...).
+ * The connection it arrived on stays usable.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RedisReplyError extends Data.TaggedError("RedisReplyError")<{
+  readonly code: string
+  readonly message: string
+}> {
+  /**
+   * Builds the error from the text of an error reply: the first word is the code.
+   *
+   * @since 0.1.0
+   */
+  static fromText(text: string): RedisReplyError {
+    const space = text.indexOf(" ")
+    return new RedisReplyError({ code: space === -1 ? text : text.slice(0, space), message: text })
+  }
+  override toString(): string {
+    return this.message
+  }
+}
+
+/**
+ * Bytes that are not valid RESP, or that exceed a configured limit (bulk length,
+ * aggregate length, nesting depth, or a reply nobody asked for). The connection it
+ * arrived on can no longer be trusted and is closed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProtocolError extends Data.TaggedError("ProtocolError")<{
+  readonly reason: "malformed" | "limit" | "unexpected"
+  readonly message: string
+}> {}
+
+/**
+ * Why a {@link ConnectionError} happened.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConnectionErrorReason =
+  | "refused" // nothing listens at the address
+  | "timeout" // the dial did not complete within dialTimeout
+  | "dns" // the host name did not resolve
+  | "tls" // the TLS handshake failed
+  | "auth" // the server refused the credentials (WRONGPASS, NOAUTH, NOPERM on AUTH/HELLO)
+  | "handshake" // any other handshake step failed (HELLO, SELECT, CLIENT SETNAME, onConnect)
+  | "closed" // the socket closed (by us, the server or the network) while commands were pending
+  | "reset" // the peer reset the connection
+  | "unknown"
+
+/**
+ * Dialing, handshaking or talking to a server failed at the socket level.
+ * `address` is `host:port` or the socket path. `written` says whether the
+ * command this error answers may have reached the server (`false` means it
+ * certainly did not, so it is safe to retry).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConnectionError extends Data.TaggedError("ConnectionError")<{
+  readonly reason: ConnectionErrorReason
+  readonly message: string
+  readonly address?: string | undefined
+  readonly written?: boolean | undefined
+  readonly cause?: unknown
+}> {}
+
+/**
+ * A command's reply (or its write) did not come within its deadline. The
+ * connection stays in sync: the pending reply is dropped when it lands.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CommandTimeoutError extends Data.TaggedError("CommandTimeoutError")<{
+  readonly command: string
+  readonly phase: "read" | "write"
+  readonly timeoutMillis: number
+  readonly message: string
+}> {}
+
+/**
+ * A snapshot of a pool's state, carried by pool errors so that a timeout explains
+ * itself.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PoolSnapshot {
+  readonly total: number
+  readonly idle: number
+  readonly inUse: number
+  readonly pending: number
+  readonly max: number
+}
+
+/**
+ * No connection could be had within `poolTimeout`. One deadline covers the wait
+ * for a turn, the dial and the handshake; `waitingFor` says which was under way
+ * when it passed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PoolTimeoutError extends Data.TaggedError("PoolTimeoutError")<{
+  readonly waitingFor: "turn" | "dial" | "handshake"
+  readonly waitedMillis: number
+  readonly pool: PoolSnapshot
+  readonly message: string
+}> {}
+
+/**
+ * `maxActiveConns` connections are open already; as in go-redis, this fails at
+ * once rather than waiting.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PoolExhaustedError extends Data.TaggedError("PoolExhaustedError")<{
+  readonly maxActiveConns: number
+  readonly pool: PoolSnapshot
+  readonly message: string
+}> {}
+
+/**
+ * The pool's scope has closed (or is closing): it admits nobody.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PoolClosedError extends Data.TaggedError("PoolClosedError")<{
+  readonly message: string
+}> {}
+
+/**
+ * The dial breaker is open: the last `failures` dials failed in a row, the first
+ * of them at `since` (epoch milliseconds). The pool fails fast without touching
+ * the network until a background probe dials successfully.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CircuitOpenError extends Data.TaggedError("CircuitOpenError")<{
+  readonly lastError: ConnectionError
+  readonly since: number
+  readonly failures: number
+  readonly message: string
+}> {}
+
+/**
+ * EXEC answered nil: a watched key changed, nothing in the transaction ran.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TransactionAbortedError extends Data.TaggedError("TransactionAbortedError")<{
+  readonly message: string
+}> {}
+
+/**
+ * An option, URL or argument passed by the caller is invalid.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidArgumentError extends Data.TaggedError("InvalidArgumentError")<{
+  readonly message: string
+  readonly option?: string | undefined
+}> {}
+
+/**
+ * The pool's own failures.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PoolError = PoolTimeoutError | PoolExhaustedError | PoolClosedError | CircuitOpenError
+
+/**
+ * Everything a command can fail with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RedisError =
+  | RedisReplyError
+  | ProtocolError
+  | ConnectionError
+  | CommandTimeoutError
+  | PoolError
+  | TransactionAbortedError
+  | InvalidArgumentError

@@ -1,0 +1,7 @@
+/**
+ * effect-redis-pool: a Redis connection pool and client for Effect 4.
+ *
+ * @since 0.1.0
+ */
+export * as Errors from "./Errors.ts"
+export * as Resp from "./Resp.ts"
