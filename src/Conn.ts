@@ -1,0 +1,532 @@
+/**
+ * One Redis connection as a scoped Effect resource: dialed (TCP, TLS or a Unix
+ * socket), handshaked (`HELLO`, `AUTH`, `SELECT`, `CLIENT SETINFO`, then the user's
+ * `onConnect`), pipelined, timed, and closed when its scope closes.
+ *
+ * Many fibers may `send` on one connection at once: commands are written in call
+ * order, the writes of one tick are coalesced into one socket write, and replies
+ * come back to their own callers. A late reply costs its caller a
+ * `CommandTimeoutError` but not the connection: the reply is dropped when it lands,
+ * and only if it does not land within `drainTimeout` is the connection closed.
+ *
+ * @since 0.1.0
+ */
+import * as net from "node:net"
+import * as tls from "node:tls"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import {
+  type CommandTimeoutError,
+  ConnectionError,
+  type ConnectionErrorReason,
+  type ProtocolError,
+  RedisReplyError
+} from "./Errors.ts"
+import { version } from "./internal/connVersion.ts"
+import { ConnSocket, type Settings } from "./internal/connSocket.ts"
+import type * as Resp from "./Resp.ts"
+
+/**
+ * How to reach a server and how to talk to it. Durations accept anything
+ * `Duration.Input` does; zero (or `Duration.infinity`) disables a deadline.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnOptions {
+  /** Host name or IP address. Default `"127.0.0.1"` (no DNS lookup, no IPv4/IPv6 guessing). */
+  readonly host?: string | undefined
+  /** TCP port. Default `6379`. */
+  readonly port?: number | undefined
+  /** Unix socket path; when set, `host` and `port` are ignored. */
+  readonly path?: string | undefined
+  /** TLS: `true` for Node's defaults, or Node's `tls.connect` options (ca, cert, key, servername, rejectUnauthorized, ...). */
+  readonly tls?: boolean | tls.ConnectionOptions | undefined
+  /** Bound on dial, handshake and `onConnect` together. Default 5 s. */
+  readonly dialTimeout?: Duration.Input | undefined
+  /** How long a reply may take after its command was written. Default 3 s; overridable per call. */
+  readonly readTimeout?: Duration.Input | undefined
+  /** How long a command may wait to be written (socket backpressure, `maxPending`). Default: `readTimeout`. */
+  readonly writeTimeout?: Duration.Input | undefined
+  /**
+   * After a read timeout, how long the late reply may still take before the connection
+   * is closed. Default: `readTimeout`. Zero closes the connection at the first timeout.
+   */
+  readonly drainTimeout?: Duration.Input | undefined
+  /** Commands in flight (written, awaiting replies) per connection; beyond it callers wait to be written. Default 1000. */
+  readonly maxPending?: number | undefined
+  /** ACL user name; default user when absent. */
+  readonly username?: string | undefined
+  /** Password; never appears in errors, logs or spans. */
+  readonly password?: Redacted.Redacted<string> | undefined
+  /** Database selected after the handshake when greater than 0. Default 0. */
+  readonly db?: number | undefined
+  /** RESP version asked for with `HELLO`. Default 3; falls back to RESP2 when the server does not know `HELLO`. */
+  readonly protocol?: 2 | 3 | undefined
+  /** `CLIENT SETNAME` (through `HELLO ... SETNAME`). */
+  readonly clientName?: string | undefined
+  /** `CLIENT SETINFO LIB-NAME`. Default `"effect-redis-pool"`; `""` skips both SETINFO commands. */
+  readonly libName?: string | undefined
+  /** `CLIENT SETINFO LIB-VER`. Default: this library's version. */
+  readonly libVer?: string | undefined
+  /** Runs ordinary commands on the new connection after the handshake, before anyone else sees it. */
+  readonly onConnect?: ((conn: Conn) => Effect.Effect<void, unknown>) | undefined
+  /** Receives RESP3 push frames (invalidation, pub/sub messages); they never reach a caller. */
+  readonly onPush?: ((push: ReadonlyArray<Resp.Reply>) => void) | undefined
+  /** Decoder limits; see `Resp.Decoder`. */
+  readonly maxBulkLength?: number | undefined
+  readonly maxAggregateLength?: number | undefined
+  readonly maxDepth?: number | undefined
+}
+
+/**
+ * Per-call options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SendOptions {
+  /** Read timeout for this call, replacing `readTimeout` (and a blocking command's block time + margin). */
+  readonly timeout?: Duration.Input | undefined
+  /**
+   * Whether the command blocks on the server. Detected from the command by default
+   * (BLPOP, XREAD ... BLOCK, WAIT, ...). A caller leaving a blocking command early
+   * closes the connection, so that nothing is popped for nobody.
+   */
+  readonly blocking?: boolean | undefined
+}
+
+/**
+ * An open, handshaked connection. `send` and `sendBatch` may be called by many
+ * fibers at once.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Conn {
+  /** Process-local sequence number. */
+  readonly id: number
+  /** `CLIENT ID` learned in the handshake (`-1` if the server would not say). */
+  readonly clientId: number
+  /** `"host:port"` or the socket path. */
+  readonly address: string
+  /** RESP version agreed in the handshake. */
+  readonly protocol: 2 | 3
+  /** Epoch milliseconds of the dial. */
+  readonly createdAt: number
+  /** Epoch milliseconds of the last write or read. */
+  readonly usedAt: number
+  /** Commands queued or awaiting replies, orphaned (timed-out, interrupted) ones included. */
+  readonly pending: number
+  /** Commands written and awaiting replies, orphaned ones included; at most `maxPending` (or one oversized batch). */
+  readonly inFlight: number
+  /** Number of socket writes so far; the commands of one tick share one. */
+  readonly writeCount: number
+  /** False once the socket closed, ended, errored, or the server sent something nobody asked for. */
+  readonly isHealthy: boolean
+  /** Sends one command; an error reply fails with `RedisReplyError`. */
+  readonly send: (
+    args: ReadonlyArray<Resp.Arg>,
+    options?: SendOptions
+  ) => Effect.Effect<Resp.Reply, RedisReplyError | ConnectionError | CommandTimeoutError | ProtocolError>
+  /** Sends commands in one write and returns their replies in order; error replies are values. */
+  readonly sendBatch: (
+    commands: ReadonlyArray<ReadonlyArray<Resp.Arg>>,
+    options?: SendOptions
+  ) => Effect.Effect<Array<Resp.Reply>, ConnectionError | CommandTimeoutError | ProtocolError>
+  /** Completes when nothing is pending, or when the connection closes. */
+  readonly awaitIdle: Effect.Effect<void>
+  /** Sends QUIT, waits for its reply within `readTimeout` (1 s if none), then closes. */
+  readonly quit: Effect.Effect<void>
+  /** Destroys the socket now; queued and in-flight commands fail with `ConnectionError` (reason closed). */
+  readonly close: Effect.Effect<void>
+}
+
+const millis = (input: Duration.Input | undefined, fallback: number): number => {
+  if (input === undefined) return fallback
+  const ms = Duration.toMillis(input)
+  return Number.isFinite(ms) && ms > 0 ? Math.ceil(ms) : 0
+}
+
+const toCallOptions = (options: SendOptions | undefined) =>
+  options === undefined
+    ? undefined
+    : { timeout: options.timeout === undefined ? undefined : millis(options.timeout, 0), blocking: options.blocking }
+
+class ConnImpl implements Conn {
+  readonly socket: ConnSocket
+  readonly quitTimeout: number
+  constructor(socket: ConnSocket) {
+    this.socket = socket
+    this.quitTimeout = socket.settings.readTimeout > 0 ? socket.settings.readTimeout : 1000
+  }
+  get id() {
+    return this.socket.id
+  }
+  get clientId() {
+    return this.socket.clientId
+  }
+  get address() {
+    return this.socket.address
+  }
+  get protocol() {
+    return this.socket.protocol
+  }
+  get createdAt() {
+    return this.socket.createdAt
+  }
+  get usedAt() {
+    return this.socket.usedAt
+  }
+  get pending() {
+    return this.socket.pending
+  }
+  get inFlight() {
+    return this.socket.inFlightCount
+  }
+  get writeCount() {
+    return this.socket.writeCount
+  }
+  get isHealthy() {
+    return this.socket.isHealthy
+  }
+  readonly send = (args: ReadonlyArray<Resp.Arg>, options?: SendOptions) =>
+    this.socket.send(args, options === undefined ? undefined : toCallOptions(options))
+  readonly sendBatch = (commands: ReadonlyArray<ReadonlyArray<Resp.Arg>>, options?: SendOptions) =>
+    this.socket.sendBatch(commands, options === undefined ? undefined : toCallOptions(options))
+  get awaitIdle() {
+    return this.socket.awaitIdle
+  }
+  get close() {
+    return this.socket.close
+  }
+  get quit(): Effect.Effect<void> {
+    return Effect.suspend(() =>
+      this.socket.isClosed
+        ? Effect.void
+        : this.socket.send(["QUIT"], { timeout: this.quitTimeout }).pipe(
+          Effect.exit,
+          Effect.andThen(this.socket.close)
+        )
+    )
+  }
+}
+
+// -----------------------------------------------------------------------------
+// dial
+
+const tlsCodes = /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_MISMATCH|ERR_OSSL)/
+
+const dialError = (error: NodeJS.ErrnoException, address: string, tlsPhase: boolean): ConnectionError => {
+  const code = error.code ?? ""
+  let reason: ConnectionErrorReason
+  if (code === "ECONNREFUSED" || code === "ENOENT" || code === "EACCES") reason = "refused"
+  else if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_FAIL" || code === "EAI_NONAME") reason = "dns"
+  else if (code === "ETIMEDOUT") reason = "timeout"
+  else if (tlsCodes.test(code) || (tlsPhase && code !== "ECONNRESET")) reason = "tls"
+  else if (code === "ECONNRESET" || code === "EPIPE") reason = tlsPhase ? "tls" : "reset"
+  else reason = "unknown"
+  return new ConnectionError({
+    reason,
+    message: `${reason}: dialing ${address} failed: ${error.message}`,
+    address,
+    written: false,
+    cause: error
+  })
+}
+
+const dial = (options: ConnOptions, address: string): Effect.Effect<net.Socket, ConnectionError> =>
+  Effect.callback<net.Socket, ConnectionError>((resume) => {
+    const useTls = options.tls !== undefined && options.tls !== false
+    let socket: net.Socket
+    try {
+      if (useTls) {
+        const tlsOptions: tls.ConnectionOptions = options.tls === true ? {} : { ...(options.tls as tls.ConnectionOptions) }
+        if (options.path !== undefined) socket = tls.connect({ ...tlsOptions, path: options.path })
+        else {
+          const host = options.host ?? "127.0.0.1"
+          socket = tls.connect({
+            ...tlsOptions,
+            host,
+            port: options.port ?? 6379,
+            ...(tlsOptions.servername === undefined && net.isIP(host) === 0 ? { servername: host } : {})
+          })
+        }
+      } else {
+        socket = options.path !== undefined
+          ? net.connect({ path: options.path })
+          : net.connect({ host: options.host ?? "127.0.0.1", port: options.port ?? 6379 })
+      }
+    } catch (error) {
+      resume(Exit.fail(dialError(error as NodeJS.ErrnoException, address, false)))
+      return
+    }
+    socket.setNoDelay(true)
+    socket.setKeepAlive(true, 15_000)
+    let tcpConnected = false
+    const onConnect = () => {
+      tcpConnected = true
+    }
+    const onError = (error: NodeJS.ErrnoException) => {
+      cleanup()
+      socket.destroy()
+      resume(Exit.fail(dialError(error, address, useTls && tcpConnected)))
+    }
+    const onClose = () => {
+      cleanup()
+      resume(Exit.fail(
+        new ConnectionError({
+          reason: useTls && tcpConnected ? "tls" : "closed",
+          message: `closed: ${address} closed the connection while dialing`,
+          address,
+          written: false
+        })
+      ))
+    }
+    const onReady = () => {
+      cleanup()
+      resume(Exit.succeed(socket))
+    }
+    const cleanup = () => {
+      socket.off("connect", onConnect)
+      socket.off("error", onError)
+      socket.off("close", onClose)
+      socket.off(useTls ? "secureConnect" : "connect", onReady)
+    }
+    socket.on("connect", onConnect)
+    socket.on("error", onError)
+    socket.on("close", onClose)
+    socket.on(useTls ? "secureConnect" : "connect", onReady)
+    return Effect.sync(() => {
+      cleanup()
+      socket.destroy()
+    })
+  })
+
+// -----------------------------------------------------------------------------
+// handshake
+
+const authCodes = new Set(["WRONGPASS", "NOAUTH", "NOPERM", "WRONGPASS"])
+
+const isUnknownCommand = (reply: Resp.Reply): boolean =>
+  reply instanceof RedisReplyError && /unknown (sub)?command/i.test(reply.message)
+
+const isHelloUnsupported = (reply: Resp.Reply): boolean =>
+  reply instanceof RedisReplyError && (reply.code === "NOPROTO" || /unknown command/i.test(reply.message))
+
+const isOk = (reply: Resp.Reply): boolean => reply === "OK"
+
+/** A field of a `HELLO` reply: a RESP3 map or a RESP2 flat array of pairs. */
+const helloField = (reply: Resp.Reply, key: string): unknown => {
+  if (reply instanceof Map) {
+    for (const [k, v] of reply) if (textOf(k) === key) return v
+    return undefined
+  }
+  if (Array.isArray(reply)) {
+    for (let i = 0; i + 1 < reply.length; i += 2) if (textOf(reply[i]) === key) return reply[i + 1]
+    return undefined
+  }
+  if (reply !== null && typeof reply === "object" && !(reply instanceof Uint8Array)) {
+    return (reply as unknown as Record<string, unknown>)[key]
+  }
+  return undefined
+}
+
+const utf8 = new TextDecoder()
+const textOf = (value: unknown): string | undefined =>
+  typeof value === "string" ? value : value instanceof Uint8Array ? utf8.decode(value) : undefined
+
+const asNumber = (value: unknown): number | undefined => {
+  if (typeof value === "number") return value
+  if (typeof value === "bigint") return Number(value)
+  const text = textOf(value)
+  if (text === undefined) return undefined
+  const n = Number(text)
+  return Number.isFinite(n) ? n : undefined
+}
+
+const handshakeError = (
+  address: string,
+  step: string,
+  reply: Resp.Reply
+): ConnectionError => {
+  const text = reply instanceof RedisReplyError ? reply.message : `unexpected reply ${String(reply)}`
+  const reason: ConnectionErrorReason = reply instanceof RedisReplyError && authCodes.has(reply.code)
+    ? "auth"
+    : "handshake"
+  return new ConnectionError({
+    reason,
+    message: `${reason}: ${step} on ${address} failed: ${text}`,
+    address,
+    written: true,
+    cause: reply instanceof RedisReplyError ? reply : undefined
+  })
+}
+
+const sendFailed = (address: string, step: string) => (error: ConnectionError | CommandTimeoutError | ProtocolError) =>
+  error._tag === "ConnectionError"
+    ? error
+    : new ConnectionError({
+      reason: "handshake",
+      message: `handshake: ${step} on ${address} failed: ${error.message}`,
+      address,
+      written: true,
+      cause: error
+    })
+
+/** The commands after HELLO/AUTH, shared by both paths; returns how to check their replies. */
+const tailCommands = (options: ConnOptions, withClientId: boolean) => {
+  const commands: Array<Array<Resp.Arg>> = []
+  const checks: Array<readonly [string, (reply: Resp.Reply) => boolean]> = []
+  const db = options.db ?? 0
+  if (db > 0) {
+    commands.push(["SELECT", db])
+    checks.push([`SELECT ${db}`, isOk])
+  }
+  const libName = options.libName ?? "effect-redis-pool"
+  if (libName !== "") {
+    // Only "the server does not know this" (Redis < 7.2) or "this ACL user may not" may be ignored:
+    // the reply is counted either way, so the connection stays in sync.
+    const setinfo = (reply: Resp.Reply) =>
+      isOk(reply) || isUnknownCommand(reply) || (reply instanceof RedisReplyError && reply.code === "NOPERM")
+    commands.push(["CLIENT", "SETINFO", "LIB-NAME", libName])
+    checks.push(["CLIENT SETINFO LIB-NAME", setinfo])
+    commands.push(["CLIENT", "SETINFO", "LIB-VER", options.libVer ?? version])
+    checks.push(["CLIENT SETINFO LIB-VER", setinfo])
+  }
+  if (withClientId) {
+    commands.push(["CLIENT", "ID"])
+    checks.push(["CLIENT ID", () => true])
+  }
+  return { commands, checks }
+}
+
+const checkTail = (
+  address: string,
+  checks: ReadonlyArray<readonly [string, (reply: Resp.Reply) => boolean]>,
+  replies: ReadonlyArray<Resp.Reply>,
+  offset: number
+): ConnectionError | undefined => {
+  for (let i = 0; i < checks.length; i++) {
+    const [step, check] = checks[i]!
+    const reply = replies[offset + i]
+    if (reply === undefined || !check(reply)) return handshakeError(address, step, reply ?? null)
+  }
+  return undefined
+}
+
+const handshake = Effect.fnUntraced(function*(socket: ConnSocket, options: ConnOptions) {
+  const address = socket.address
+  const protocol = options.protocol ?? 3
+  const password = options.password === undefined ? undefined : Redacted.value(options.password)
+  const hello: Array<Resp.Arg> = ["HELLO", protocol]
+  if (password !== undefined) hello.push("AUTH", options.username ?? "default", password)
+  if (options.clientName !== undefined) hello.push("SETNAME", options.clientName)
+  const first = tailCommands(options, false)
+  const replies = yield* socket.sendBatch([hello, ...first.commands]).pipe(
+    Effect.mapError(sendFailed(address, "HELLO"))
+  )
+  const helloReply = replies[0] ?? null
+  if (!isHelloUnsupported(helloReply)) {
+    if (helloReply instanceof RedisReplyError) return yield* handshakeError(address, "HELLO", helloReply)
+    const failed = checkTail(address, first.checks, replies, 1)
+    if (failed !== undefined) return yield* failed
+    socket.protocol = asNumber(helloField(helloReply, "proto")) === 3 ? 3 : 2
+    socket.clientId = asNumber(helloField(helloReply, "id")) ?? -1
+    return
+  }
+  // RESP2 fallback: the server does not know HELLO (or that protocol version).
+  const commands: Array<Array<Resp.Arg>> = []
+  const steps: Array<readonly [string, (reply: Resp.Reply) => boolean]> = []
+  if (password !== undefined) {
+    commands.push(options.username === undefined ? ["AUTH", password] : ["AUTH", options.username, password])
+    steps.push(["AUTH", isOk])
+  }
+  if (options.clientName !== undefined) {
+    commands.push(["CLIENT", "SETNAME", options.clientName])
+    steps.push(["CLIENT SETNAME", isOk])
+  }
+  const rest = tailCommands(options, true)
+  const fallback = yield* socket.sendBatch([...commands, ...rest.commands]).pipe(
+    Effect.mapError(sendFailed(address, "AUTH"))
+  )
+  const failed = checkTail(address, [...steps, ...rest.checks], fallback, 0)
+  if (failed !== undefined) return yield* failed
+  socket.protocol = 2
+  const id = fallback[fallback.length - 1]
+  socket.clientId = id instanceof RedisReplyError ? -1 : asNumber(id) ?? -1
+})
+
+// -----------------------------------------------------------------------------
+// make
+
+const connect = (options: ConnOptions): Effect.Effect<Conn, ConnectionError> => {
+  const address = options.path ?? `${options.host ?? "127.0.0.1"}:${options.port ?? 6379}`
+  const readTimeout = millis(options.readTimeout, 3000)
+  const dialTimeout = millis(options.dialTimeout, 5000)
+  const settings: Settings = {
+    address,
+    readTimeout,
+    writeTimeout: millis(options.writeTimeout, readTimeout),
+    drainTimeout: millis(options.drainTimeout, readTimeout),
+    maxPending: Math.max(1, options.maxPending ?? 1000),
+    onPush: options.onPush,
+    decoder: {
+      ...(options.maxBulkLength !== undefined ? { maxBulkLength: options.maxBulkLength } : {}),
+      ...(options.maxAggregateLength !== undefined ? { maxAggregateLength: options.maxAggregateLength } : {}),
+      ...(options.maxDepth !== undefined ? { maxDepth: options.maxDepth } : {})
+    }
+  }
+  const program = Effect.flatMap(dial(options, address), (raw) => {
+    const socket = new ConnSocket(raw, settings)
+    const conn = new ConnImpl(socket)
+    return handshake(socket, options).pipe(
+      Effect.andThen(
+        options.onConnect === undefined ? Effect.void : Effect.suspend(() => options.onConnect!(conn)).pipe(
+          Effect.mapError((cause) =>
+            cause instanceof ConnectionError ? cause : new ConnectionError({
+              reason: "handshake",
+              message: `handshake: onConnect on ${address} failed: ${
+                cause instanceof Error || (typeof cause === "object" && cause !== null && "message" in cause)
+                  ? String((cause as { message: unknown }).message)
+                  : String(cause)
+              }`,
+              address,
+              written: true,
+              cause
+            })
+          )
+        )
+      ),
+      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : socket.close),
+      Effect.as(conn as Conn)
+    )
+  })
+  if (dialTimeout === 0) return program
+  return Effect.timeoutOrElse(program, {
+    duration: dialTimeout,
+    orElse: () =>
+      Effect.fail(
+        new ConnectionError({
+          reason: "timeout",
+          message: `timeout: dialing and handshaking ${address} took longer than ${dialTimeout}ms`,
+          address,
+          written: false
+        })
+      )
+  })
+}
+
+/**
+ * Dials, handshakes and returns a connection that closes with the scope (pending
+ * commands then fail with `ConnectionError`, reason closed). Interrupting it while
+ * dialing or handshaking closes the socket.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: ConnOptions = {}): Effect.Effect<Conn, ConnectionError, Scope.Scope> =>
+  Effect.acquireRelease(connect(options), (conn) => conn.close, { interruptible: true })

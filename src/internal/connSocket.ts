@@ -1,0 +1,559 @@
+/**
+ * The socket machinery behind a `Conn`: a FIFO of pending replies fed by one `data`
+ * listener, a write queue flushed once per tick as one `socket.write`, one timer per
+ * connection for read, write and drain deadlines, and the health state the pool reads.
+ * Plain objects and callbacks, no fiber per command.
+ */
+import type * as net from "node:net"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { CommandTimeoutError, ConnectionError, type ConnectionErrorReason, ProtocolError, RedisReplyError } from "../Errors.ts"
+import { type Arg, Decoder, encodeCommand, type Reply } from "../Resp.ts"
+import { blockingMillis } from "./connBlocking.ts"
+
+/** Resolved timeouts and bounds, all in milliseconds; 0 means "no deadline". */
+export interface Settings {
+  readonly address: string
+  readonly readTimeout: number
+  readonly writeTimeout: number
+  readonly drainTimeout: number
+  readonly maxPending: number
+  readonly onPush: ((push: ReadonlyArray<Reply>) => void) | undefined
+  readonly decoder: {
+    readonly maxBulkLength?: number
+    readonly maxAggregateLength?: number
+    readonly maxDepth?: number
+  }
+}
+
+/** Per-call options, timeouts already in milliseconds. */
+export interface CallOptions {
+  readonly timeout?: number | undefined
+  readonly blocking?: boolean | undefined
+}
+
+/** Everything a single command can fail with. */
+export type SendError = RedisReplyError | ConnectionError | CommandTimeoutError | ProtocolError
+/** Everything a batch can fail with: error replies are values there. */
+export type BatchError = ConnectionError | CommandTimeoutError | ProtocolError
+
+const QUEUED = 0
+const WRITTEN = 1
+const DONE = 2
+const CANCELLED = 3
+
+type Resume = (exit: Exit.Exit<any, any>) => void
+
+/** One command (or one batch of commands) on its way to and from the server. */
+class Slot {
+  /** The caller's continuation; undefined once the caller has left (timed out, interrupted) or been answered. */
+  resume: Resume | undefined
+  /** Encoded bytes while queued. */
+  bytes: Uint8Array | undefined
+  state = QUEUED
+  /** Queued: write deadline. Written: read deadline. Orphaned: drain deadline. 0: none. */
+  deadline = 0
+  /** Replies still expected. */
+  remaining: number
+  /** Replies collected so far (batches only). */
+  replies: Array<Reply> | undefined
+  readonly count: number
+  readonly readTimeout: number
+  readonly blocking: boolean
+  readonly name: Arg | undefined
+  constructor(
+    resume: Resume,
+    bytes: Uint8Array,
+    count: number,
+    readTimeout: number,
+    blocking: boolean,
+    name: Arg | undefined,
+    batch: boolean
+  ) {
+    this.resume = resume
+    this.bytes = bytes
+    this.count = count
+    this.remaining = count
+    this.readTimeout = readTimeout
+    this.blocking = blocking
+    this.name = name
+    this.replies = batch ? [] : undefined
+  }
+}
+
+const textDecoder = new TextDecoder()
+const commandName = (name: Arg | undefined): string =>
+  name === undefined ? "" : name instanceof Uint8Array ? textDecoder.decode(name) : String(name)
+
+const concat = (chunks: Array<Uint8Array>, total: number): Uint8Array => {
+  const out = Buffer.allocUnsafe(total)
+  let offset = 0
+  for (let i = 0; i < chunks.length; i++) {
+    const chunk = chunks[i]!
+    out.set(chunk, offset)
+    offset += chunk.length
+  }
+  return out
+}
+
+const withWritten = (error: ConnectionError, written: boolean): ConnectionError =>
+  new ConnectionError({
+    reason: error.reason,
+    message: error.message,
+    address: error.address,
+    written,
+    cause: error.cause
+  })
+
+const emptyBatch = Exit.succeed<Array<Reply>>([])
+
+let nextId = 1
+
+/**
+ * One socket to one Redis server. Public fields are read by `Conn`; the rest is
+ * private to this module.
+ */
+export class ConnSocket {
+  readonly id = nextId++
+  readonly createdAt = Date.now()
+  usedAt = this.createdAt
+  clientId = -1
+  protocol: 2 | 3 = 2
+  /** Number of `socket.write` calls so far: commands issued in one tick share one. */
+  writeCount = 0
+
+  /** Commands queued and not yet written, cancelled ones excluded. */
+  private queued = 0
+  /** Commands written whose replies have not arrived, orphaned ones included. */
+  private inFlight = 0
+  private readonly writeQueue: Array<Slot> = []
+  private writeHead = 0
+  private readonly readQueue: Array<Slot> = []
+  private readHead = 0
+  private flushScheduled = false
+  private waitingDrain = false
+  private closed = false
+  private closeError: ConnectionError | undefined
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private timerAt = 0
+  private idleWaiters: Array<() => void> = []
+  private readonly decoder: Decoder
+  private readonly socket: net.Socket
+  readonly settings: Settings
+
+  constructor(socket: net.Socket, settings: Settings) {
+    this.socket = socket
+    this.settings = settings
+    const onPush = settings.onPush
+    this.decoder = new Decoder({
+      onReply: (reply: Reply) => this.onReply(reply),
+      onPush: (push: ReadonlyArray<Reply>) => {
+        if (onPush !== undefined) {
+          try {
+            onPush(push)
+          } catch {
+            // a throwing push handler must not desynchronise the connection
+          }
+        }
+      },
+      ...settings.decoder
+    })
+    socket.on("data", (chunk: Buffer) => this.onData(chunk))
+    socket.on("drain", () => {
+      this.waitingDrain = false
+      this.flush()
+    })
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      const reason: ConnectionErrorReason = error.code === "ECONNRESET" || error.code === "EPIPE" ? "reset" : "closed"
+      this.fail(new ConnectionError({ reason, message: `${reason}: ${error.message}`, address: settings.address, cause: error }))
+    })
+    socket.on("end", () => this.fail(this.closedError("the server closed the connection")))
+    socket.on("close", () => this.fail(this.closedError("the connection closed")))
+  }
+
+  get address(): string {
+    return this.settings.address
+  }
+
+  /** Commands queued or awaiting replies, orphaned ones included. */
+  get pending(): number {
+    return this.queued + this.inFlight
+  }
+
+  /** Commands written and awaiting replies, orphaned ones included. */
+  get inFlightCount(): number {
+    return this.inFlight
+  }
+
+  get isHealthy(): boolean {
+    return !this.closed
+  }
+
+  get isClosed(): boolean {
+    return this.closed
+  }
+
+  // ---------------------------------------------------------------------------
+  // sending
+
+  /** Sends one command; an error reply is a failure. */
+  readonly send = (args: ReadonlyArray<Arg>, options?: CallOptions): Effect.Effect<Reply, SendError> =>
+    Effect.callback<Reply, SendError>((resume) => this.enqueue(args, undefined, options, resume))
+
+  /** Sends commands written in one go; error replies are values. */
+  readonly sendBatch = (
+    commands: ReadonlyArray<ReadonlyArray<Arg>>,
+    options?: CallOptions
+  ): Effect.Effect<Array<Reply>, BatchError> =>
+    commands.length === 0
+      ? emptyBatch
+      : Effect.callback<Array<Reply>, BatchError>((resume) => this.enqueue(undefined, commands, options, resume))
+
+  private enqueue(
+    args: ReadonlyArray<Arg> | undefined,
+    commands: ReadonlyArray<ReadonlyArray<Arg>> | undefined,
+    options: CallOptions | undefined,
+    resume: Resume
+  ): Effect.Effect<void> | undefined {
+    if (this.closed) {
+      resume(Exit.fail(this.closeError ?? this.closedError("the connection is closed", false)))
+      return undefined
+    }
+    let bytes: Uint8Array
+    let count = 1
+    let block: number | undefined
+    let name: Arg | undefined
+    try {
+      if (args !== undefined) {
+        bytes = encodeCommand(args)
+        name = args[0]
+        block = options?.blocking === false ? undefined : blockingMillis(args)
+      } else {
+        const list = commands!
+        count = list.length
+        const chunks: Array<Uint8Array> = new Array(count)
+        let total = 0
+        for (let i = 0; i < count; i++) {
+          const chunk = encodeCommand(list[i]!)
+          chunks[i] = chunk
+          total += chunk.length
+          if (block === undefined && options?.blocking !== false) {
+            const b = blockingMillis(list[i]!)
+            if (b !== undefined) block = (block ?? 0) + b
+          }
+        }
+        bytes = count === 1 ? chunks[0]! : concat(chunks, total)
+        name = list[0]![0]
+      }
+    } catch (error) {
+      resume(Exit.die(error))
+      return undefined
+    }
+    const blocking = options?.blocking === true || block !== undefined
+    let readTimeout: number
+    if (options?.timeout !== undefined) readTimeout = options.timeout
+    else if (block !== undefined) readTimeout = block === 0 || this.settings.readTimeout === 0 ? 0 : block + this.settings.readTimeout
+    else readTimeout = blocking ? 0 : this.settings.readTimeout
+    const slot = new Slot(resume, bytes, count, readTimeout, blocking, name, commands !== undefined)
+    const writeTimeout = this.settings.writeTimeout
+    if (writeTimeout > 0) {
+      slot.deadline = Date.now() + writeTimeout
+      this.armTimer(slot.deadline)
+    }
+    this.writeQueue.push(slot)
+    this.queued += count
+    this.scheduleFlush()
+    return Effect.sync(() => this.leave(slot))
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.waitingDrain) return
+    this.flushScheduled = true
+    queueMicrotask(this.flushTask)
+  }
+
+  private readonly flushTask = (): void => {
+    this.flushScheduled = false
+    this.flush()
+  }
+
+  private flush(): void {
+    if (this.closed || this.waitingDrain) return
+    const queue = this.writeQueue
+    const max = this.settings.maxPending
+    let head = this.writeHead
+    let now = 0
+    let first: Uint8Array | undefined
+    let chunks: Array<Uint8Array> | undefined
+    let total = 0
+    let minDeadline = 0
+    while (head < queue.length) {
+      const slot = queue[head]!
+      if (slot.state === CANCELLED) {
+        head++
+        continue
+      }
+      if (this.inFlight > 0 && this.inFlight + slot.count > max) break
+      head++
+      if (now === 0) now = Date.now()
+      this.queued -= slot.count
+      this.inFlight += slot.count
+      slot.state = WRITTEN
+      if (slot.readTimeout > 0) {
+        slot.deadline = now + slot.readTimeout
+        if (minDeadline === 0 || slot.deadline < minDeadline) minDeadline = slot.deadline
+      } else {
+        slot.deadline = 0
+      }
+      const bytes = slot.bytes!
+      slot.bytes = undefined
+      if (first === undefined) first = bytes
+      else (chunks ??= [first]).push(bytes)
+      total += bytes.length
+      this.readQueue.push(slot)
+    }
+    if (head === queue.length) {
+      queue.length = 0
+      this.writeHead = 0
+    } else if (head > 1024 && head * 2 > queue.length) {
+      queue.splice(0, head)
+      this.writeHead = 0
+    } else {
+      this.writeHead = head
+    }
+    if (first === undefined) return
+    if (minDeadline !== 0) this.armTimer(minDeadline)
+    this.usedAt = now
+    this.writeCount++
+    if (!this.socket.write(chunks === undefined ? first : concat(chunks, total))) this.waitingDrain = true
+  }
+
+  /** The caller left (interrupted) before its reply arrived. */
+  private leave(slot: Slot): void {
+    if (slot.resume === undefined) return
+    slot.resume = undefined
+    if (slot.state === QUEUED) {
+      slot.state = CANCELLED
+      slot.bytes = undefined
+      this.queued -= slot.count
+      this.checkIdle()
+    } else if (slot.state === WRITTEN) {
+      this.orphan(slot, Date.now())
+    }
+  }
+
+  /** A written command whose caller left: keep the slot so replies stay in order, drop the reply when it lands. */
+  private orphan(slot: Slot, now: number): void {
+    if (slot.blocking) {
+      this.fail(this.closedError("a caller left a blocking command early; the connection is closed so that nothing is popped for nobody"))
+      return
+    }
+    const drain = this.settings.drainTimeout
+    if (drain <= 0) {
+      this.fail(this.closedError("a reply was late and drainTimeout is 0"))
+      return
+    }
+    slot.deadline = now + drain
+    this.armTimer(slot.deadline)
+  }
+
+  // ---------------------------------------------------------------------------
+  // receiving
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return
+    this.usedAt = Date.now()
+    try {
+      this.decoder.write(chunk)
+    } catch (error) {
+      const protocolError = error instanceof ProtocolError
+        ? error
+        : new ProtocolError({ reason: "malformed", message: `the reply could not be decoded: ${String(error)}` })
+      this.fail(this.closedError(`protocol error: ${protocolError.message}`), protocolError)
+    }
+  }
+
+  private onReply(reply: Reply): void {
+    if (this.closed) return
+    const slot = this.readQueue[this.readHead]
+    if (slot === undefined) {
+      const error = new ProtocolError({ reason: "unexpected", message: "the server sent a reply nobody asked for" })
+      this.fail(this.closedError(error.message), error)
+      return
+    }
+    if (slot.replies !== undefined) {
+      slot.replies.push(reply)
+      if (--slot.remaining > 0) return
+    }
+    this.readQueue[this.readHead] = undefined as any
+    this.readHead++
+    if (this.readHead === this.readQueue.length) {
+      this.readQueue.length = 0
+      this.readHead = 0
+    } else if (this.readHead > 1024 && this.readHead * 2 > this.readQueue.length) {
+      this.readQueue.splice(0, this.readHead)
+      this.readHead = 0
+    }
+    this.inFlight -= slot.count
+    slot.state = DONE
+    const resume = slot.resume
+    if (resume !== undefined) {
+      slot.resume = undefined
+      if (slot.replies !== undefined) resume(Exit.succeed(slot.replies))
+      else if (reply instanceof RedisReplyError) resume(Exit.fail(reply))
+      else resume(Exit.succeed(reply))
+    }
+    if (this.writeHead < this.writeQueue.length) this.scheduleFlush()
+    else if (this.inFlight === 0) this.checkIdle()
+  }
+
+  // ---------------------------------------------------------------------------
+  // deadlines
+
+  private armTimer(at: number): void {
+    if (this.timer !== undefined) {
+      if (at >= this.timerAt) return
+      clearTimeout(this.timer)
+    }
+    this.timerAt = at
+    this.timer = setTimeout(this.onTimer, Math.max(1, at - Date.now()))
+    this.timer.unref()
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined
+    this.timerAt = 0
+    if (this.closed) return
+    const now = Date.now()
+    let next = 0
+    // writes first: a command that could not be written in time was never sent
+    const queue = this.writeQueue
+    for (let i = this.writeHead; i < queue.length; i++) {
+      const slot = queue[i]!
+      if (slot.state !== QUEUED || slot.deadline === 0) continue
+      if (slot.deadline <= now) {
+        slot.state = CANCELLED
+        slot.bytes = undefined
+        this.queued -= slot.count
+        const resume = slot.resume
+        slot.resume = undefined
+        resume?.(Exit.fail(this.timeoutError(slot, "write", this.settings.writeTimeout)))
+        if (this.closed) return
+      } else if (next === 0 || slot.deadline < next) {
+        next = slot.deadline
+      }
+    }
+    const reads = this.readQueue
+    for (let i = this.readHead; i < reads.length; i++) {
+      const slot = reads[i]!
+      if (slot.deadline === 0) continue
+      if (slot.deadline <= now) {
+        const resume = slot.resume
+        if (resume === undefined) {
+          this.fail(this.closedError("a timed-out reply did not arrive within drainTimeout"))
+          return
+        }
+        slot.resume = undefined
+        resume(Exit.fail(this.timeoutError(slot, "read", slot.readTimeout)))
+        if (this.closed) return
+        this.orphan(slot, now)
+        if (this.closed) return
+      }
+      if (next === 0 || slot.deadline < next) next = slot.deadline
+    }
+    if (this.timer === undefined && next !== 0) this.armTimer(next)
+    this.checkIdle()
+  }
+
+  private timeoutError(slot: Slot, phase: "read" | "write", millis: number): CommandTimeoutError {
+    const command = commandName(slot.name)
+    const what = slot.replies !== undefined ? `a batch of ${slot.count} commands starting with ${command}` : command
+    return new CommandTimeoutError({
+      command,
+      phase,
+      timeoutMillis: millis,
+      message: phase === "read"
+        ? `${what}: no reply from ${this.settings.address} within ${millis}ms (the connection stays in sync; the late reply will be dropped)`
+        : `${what}: not written to ${this.settings.address} within ${millis}ms (${
+          this.waitingDrain ? "the socket is not draining" : `${this.inFlight} commands in flight, maxPending ${this.settings.maxPending}`
+        }); it was never sent`
+    })
+  }
+
+  // ---------------------------------------------------------------------------
+  // idle and close
+
+  private checkIdle(): void {
+    if (this.queued + this.inFlight !== 0 && !this.closed) return
+    const waiters = this.idleWaiters
+    if (waiters.length === 0) return
+    this.idleWaiters = []
+    for (let i = 0; i < waiters.length; i++) waiters[i]!()
+  }
+
+  /** Completes when nothing is queued or in flight, or when the connection closes. */
+  readonly awaitIdle: Effect.Effect<void> = Effect.callback<void>((resume) => {
+    if (this.closed || this.queued + this.inFlight === 0) {
+      resume(Effect.void)
+      return
+    }
+    const waiter = () => resume(Effect.void)
+    this.idleWaiters.push(waiter)
+    return Effect.sync(() => {
+      const index = this.idleWaiters.indexOf(waiter)
+      if (index !== -1) this.idleWaiters.splice(index, 1)
+    })
+  })
+
+  private closedError(message: string, written?: boolean): ConnectionError {
+    return new ConnectionError({
+      reason: "closed",
+      message: `closed: ${message}`,
+      address: this.settings.address,
+      written
+    })
+  }
+
+  /** Closes now; queued commands fail unwritten, in-flight ones with `error` (or `inFlightError`). */
+  fail(error: ConnectionError, inFlightError?: ProtocolError): void {
+    if (this.closed) return
+    this.closed = true
+    this.closeError = withWritten(error, false)
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+    }
+    this.socket.destroy()
+    const queue = this.writeQueue
+    const reads = this.readQueue
+    const writeHead = this.writeHead
+    const readHead = this.readHead
+    this.queued = 0
+    this.inFlight = 0
+    this.writeHead = 0
+    this.readHead = 0
+    const queued = queue.splice(0)
+    const written = reads.splice(0)
+    const unwritten = Exit.fail(this.closeError)
+    for (let i = writeHead; i < queued.length; i++) {
+      const slot = queued[i]!
+      const resume = slot.resume
+      slot.resume = undefined
+      slot.state = CANCELLED
+      slot.bytes = undefined
+      resume?.(unwritten)
+    }
+    const sent = Exit.fail(inFlightError ?? withWritten(error, true))
+    for (let i = readHead; i < written.length; i++) {
+      const slot = written[i]!
+      const resume = slot.resume
+      slot.resume = undefined
+      slot.state = DONE
+      resume?.(sent)
+    }
+    this.checkIdle()
+  }
+
+  /** Destroys the socket now (idempotent). */
+  readonly close: Effect.Effect<void> = Effect.sync(() => this.fail(this.closedError("closed by the client")))
+}
