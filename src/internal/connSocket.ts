@@ -8,8 +8,9 @@ import type * as net from "node:net"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { CommandTimeoutError, ConnectionError, type ConnectionErrorReason, ProtocolError, RedisReplyError } from "../Errors.ts"
-import { type Arg, Decoder, encodeCommand, type Reply } from "../Resp.ts"
+import { type Arg, Decoder, type Reply } from "../Resp.ts"
 import { blockingMillis } from "./connBlocking.ts"
+import { RespWriter } from "./respWriter.ts"
 
 /** Resolved timeouts and bounds, all in milliseconds; 0 means "no deadline". */
 export interface Settings {
@@ -138,6 +139,8 @@ export class ConnSocket {
   private timerAt = 0
   private idleWaiters: Array<() => void> = []
   private readonly decoder: Decoder
+  /** Encodes each command once into a slab; consecutive commands are adjacent there, so a flush is usually one view. */
+  private readonly writer = new RespWriter()
   private readonly socket: net.Socket
   readonly settings: Settings
 
@@ -219,36 +222,32 @@ export class ConnSocket {
       resume(Exit.fail(this.closeError ?? this.closedError("the connection is closed", false)))
       return undefined
     }
-    let bytes: Uint8Array
     let count = 1
     let block: number | undefined
     let name: Arg | undefined
     try {
       if (args !== undefined) {
-        bytes = encodeCommand(args)
+        this.writer.add(args)
         name = args[0]
         block = options?.blocking === false ? undefined : blockingMillis(args)
       } else {
         const list = commands!
         count = list.length
-        const chunks: Array<Uint8Array> = new Array(count)
-        let total = 0
         for (let i = 0; i < count; i++) {
-          const chunk = encodeCommand(list[i]!)
-          chunks[i] = chunk
-          total += chunk.length
-          if (block === undefined && options?.blocking !== false) {
+          this.writer.add(list[i]!)
+          if (options?.blocking !== false) {
             const b = blockingMillis(list[i]!)
             if (b !== undefined) block = (block ?? 0) + b
           }
         }
-        bytes = count === 1 ? chunks[0]! : concat(chunks, total)
         name = list[0]![0]
       }
     } catch (error) {
+      this.writer.take()
       resume(Exit.die(error))
       return undefined
     }
+    const bytes = this.writer.take()
     const blocking = options?.blocking === true || block !== undefined
     let readTimeout: number
     if (options?.timeout !== undefined) readTimeout = options.timeout
@@ -283,8 +282,10 @@ export class ConnSocket {
     const max = this.settings.maxPending
     let head = this.writeHead
     let now = 0
-    let first: Uint8Array | undefined
-    let chunks: Array<Uint8Array> | undefined
+    // The current run of adjacent bytes, and the runs before it.
+    let run: Uint8Array | undefined
+    let runLength = 0
+    let runs: Array<Uint8Array> | undefined
     let total = 0
     let minDeadline = 0
     while (head < queue.length) {
@@ -307,9 +308,14 @@ export class ConnSocket {
       }
       const bytes = slot.bytes!
       slot.bytes = undefined
-      if (first === undefined) first = bytes
-      else (chunks ??= [first]).push(bytes)
       total += bytes.length
+      if (run !== undefined && bytes.buffer === run.buffer && bytes.byteOffset === run.byteOffset + runLength) {
+        runLength += bytes.length
+      } else {
+        if (run !== undefined) (runs ??= []).push(new Uint8Array(run.buffer, run.byteOffset, runLength))
+        run = bytes
+        runLength = bytes.length
+      }
       this.readQueue.push(slot)
     }
     if (head === queue.length) {
@@ -321,11 +327,13 @@ export class ConnSocket {
     } else {
       this.writeHead = head
     }
-    if (first === undefined) return
+    if (run === undefined) return
     if (minDeadline !== 0) this.armTimer(minDeadline)
     this.usedAt = now
     this.writeCount++
-    if (!this.socket.write(chunks === undefined ? first : concat(chunks, total))) this.waitingDrain = true
+    const last = runLength === run.length ? run : new Uint8Array(run.buffer, run.byteOffset, runLength)
+    const out = runs === undefined ? last : (runs.push(last), concat(runs, total))
+    if (!this.socket.write(out)) this.waitingDrain = true
   }
 
   /** The caller left (interrupted) before its reply arrived. */

@@ -1,0 +1,441 @@
+import { assert, describe, it, layer } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
+import * as Conn from "../src/Conn.ts"
+import { ConnectionError, RedisReplyError } from "../src/Errors.ts"
+import { blockingMillis, isBlocking } from "../src/internal/connBlocking.ts"
+import type * as Resp from "../src/Resp.ts"
+import * as FaultProxy from "./support/FaultProxy.ts"
+import { freePort } from "./support/ports.ts"
+import * as RedisServer from "./support/RedisServer.ts"
+
+/** Real-time wait (tests run with live clocks; the connection's timers are Node's). */
+const pause = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
+
+/** Polls `predicate` every 10 ms, up to `millis` (a bound against hanging, not a timing assertion). */
+const eventually = (predicate: () => boolean, millis = 10_000) =>
+  Effect.gen(function*() {
+    const until = Date.now() + millis
+    while (!predicate() && Date.now() < until) yield* pause(10)
+    return predicate()
+  })
+
+const failure = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
+  if (Exit.isSuccess(exit)) return undefined
+  const error = Cause.findErrorOption(exit.cause)
+  return error._tag === "Some" ? error.value : undefined
+}
+
+const tagOf = <A, E>(exit: Exit.Exit<A, E>): string | undefined => {
+  const error = failure(exit)
+  return typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : undefined
+}
+
+describe("isBlocking", () => {
+  it("recognises blocking commands and their block time", () => {
+    assert.strictEqual(blockingMillis(["BLPOP", "a", "b", "1.5"]), 1500)
+    assert.strictEqual(blockingMillis(["blpop", "a", "0"]), 0)
+    assert.strictEqual(blockingMillis(["BLMPOP", "2", "2", "a", "b", "LEFT"]), 2000)
+    assert.strictEqual(blockingMillis(["XREAD", "COUNT", "1", "BLOCK", "250", "STREAMS", "s", "$"]), 250)
+    assert.strictEqual(blockingMillis(["XREAD", "STREAMS", "BLOCK", "0"]), undefined)
+    assert.strictEqual(blockingMillis(["WAIT", "1", "100"]), 100)
+    assert.strictEqual(blockingMillis([new TextEncoder().encode("BRPOP"), "k", 2]), 2000)
+    assert.isFalse(isBlocking(["GET", "BLPOP"]))
+    assert.isFalse(isBlocking(["XADD", "s", "*", "f", "v"]))
+    assert.isFalse(isBlocking([]))
+  })
+})
+
+layer(RedisServer.layer(), { excludeTestServices: true })("Conn against one server", (it) => {
+  it.effect("10 000 concurrent GETs of distinct keys on one connection each get their own key's value", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port })
+      const n = 10_000
+      yield* conn.sendBatch(Array.from({ length: n }, (_, i) => ["SET", `get:${i}`, `value-${i}`]))
+      const replies = yield* Effect.forEach(
+        Array.from({ length: n }, (_, i) => i),
+        (i) => conn.send(["GET", `get:${i}`]),
+        { concurrency: "unbounded" }
+      )
+      for (let i = 0; i < n; i++) assert.strictEqual(replies[i], `value-${i}`)
+      assert.strictEqual(conn.pending, 0)
+      assert.isTrue(conn.isHealthy)
+    }))
+
+  it.effect("a timed-out command leaves the connection usable and no new connection is made", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port, readTimeout: 100, drainTimeout: 10_000 })
+      const id = yield* conn.send(["CLIENT", "ID"])
+      assert.strictEqual(id, conn.clientId)
+      const slow = yield* Effect.exit(conn.send(["DEBUG", "SLEEP", "0.5"]))
+      assert.strictEqual(tagOf(slow), "CommandTimeoutError")
+      // The late +OK is dropped when it lands; the next caller gets its own reply.
+      const echo = yield* conn.send(["ECHO", "mine"], { timeout: 5_000 })
+      assert.strictEqual(echo, "mine")
+      assert.strictEqual(yield* conn.send(["CLIENT", "ID"]), id)
+      assert.isTrue(conn.isHealthy)
+      assert.strictEqual(conn.pending, 0)
+    }))
+
+  it.effect("1 000 in-flight commands, a random half interrupted: every other caller gets its own reply", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      // maxPending 300: some interrupted commands are still queued (never written), others in flight.
+      const conn = yield* Conn.make({ port: server.port, maxPending: 300 })
+      const n = 1000
+      yield* conn.sendBatch(Array.from({ length: n }, (_, i) => ["SET", `half:${i}`, `v${i}`]))
+      // Keep the server busy so that the commands below stay in flight.
+      const sleeper = yield* Conn.make({ port: server.port })
+      const sleeping = yield* Effect.forkChild(sleeper.send(["DEBUG", "SLEEP", "0.2"]))
+      yield* pause(20)
+      const fibers: Array<Fiber.Fiber<Resp.Reply, unknown>> = []
+      for (let i = 0; i < n; i++) {
+        fibers.push(yield* Effect.forkChild(conn.send(["GET", `half:${i}`]), { startImmediately: true }))
+      }
+      yield* pause(20)
+      const interrupted = new Set<number>()
+      for (let i = 0; i < n; i++) if (Math.random() < 0.5) interrupted.add(i)
+      yield* Fiber.interruptAll([...interrupted].map((i) => fibers[i]!))
+      for (let i = 0; i < n; i++) {
+        if (interrupted.has(i)) continue
+        assert.strictEqual(yield* Fiber.join(fibers[i]!), `v${i}`)
+      }
+      yield* Fiber.join(sleeping)
+      yield* conn.awaitIdle
+      assert.strictEqual(conn.pending, 0)
+      assert.isTrue(conn.isHealthy)
+      assert.strictEqual(yield* conn.send(["GET", "half:7"]), "v7")
+    }))
+
+  it.effect("CLIENT KILL of an idle connection: it reports unhealthy without sending anything", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port })
+      assert.isTrue(conn.isHealthy)
+      const writes = conn.writeCount
+      yield* server.cli("CLIENT", "KILL", "ID", String(conn.clientId))
+      assert.isTrue(yield* eventually(() => !conn.isHealthy))
+      assert.strictEqual(conn.writeCount, writes)
+      const after = yield* Effect.exit(conn.send(["PING"]))
+      const error = failure(after)
+      assert.instanceOf(error, ConnectionError)
+      assert.strictEqual((error as ConnectionError).written, false)
+    }))
+
+  it.effect("SELECT 3: keys land in db 3", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port, db: 3 })
+      yield* conn.send(["SET", "in-db-3", "yes"])
+      assert.strictEqual(yield* server.cli("-n", "3", "GET", "in-db-3"), "yes")
+      assert.strictEqual(yield* server.cli("-n", "0", "EXISTS", "in-db-3"), "0")
+    }))
+
+  it.effect("onConnect runs ordinary commands on the new connection before it is handed over", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({
+        port: server.port,
+        onConnect: (c) => Effect.asVoid(c.send(["CLIENT", "SETNAME", "hooked"]))
+      })
+      assert.strictEqual(yield* conn.send(["CLIENT", "GETNAME"]), "hooked")
+      const failed = yield* Effect.exit(Conn.make({
+        port: server.port,
+        onConnect: (c) => Effect.asVoid(c.send(["NO-SUCH-COMMAND"]))
+      }))
+      const error = failure(failed)
+      assert.instanceOf(error, ConnectionError)
+      assert.strictEqual((error as ConnectionError).reason, "handshake")
+    }))
+
+  it.effect("the handshake speaks RESP3 and sets the client name", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port, clientName: "via-hello" })
+      assert.strictEqual(conn.protocol, 3)
+      assert.isAbove(conn.clientId, 0)
+      assert.strictEqual(yield* conn.send(["CLIENT", "GETNAME"]), "via-hello")
+      const info = yield* conn.send(["CLIENT", "INFO"])
+      assert.include(String(info), `id=${conn.clientId} `)
+    }))
+
+  it.effect("error replies fail send, and are values in sendBatch", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port })
+      yield* conn.send(["SET", "batch:s", "x"])
+      const exit = yield* Effect.exit(conn.send(["LPUSH", "batch:s", "y"]))
+      const error = failure(exit)
+      assert.instanceOf(error, RedisReplyError)
+      assert.strictEqual((error as RedisReplyError).code, "WRONGTYPE")
+      const replies = yield* conn.sendBatch([["GET", "batch:s"], ["LPUSH", "batch:s", "y"], ["PING"]])
+      assert.strictEqual(replies[0], "x")
+      assert.instanceOf(replies[1], RedisReplyError)
+      assert.strictEqual(replies[2], "PONG")
+      assert.isTrue(conn.isHealthy)
+    }))
+
+  it.effect("RESP3 push frames go to the push handler, never to a caller", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const pushes: Array<ReadonlyArray<Resp.Reply>> = []
+      const conn = yield* Conn.make({ port: server.port, onPush: (push) => pushes.push(push) })
+      assert.strictEqual(yield* conn.send(["CLIENT", "TRACKING", "on"]), "OK")
+      yield* conn.send(["SET", "tracked", "1"])
+      yield* conn.send(["GET", "tracked"])
+      yield* server.cli("SET", "tracked", "2")
+      assert.isTrue(yield* eventually(() => pushes.length > 0))
+      assert.strictEqual(pushes[0]![0], "invalidate")
+      assert.strictEqual(yield* conn.send(["ECHO", "after"]), "after")
+      assert.isTrue(conn.isHealthy)
+    }))
+
+  it.effect("commands issued in one tick are coalesced into one socket write", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port })
+      const before = conn.writeCount
+      const fibers: Array<Fiber.Fiber<Resp.Reply, unknown>> = []
+      for (let i = 0; i < 100; i++) {
+        fibers.push(yield* Effect.forkChild(conn.send(["ECHO", `e${i}`]), { startImmediately: true }))
+      }
+      const replies = yield* Fiber.joinAll(fibers)
+      assert.strictEqual(conn.writeCount - before, 1)
+      for (let i = 0; i < 100; i++) assert.strictEqual(replies[i], `e${i}`)
+    }))
+
+  it.effect("pending commands per connection are bounded by maxPending; the rest wait to be written", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port, maxPending: 10, readTimeout: 30_000 })
+      yield* server.pause
+      const fibers: Array<Fiber.Fiber<Resp.Reply, unknown>> = []
+      for (let i = 0; i < 100; i++) {
+        fibers.push(yield* Effect.forkChild(conn.send(["ECHO", `m${i}`]), { startImmediately: true }))
+      }
+      yield* pause(50)
+      const inFlight = conn.inFlight
+      const pending = conn.pending
+      yield* server.resume
+      const replies = yield* Fiber.joinAll(fibers)
+      assert.strictEqual(inFlight, 10)
+      assert.strictEqual(pending, 100)
+      for (let i = 0; i < 100; i++) assert.strictEqual(replies[i], `m${i}`)
+    }))
+
+  it.effect("closing the scope fails pending and queued commands with ConnectionError (closed)", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const scope = yield* Scope.make()
+      const conn = yield* Conn.make({ port: server.port, maxPending: 2 }).pipe(Scope.provide(scope))
+      const fibers: Array<Fiber.Fiber<Resp.Reply, unknown>> = []
+      for (let i = 0; i < 5; i++) {
+        fibers.push(yield* Effect.forkChild(conn.send(["BLPOP", `never:${i}`, "0"]), { startImmediately: true }))
+      }
+      yield* pause(20)
+      assert.strictEqual(conn.pending, 5)
+      yield* Scope.close(scope, Exit.void)
+      const exits = yield* Effect.forEach(fibers, Fiber.await)
+      for (const exit of exits) {
+        const error = failure(exit)
+        assert.instanceOf(error, ConnectionError)
+        assert.strictEqual((error as ConnectionError).reason, "closed")
+      }
+      assert.isFalse(conn.isHealthy)
+      assert.strictEqual(conn.pending, 0)
+    }))
+
+  it.effect("a BLPOP interrupted after 50 ms closes the connection; an element pushed afterwards stays in the list", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port })
+      const blpop = yield* Effect.forkChild(conn.send(["BLPOP", "blocked-list", "0"]))
+      yield* pause(50)
+      yield* Fiber.interrupt(blpop)
+      assert.isFalse(conn.isHealthy)
+      // Once the server has noticed the close, nobody is waiting on the list.
+      const other = yield* Conn.make({ port: server.port })
+      let blocked = "?"
+      for (let i = 0; i < 500 && blocked !== "0"; i++) {
+        const info = String(yield* other.send(["INFO", "clients"]))
+        blocked = /blocked_clients:(\d+)/.exec(info)?.[1] ?? "?"
+        if (blocked !== "0") yield* pause(10)
+      }
+      assert.strictEqual(blocked, "0")
+      yield* other.send(["RPUSH", "blocked-list", "x"])
+      assert.strictEqual(yield* other.send(["LLEN", "blocked-list"]), 1)
+    }))
+
+  it.effect("quit sends QUIT, waits for its reply, then closes", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port })
+      yield* conn.quit
+      assert.isFalse(conn.isHealthy)
+      assert.strictEqual(tagOf(yield* Effect.exit(conn.send(["PING"]))), "ConnectionError")
+    }))
+
+  it.effect("dial failures say why: refused, dns", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(() => freePort())
+      const refused = failure(yield* Effect.exit(Conn.make({ port })))
+      assert.instanceOf(refused, ConnectionError)
+      assert.strictEqual((refused as ConnectionError).reason, "refused")
+      const dns = failure(yield* Effect.exit(Conn.make({ host: "no-such-host.invalid", port: 6379 })))
+      assert.instanceOf(dns, ConnectionError)
+      assert.strictEqual((dns as ConnectionError).reason, "dns")
+    }))
+})
+
+describe("Conn handshake", () => {
+  it.live("a wrong password fails with reason auth and the server's text, never the password", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make({ config: ["requirepass s3cret"] })
+      const exit = yield* Effect.exit(Conn.make({ port: server.port, password: Redacted.make("not-the-password") }))
+      const error = failure(exit)
+      assert.instanceOf(error, ConnectionError)
+      assert.strictEqual((error as ConnectionError).reason, "auth")
+      assert.include((error as ConnectionError).message, "WRONGPASS")
+      assert.notInclude((error as ConnectionError).message, "not-the-password")
+      assert.notInclude(JSON.stringify(error), "not-the-password")
+      const noPassword = failure(yield* Effect.exit(Conn.make({ port: server.port })))
+      assert.strictEqual((noPassword as ConnectionError).reason, "auth")
+      const conn = yield* Conn.make({ port: server.port, password: Redacted.make("s3cret") })
+      assert.strictEqual(yield* conn.send(["PING"]), "PONG")
+    }))
+
+  it.live("an ACL user with permission runs commands; one without gets NOPERM on the command", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make({
+        config: ["user alice on >alicepw ~* +@all", "user bob on >bobpw ~* -@all +get +ping"]
+      })
+      const alice = yield* Conn.make({ port: server.port, username: "alice", password: Redacted.make("alicepw") })
+      assert.strictEqual(yield* alice.send(["SET", "acl:k", "v"]), "OK")
+      assert.strictEqual(yield* alice.send(["ACL", "WHOAMI"]), "alice")
+      const bob = yield* Conn.make({ port: server.port, username: "bob", password: Redacted.make("bobpw") })
+      assert.strictEqual(yield* bob.send(["GET", "acl:k"]), "v")
+      const denied = failure(yield* Effect.exit(bob.send(["SET", "acl:k", "w"])))
+      assert.instanceOf(denied, RedisReplyError)
+      assert.strictEqual((denied as RedisReplyError).code, "NOPERM")
+      assert.isTrue(bob.isHealthy)
+      const wrong = failure(yield* Effect.exit(Conn.make({ port: server.port, username: "bob", password: Redacted.make("alicepw") })))
+      assert.strictEqual((wrong as ConnectionError).reason, "auth")
+    }))
+
+  it.live("falls back to RESP2 (AUTH, CLIENT SETNAME, SELECT) when the server does not know HELLO", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make({ config: ["requirepass s3cret", "rename-command HELLO \"\""] })
+      const conn = yield* Conn.make({ port: server.port, password: Redacted.make("s3cret"), clientName: "resp2", db: 2 })
+      assert.strictEqual(conn.protocol, 2)
+      assert.isAbove(conn.clientId, 0)
+      assert.strictEqual(yield* conn.send(["CLIENT", "ID"]), conn.clientId)
+      assert.strictEqual(yield* conn.send(["CLIENT", "GETNAME"]), "resp2")
+      yield* conn.send(["SET", "in-db-2", "yes"])
+      assert.strictEqual(yield* server.cli("-n", "2", "GET", "in-db-2"), "yes")
+      const wrong = failure(yield* Effect.exit(Conn.make({ port: server.port, password: Redacted.make("nope") })))
+      assert.strictEqual((wrong as ConnectionError).reason, "auth")
+    }))
+
+  it.live("TLS with a CA made by openssl; without the CA the dial fails with reason tls", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make({ tls: true })
+      const tls = server.tls!
+      const conn = yield* Conn.make({ port: tls.port, tls: { ca: tls.ca, servername: "localhost" } })
+      assert.strictEqual(yield* conn.send(["ECHO", "secure"]), "secure")
+      const untrusted = failure(yield* Effect.exit(Conn.make({ port: tls.port, tls: true })))
+      assert.instanceOf(untrusted, ConnectionError)
+      assert.strictEqual((untrusted as ConnectionError).reason, "tls")
+    }))
+
+  it.live("a Unix socket server", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make({ unixSocket: true })
+      const conn = yield* Conn.make({ path: server.unixSocket! })
+      assert.strictEqual(conn.address, server.unixSocket)
+      assert.strictEqual(yield* conn.send(["ECHO", "unix"]), "unix")
+    }))
+})
+
+describe("Conn faults", () => {
+  it.live("SIGSTOP: timeouts; after the drain bound the connection closes; after SIGCONT a fresh connection works", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const conn = yield* Conn.make({ port: server.port, readTimeout: 100, drainTimeout: 300 })
+      yield* server.pause
+      const exit = yield* Effect.exit(conn.send(["PING"]))
+      assert.strictEqual(tagOf(exit), "CommandTimeoutError")
+      assert.isTrue(conn.isHealthy)
+      assert.isTrue(yield* eventually(() => !conn.isHealthy))
+      yield* server.resume
+      const fresh = yield* Conn.make({ port: server.port })
+      assert.strictEqual(yield* fresh.send(["PING"]), "PONG")
+    }))
+
+  it.live("a dial whose handshake gets no answer fails with reason timeout", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const proxy = yield* FaultProxy.make({ port: server.port })
+      yield* proxy.setBlackHole(true)
+      const error = failure(yield* Effect.exit(Conn.make({ port: proxy.port, dialTimeout: 200 })))
+      assert.instanceOf(error, ConnectionError)
+      assert.strictEqual((error as ConnectionError).reason, "timeout")
+    }))
+
+  it.live("bytes split into 1-byte chunks: replies are still correct", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const proxy = yield* FaultProxy.make({ port: server.port })
+      yield* proxy.setChunkSize(1)
+      const conn = yield* Conn.make({ port: proxy.port, readTimeout: 20_000 })
+      yield* conn.send(["RPUSH", "chunks", "a", "bb", "ccc"])
+      const replies = yield* Effect.forEach(
+        [["ECHO", "héllo"], ["LRANGE", "chunks", "0", "-1"], ["INCRBY", "n", "42"], ["GET", "missing"]],
+        (args) => conn.send(args),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(replies, ["héllo", ["a", "bb", "ccc"], 42, null])
+      assert.isTrue(conn.isHealthy)
+    }))
+
+  it.live("the connection cut mid-reply: a typed error, and the connection is unhealthy", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const proxy = yield* FaultProxy.make({ port: server.port })
+      const conn = yield* Conn.make({ port: proxy.port })
+      yield* conn.send(["SET", "big", "x".repeat(1000)])
+      yield* proxy.cutMidReply(10)
+      const error = failure(yield* Effect.exit(conn.send(["GET", "big"])))
+      assert.instanceOf(error, ConnectionError)
+      assert.strictEqual((error as ConnectionError).written, true)
+      assert.isFalse(conn.isHealthy)
+    }))
+
+  it.live("garbage injected: the caller gets a ProtocolError and the connection is closed", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const proxy = yield* FaultProxy.make({ port: server.port })
+      const conn = yield* Conn.make({ port: proxy.port })
+      const slow = yield* Effect.forkChild(conn.send(["DEBUG", "SLEEP", "0.2"]), { startImmediately: true })
+      yield* pause(20)
+      yield* proxy.inject("?garbage\r\n")
+      const exit = yield* Fiber.await(slow)
+      assert.strictEqual(tagOf(exit), "ProtocolError")
+      assert.isFalse(conn.isHealthy)
+    }))
+
+  it.live("bytes arriving while nothing is pending poison the connection", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const proxy = yield* FaultProxy.make({ port: server.port })
+      const conn = yield* Conn.make({ port: proxy.port })
+      assert.strictEqual(yield* conn.send(["PING"]), "PONG")
+      yield* proxy.inject("+OK\r\n")
+      assert.isTrue(yield* eventually(() => !conn.isHealthy))
+    }))
+})
