@@ -314,7 +314,10 @@ export class Decoder {
             this.#open(kind, count)
             continue
           }
-          if (kind === PIPE) continue
+          if (kind === PIPE) {
+            if (this.#onAttribute !== undefined) this.#onAttribute(new Map())
+            continue
+          }
           value = kind === PERCENT ? new Map() : kind === TILDE ? new Set() : []
           if (kind === GT && this.#depth === 0) {
             if (this.#onPush !== undefined) this.#onPush(value as Array<Reply>)
