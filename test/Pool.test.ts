@@ -1,0 +1,380 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
+import * as TestClock from "effect/testing/TestClock"
+import * as Pool from "../src/Pool.ts"
+import { expiresAt } from "../src/internal/poolOptions.ts"
+import { type FakeConn, makeDialer } from "./Pool.support.ts"
+
+/** Lets background fibers run until `predicate` holds (bounded, not a timing assertion). */
+const until = (predicate: () => boolean, rounds = 2_000) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < rounds && !predicate(); i++) yield* Effect.yieldNow
+    return predicate()
+  })
+
+const spin = (rounds = 50) => until(() => false, rounds)
+
+const errorOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
+  if (Exit.isSuccess(exit)) return undefined
+  const error = Cause.findErrorOption(exit.cause)
+  return error._tag === "Some" ? error.value : undefined
+}
+
+const tagOf = <A, E>(exit: Exit.Exit<A, E>): string | undefined => {
+  const error = errorOf(exit) as { readonly _tag?: string } | undefined
+  return error?._tag
+}
+
+/** An exclusive checkout held in its own scope until `release`. */
+const hold = (pool: Pool.Pool<FakeConn>) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const conn = yield* Scope.provide(pool.get, scope)
+    return { conn, release: Scope.close(scope, Exit.void) }
+  })
+
+/** Builds a pool in a scope the test can close itself. */
+const makePool = (options: Omit<Pool.PoolOptions<FakeConn>, "dial">, dialer = makeDialer()) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const pool = yield* Scope.provide(Pool.make({ ...options, dial: dialer.dial }), scope)
+    return { pool, dialer, scope, close: Scope.close(scope, Exit.void) }
+  })
+
+describe("Pool options", () => {
+  it.effect("invalid options fail make with InvalidArgumentError naming the option", () =>
+    Effect.gen(function*() {
+      const dialer = makeDialer()
+      const cases: Array<[Partial<Pool.PoolOptions<FakeConn>>, string]> = [
+        [{ poolSize: 0 }, "poolSize"],
+        [{ poolSize: -1 }, "poolSize"],
+        [{ poolSize: 1.5 }, "poolSize"],
+        [{ poolSize: 2, minIdleConns: 3 }, "minIdleConns"],
+        [{ maxIdleConns: -1 }, "maxIdleConns"],
+        [{ poolTimeout: -5 }, "poolTimeout"],
+        [{ poolTimeout: 0 }, "poolTimeout"],
+        [{ connMaxLifetime: "banana" as never }, "connMaxLifetime"],
+        [{ maxInFlight: 0 }, "maxInFlight"],
+        [{ probeBackoffMin: 1000, probeBackoffMax: 10 }, "probeBackoffMax"]
+      ]
+      for (const [options, option] of cases) {
+        const exit = yield* Effect.exit(Pool.make({ ...options, dial: dialer.dial }))
+        assert.strictEqual(tagOf(exit), "InvalidArgumentError", option)
+        assert.strictEqual((errorOf(exit) as { option?: string }).option, option)
+      }
+      assert.strictEqual(dialer.dials, 0)
+    }))
+})
+
+describe("Pool: go-redis ConnPool scenarios", () => {
+  it.effect("1. closing while minIdleConns dials are in flight: late connections are closed, stats end at zero", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const dialer = makeDialer()
+      dialer.mode = { _tag: "block", gate }
+      const { close, pool } = yield* makePool({ poolSize: 10, minIdleConns: 10, maxConcurrentDials: 10 }, dialer)
+      assert.isTrue(yield* until(() => dialer.dials === 10))
+      yield* close
+      yield* Deferred.succeed(gate, undefined)
+      yield* spin()
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.total, 0)
+      assert.strictEqual(stats.idle, 0)
+      assert.strictEqual(stats.dialing, 0)
+      assert.strictEqual(stats.turnsInUse, 0)
+      assert.strictEqual(dialer.open, 0)
+      assert.isTrue(stats.closed)
+    }))
+
+  it.effect("2. with every turn taken the next get waits; removing one connection unblocks it", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 10 })
+      const held = yield* Effect.forEach(Array.from({ length: 10 }), () => hold(pool))
+      const waiter = yield* Effect.forkChild(hold(pool))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      yield* spin()
+      assert.isUndefined(waiter.pollUnsafe())
+      yield* pool.remove(held[0]!.conn)
+      const got = yield* Fiber.join(waiter)
+      assert.isFalse(held.some((h) => h.conn === got.conn))
+      assert.isTrue(held[0]!.conn.closed)
+      assert.strictEqual(pool.statsUnsafe().total, 10)
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 10)
+      yield* held[0]!.release // the removed checkout's finalizer is a no-op now
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 10)
+    }))
+
+  it.effect.each([1, 32])("3. minIdleConns (%d) is reached at creation, replenished after get and after remove", (min) =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 100, minIdleConns: min, maxConcurrentDials: 100 })
+      assert.isTrue(yield* until(() => pool.statsUnsafe().idle === min))
+      assert.strictEqual(pool.statsUnsafe().total, min)
+      const held = yield* hold(pool)
+      assert.isTrue(yield* until(() => pool.statsUnsafe().total === min + 1 && pool.statsUnsafe().idle === min))
+      yield* pool.remove(held.conn)
+      yield* spin()
+      assert.strictEqual(pool.statsUnsafe().total, min)
+      assert.strictEqual(pool.statsUnsafe().idle, min)
+    }))
+
+  it.effect("4. never more than poolSize: the 101st get times out after poolTimeout and is counted", () =>
+    Effect.gen(function*() {
+      const { dialer, pool } = yield* makePool({ poolSize: 100, poolTimeout: 1_000 })
+      const held = yield* Effect.forEach(Array.from({ length: 100 }), () => hold(pool), { concurrency: "unbounded" })
+      assert.strictEqual(pool.statsUnsafe().total, 100)
+      const late = yield* Effect.forkChild(Effect.exit(hold(pool)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      yield* TestClock.adjust(999)
+      assert.isUndefined(late.pollUnsafe())
+      yield* TestClock.adjust(1)
+      const exit = yield* Fiber.join(late)
+      assert.strictEqual(tagOf(exit), "PoolTimeoutError")
+      const error = errorOf(exit) as { waitingFor: string; waitedMillis: number; pool: { inUse: number; max: number } }
+      assert.strictEqual(error.waitingFor, "turn")
+      assert.strictEqual(error.waitedMillis, 1_000)
+      assert.strictEqual(error.pool.inUse, 100)
+      assert.strictEqual(error.pool.max, 100)
+      assert.strictEqual(pool.statsUnsafe().timeouts, 1)
+      assert.strictEqual(pool.statsUnsafe().pendingWaiters, 0)
+      // go-redis 7 and 8: put all back, then remove all.
+      yield* Effect.forEach(held, (h) => h.release)
+      assert.strictEqual(pool.statsUnsafe().total, 100)
+      assert.strictEqual(pool.statsUnsafe().idle, 100)
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+      for (const conn of dialer.conns) yield* pool.remove(conn)
+      assert.strictEqual(pool.statsUnsafe().total, 0)
+      yield* spin()
+      assert.strictEqual(dialer.open, 0)
+    }))
+
+  it.live("5. get+put racing get+remove with a 1 ms connMaxIdleTime: no error, counts consistent", () =>
+    Effect.gen(function*() {
+      const { dialer, pool } = yield* makePool({ poolSize: 10, connMaxIdleTime: 1 })
+      const putter = Effect.forEach(
+        Array.from({ length: 200 }),
+        () => pool.withConn(() => Effect.yieldNow),
+        { discard: true }
+      )
+      const remover = Effect.forEach(
+        Array.from({ length: 200 }),
+        () => pool.withConn((conn) => pool.remove(conn)),
+        { discard: true }
+      )
+      yield* Effect.all([putter, remover, putter, remover, putter, remover], { concurrency: "unbounded" })
+      yield* spin()
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.turnsInUse, 0)
+      assert.strictEqual(stats.inUse, 0)
+      assert.strictEqual(stats.total, stats.idle)
+      assert.isAtMost(stats.total, 10)
+      assert.strictEqual(dialer.open, stats.total)
+      assert.strictEqual(stats.hits + stats.misses, 1200)
+    }))
+
+  it.effect("6. poolSize 1000 with minIdleConns 50 and 1000 checkouts held: exactly 1000 connections, 0 idle", () =>
+    Effect.gen(function*() {
+      const { dialer, pool } = yield* makePool({ poolSize: 1000, minIdleConns: 50 })
+      yield* Effect.forEach(Array.from({ length: 1000 }), () => hold(pool), { concurrency: "unbounded" })
+      yield* spin()
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.total, 1000)
+      assert.strictEqual(stats.idle, 0)
+      assert.strictEqual(stats.inUse, 1000)
+      assert.strictEqual(dialer.open, 1000)
+    }))
+
+  it.effect("7. wait stats: a second get on poolSize 1 waits 1 s: wait count 1, wait time 1 s", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 1, poolTimeout: 5_000 })
+      const first = yield* hold(pool)
+      const second = yield* Effect.forkChild(hold(pool))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      yield* TestClock.adjust(1_000)
+      yield* first.release
+      const got = yield* Fiber.join(second)
+      assert.strictEqual(got.conn, first.conn)
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.waitCount, 1)
+      assert.strictEqual(stats.waitDurationMillis, 1_000)
+      assert.strictEqual(stats.total, 1)
+      assert.strictEqual(stats.idle, 0)
+    }))
+
+  it.effect("8. a dial that fails or dies gives its turn back and leaks nothing (also for minIdleConns dials)", () =>
+    Effect.gen(function*() {
+      const { dialer, pool } = yield* makePool({ poolSize: 3, breakerThreshold: 100 })
+      dialer.mode = { _tag: "fail" }
+      const failed = yield* Effect.exit(pool.withConn(() => Effect.void))
+      assert.strictEqual(tagOf(failed), "ConnectionError")
+      dialer.mode = { _tag: "die" }
+      const died = yield* Effect.exit(pool.withConn(() => Effect.void))
+      assert.strictEqual(tagOf(died), "ConnectionError")
+      assert.include((errorOf(died) as { message: string }).message, "dialer panicked")
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+      assert.strictEqual(pool.statsUnsafe().total, 0)
+      dialer.mode = { _tag: "ok" }
+      assert.isTrue(Exit.isSuccess(yield* Effect.exit(pool.withConn(() => Effect.void))))
+
+      const refills = makeDialer()
+      refills.mode = { _tag: "die" }
+      const { pool: pool2 } = yield* makePool({ poolSize: 30, minIdleConns: 30, breakerThreshold: 30 }, refills)
+      assert.isTrue(yield* until(() => pool2.statsUnsafe().breaker.state === "open"))
+      yield* spin()
+      const stats = pool2.statsUnsafe()
+      assert.strictEqual(stats.total, 0)
+      assert.strictEqual(stats.idle, 0)
+      assert.strictEqual(stats.dialing, 0)
+      assert.strictEqual(stats.turnsInUse, 0)
+    }))
+
+  it.effect("9. maxActiveConns below poolSize fails at once with PoolExhaustedError, not a timeout", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 2, maxActiveConns: 1, poolTimeout: 200 })
+      yield* hold(pool)
+      const exit = yield* Effect.exit(pool.withConn(() => Effect.void))
+      assert.strictEqual(tagOf(exit), "PoolExhaustedError")
+      assert.strictEqual((errorOf(exit) as { maxActiveConns: number }).maxActiveConns, 1)
+      assert.strictEqual(pool.statsUnsafe().timeouts, 0)
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 1)
+    }))
+
+  it.effect("10. a caller interrupted while its dial is in flight: the connection goes to the next waiter", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const dialer = makeDialer()
+      dialer.mode = { _tag: "block", gate }
+      const { pool } = yield* makePool({ poolSize: 1 }, dialer)
+      const a = yield* Effect.forkChild(hold(pool))
+      assert.isTrue(yield* until(() => dialer.dials === 1))
+      const b = yield* Effect.forkChild(hold(pool))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      yield* Fiber.interrupt(a)
+      yield* Deferred.succeed(gate, undefined)
+      const got = yield* Fiber.join(b)
+      assert.strictEqual(dialer.dials, 1)
+      assert.strictEqual(got.conn, dialer.conns[0])
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 1)
+      yield* got.release
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+      assert.strictEqual(pool.statsUnsafe().idle, 1)
+    }))
+
+  it.effect("10b. with nobody waiting, the connection dialed for an interrupted caller goes idle", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const dialer = makeDialer()
+      dialer.mode = { _tag: "block", gate }
+      const { pool } = yield* makePool({ poolSize: 1 }, dialer)
+      const a = yield* Effect.forkChild(hold(pool))
+      assert.isTrue(yield* until(() => dialer.dials === 1))
+      yield* Fiber.interrupt(a)
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 1) // the dial holds it
+      yield* Deferred.succeed(gate, undefined)
+      assert.isTrue(yield* until(() => pool.statsUnsafe().idle === 1))
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+      assert.strictEqual(pool.statsUnsafe().total, 1)
+    }))
+
+  it.effect("11. 1000 gets against a failing dial: the breaker opens, no dials until the probe, no turn leaks", () =>
+    Effect.gen(function*() {
+      const dialer = makeDialer()
+      dialer.mode = { _tag: "fail" }
+      const { pool } = yield* makePool({ poolSize: 10, probeBackoffMin: 1_000, probeBackoffMax: 1_000 }, dialer)
+      const exits = yield* Effect.forEach(
+        Array.from({ length: 1000 }),
+        () => Effect.exit(pool.withConn(() => Effect.void)),
+        { concurrency: "unbounded" }
+      )
+      const tags = exits.map(tagOf)
+      assert.isTrue(tags.every((tag) => tag === "ConnectionError" || tag === "CircuitOpenError"))
+      assert.isTrue(tags.includes("CircuitOpenError"))
+      assert.isAtLeast(dialer.dials, 10)
+      assert.isAtMost(dialer.dials, 20)
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.breaker.state, "open")
+      assert.strictEqual(stats.turnsInUse, 0)
+      assert.strictEqual(stats.total, 0)
+      const open = errorOf(exits[exits.length - 1]!) as {
+        _tag: string
+        lastError: { reason: string }
+        failures: number
+        since: number
+      }
+      assert.strictEqual(open._tag, "CircuitOpenError")
+      assert.strictEqual(open.lastError.reason, "refused")
+      assert.isAtLeast(open.failures, 10)
+      const dials = dialer.dials
+      assert.strictEqual(tagOf(yield* Effect.exit(pool.withConn(() => Effect.void))), "CircuitOpenError")
+      assert.strictEqual(dialer.dials, dials)
+      // The probe: after its backoff it dials (once), still failing; then the server comes back.
+      yield* TestClock.adjust(1_500)
+      assert.isTrue(yield* until(() => dialer.dials === dials + 1))
+      dialer.mode = { _tag: "ok" }
+      yield* TestClock.adjust(1_500)
+      assert.isTrue(yield* until(() => pool.statsUnsafe().breaker.state === "closed"))
+      assert.isTrue(Exit.isSuccess(yield* Effect.exit(pool.withConn(() => Effect.void))))
+      assert.strictEqual(pool.statsUnsafe().hits, 1) // the probe's connection was reused
+    }))
+
+  it.effect("12. a broken idle connection is discarded on get and the caller gets a working one", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 10 })
+      const broken = yield* pool.withConn((conn) => Effect.succeed(conn))
+      broken.isHealthy = false
+      const used = yield* pool.withConn((conn) => Effect.succeed(conn))
+      yield* pool.withConn((conn) => Effect.succeed(conn))
+      assert.notStrictEqual(used, broken)
+      assert.isTrue(broken.closed)
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.total, 1)
+      assert.strictEqual(stats.idle, 1)
+      assert.strictEqual(stats.hits, 1)
+      assert.strictEqual(stats.misses, 2)
+      assert.strictEqual(stats.timeouts, 0)
+      assert.strictEqual(stats.removals.unhealthy, 1)
+    }))
+
+  it.effect("13. 100 sequential checkouts reuse one connection: 1 connection, 99 hits, 1 miss", () =>
+    Effect.gen(function*() {
+      const { dialer, pool } = yield* makePool({ poolSize: 10 })
+      for (let i = 0; i < 100; i++) yield* pool.withConn(() => Effect.void)
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.total, 1)
+      assert.strictEqual(stats.hits, 99)
+      assert.strictEqual(stats.misses, 1)
+      assert.strictEqual(dialer.dials, 1)
+    }))
+
+  it.effect("14. lifetime jitter: none never expires, 0 is exact, otherwise within ± jitter", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(expiresAt(1_000, 0, 0, 0.5), Infinity)
+      assert.strictEqual(expiresAt(1_000, 60_000, 0, 0.9), 61_000)
+      for (let i = 0; i < 1000; i++) {
+        const at = expiresAt(1_000, 60_000, 5_000, Math.random())
+        assert.isAtLeast(at, 56_000)
+        assert.isAtMost(at, 66_000)
+      }
+      assert.strictEqual(expiresAt(0, 60_000, 5_000, 0), 55_000)
+      assert.strictEqual(expiresAt(0, 60_000, 5_000, 1), 65_000)
+      // Through the pool: exact lifetime, checked on get and by the reaper.
+      const { close, pool } = yield* makePool({ poolSize: 2, connMaxLifetime: 10_000, connMaxIdleTime: 0 })
+      const first = yield* pool.withConn((conn) => Effect.succeed(conn))
+      yield* TestClock.adjust(9_999)
+      assert.strictEqual(yield* pool.withConn((conn) => Effect.succeed(conn)), first)
+      yield* TestClock.adjust(1)
+      yield* spin()
+      assert.isTrue(first.closed)
+      assert.strictEqual(pool.statsUnsafe().removals.lifetime, 1)
+      yield* close
+      // No lifetime: a connection is kept however old.
+      const { pool: forever } = yield* makePool({ poolSize: 2, connMaxIdleTime: 0, reaperFrequency: "1 day" })
+      const conn = yield* forever.withConn((c) => Effect.succeed(c))
+      yield* TestClock.adjust("1000 days")
+      assert.strictEqual(yield* forever.withConn((c) => Effect.succeed(c)), conn)
+    }))
+})
