@@ -76,6 +76,8 @@ export interface ConnOptions {
   readonly onConnect?: ((conn: Conn) => Effect.Effect<void, unknown>) | undefined
   /** Receives RESP3 push frames (invalidation, pub/sub messages); they never reach a caller. */
   readonly onPush?: ((push: ReadonlyArray<Resp.Reply>) => void) | undefined
+  /** Strings as `Uint8Array` instead of UTF-8 `string` in replies. Default false. */
+  readonly bytes?: boolean | undefined
   /** Decoder limits; see `Resp.Decoder`. */
   readonly maxBulkLength?: number | undefined
   readonly maxAggregateLength?: number | undefined
@@ -238,6 +240,8 @@ const dialError = (error: NodeJS.ErrnoException, address: string, tlsPhase: bool
   })
 }
 
+const ignore = () => {}
+
 const dial = (options: ConnOptions, address: string): Effect.Effect<net.Socket, ConnectionError> =>
   Effect.callback<net.Socket, ConnectionError>((resume) => {
     const useTls = options.tls !== undefined && options.tls !== false
@@ -266,6 +270,8 @@ const dial = (options: ConnOptions, address: string): Effect.Effect<net.Socket, 
     }
     socket.setNoDelay(true)
     socket.setKeepAlive(true, 15_000)
+    // Never an unhandled 'error' event, whatever happens between the dial and the connection's own listeners.
+    socket.on("error", ignore)
     let tcpConnected = false
     const onConnect = () => {
       tcpConnected = true
@@ -475,6 +481,7 @@ const connect = (options: ConnOptions): Effect.Effect<Conn, ConnectionError> => 
     maxPending: Math.max(1, options.maxPending ?? 1000),
     onPush: options.onPush,
     decoder: {
+      ...(options.bytes === true ? { bytes: true } : {}),
       ...(options.maxBulkLength !== undefined ? { maxBulkLength: options.maxBulkLength } : {}),
       ...(options.maxAggregateLength !== undefined ? { maxAggregateLength: options.maxAggregateLength } : {}),
       ...(options.maxDepth !== undefined ? { maxDepth: options.maxDepth } : {})

@@ -229,6 +229,34 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Conn against one serv
       for (let i = 0; i < 100; i++) assert.strictEqual(replies[i], `m${i}`)
     }))
 
+  it.effect("a command that cannot be written within writeTimeout fails and is never sent", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port, maxPending: 1, readTimeout: 30_000, writeTimeout: 100 })
+      yield* server.pause
+      const first = yield* Effect.forkChild(conn.send(["ECHO", "first"]), { startImmediately: true })
+      const second = yield* Effect.exit(conn.send(["SET", "never-written", "x"]))
+      yield* server.resume
+      assert.strictEqual(yield* Fiber.join(first), "first")
+      const error = failure(second)
+      assert.strictEqual(tagOf(second), "CommandTimeoutError")
+      assert.strictEqual((error as { phase: string }).phase, "write")
+      assert.strictEqual(yield* conn.send(["EXISTS", "never-written"]), 0)
+      assert.isTrue(conn.isHealthy)
+    }))
+
+  it.effect("a blocking command gets its block time plus a margin as read deadline", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port, readTimeout: 100 })
+      assert.strictEqual(yield* conn.send(["BLPOP", "empty-list", "0.3"]), null)
+      assert.isTrue(conn.isHealthy)
+      const timedOut = yield* Effect.exit(conn.send(["BLPOP", "empty-list", "5"], { timeout: 100 }))
+      assert.strictEqual(tagOf(timedOut), "CommandTimeoutError")
+      // a caller who leaves a blocking command early takes the connection with it
+      assert.isFalse(conn.isHealthy)
+    }))
+
   it.effect("closing the scope fails pending and queued commands with ConnectionError (closed)", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.RedisServer

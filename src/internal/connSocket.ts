@@ -21,6 +21,7 @@ export interface Settings {
   readonly maxPending: number
   readonly onPush: ((push: ReadonlyArray<Reply>) => void) | undefined
   readonly decoder: {
+    readonly bytes?: boolean
     readonly maxBulkLength?: number
     readonly maxAggregateLength?: number
     readonly maxDepth?: number
@@ -462,14 +463,14 @@ export class ConnSocket {
           return
         }
         slot.resume = undefined
-        resume(Exit.fail(this.timeoutError(slot, "read", slot.readTimeout)))
-        if (this.closed) return
+        // the connection's state first (the caller may look at it as soon as it resumes)
         this.orphan(slot, now)
+        resume(Exit.fail(this.timeoutError(slot, "read", slot.readTimeout)))
         if (this.closed) return
       }
       if (next === 0 || slot.deadline < next) next = slot.deadline
     }
-    if (this.timer === undefined && next !== 0) this.armTimer(next)
+    if (next !== 0) this.armTimer(next)
     this.checkIdle()
   }
 
