@@ -415,6 +415,47 @@ describe("Conn faults", () => {
       assert.strictEqual((error as ConnectionError).reason, "timeout")
     }))
 
+  it.live("interrupting make during the handshake closes the socket", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const proxy = yield* FaultProxy.make({ port: server.port })
+      yield* proxy.setBlackHole(true)
+      const making = yield* Effect.forkChild(Effect.scoped(Conn.make({ port: proxy.port, dialTimeout: 60_000 })))
+      let accepted = 0
+      for (let i = 0; i < 500 && accepted === 0; i++) {
+        accepted = (yield* proxy.stats).accepted
+        if (accepted === 0) yield* pause(10)
+      }
+      assert.strictEqual(accepted, 1)
+      yield* Fiber.interrupt(making)
+      let open = 1
+      for (let i = 0; i < 500 && open !== 0; i++) {
+        open = (yield* proxy.stats).open
+        if (open !== 0) yield* pause(10)
+      }
+      assert.strictEqual(open, 0)
+    }))
+
+  it.live("awaitIdle completes once every pending reply has arrived", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const conn = yield* Conn.make({ port: server.port, readTimeout: 30_000 })
+      yield* conn.awaitIdle
+      yield* server.pause
+      const sends = yield* Effect.forkChild(
+        Effect.forEach(["a", "b", "c"], (x) => conn.send(["ECHO", x]), { concurrency: "unbounded" }),
+        { startImmediately: true }
+      )
+      const idle = yield* Effect.forkChild(conn.awaitIdle, { startImmediately: true })
+      yield* pause(20)
+      assert.strictEqual(conn.pending, 3)
+      assert.isUndefined(idle.pollUnsafe())
+      yield* server.resume
+      yield* Fiber.join(idle)
+      assert.strictEqual(conn.pending, 0)
+      assert.deepStrictEqual(yield* Fiber.join(sends), ["a", "b", "c"])
+    }))
+
   it.live("bytes split into 1-byte chunks: replies are still correct", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
