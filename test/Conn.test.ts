@@ -300,6 +300,30 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Conn against one serv
       assert.strictEqual(yield* other.send(["LLEN", "blocked-list"]), 1)
     }))
 
+  it.effect("an argument that cannot be encoded fails only its own caller, as a defect, and sends nothing", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port })
+      const writes = conn.writeCount
+      const exit = yield* Effect.exit(conn.send(["SET", "nan", Number.NaN]))
+      assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause))
+      const batch = yield* Effect.exit(conn.sendBatch([["PING"], ["SET", "nan", undefined as unknown as string]]))
+      assert.isTrue(Exit.isFailure(batch) && Cause.hasDies(batch.cause))
+      assert.strictEqual(conn.writeCount, writes)
+      assert.strictEqual(conn.pending, 0)
+      assert.strictEqual(yield* conn.send(["ECHO", "still in sync"]), "still in sync")
+    }))
+
+  it.effect("a reply over maxBulkLength is a ProtocolError and closes the connection", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port, maxBulkLength: 100 })
+      yield* conn.send(["SET", "too-big", "x".repeat(1000)])
+      const exit = yield* Effect.exit(conn.send(["GET", "too-big"]))
+      assert.strictEqual(tagOf(exit), "ProtocolError")
+      assert.isFalse(conn.isHealthy)
+    }))
+
   it.effect("quit sends QUIT, waits for its reply, then closes", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.RedisServer
