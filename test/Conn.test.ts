@@ -429,6 +429,24 @@ describe("Conn faults", () => {
       assert.strictEqual(yield* fresh.send(["PING"]), "PONG")
     }))
 
+  it.live("the server killed while commands are in flight: each caller gets a ConnectionError that says it was written", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const conn = yield* Conn.make({ port: server.port, readTimeout: 30_000 })
+      yield* server.pause
+      const fibers: Array<Fiber.Fiber<Resp.Reply, unknown>> = []
+      for (let i = 0; i < 10; i++) fibers.push(yield* Effect.forkChild(conn.send(["INCR", "killed"]), { startImmediately: true }))
+      yield* pause(20)
+      yield* server.kill
+      for (const fiber of fibers) {
+        const error = failure(yield* Fiber.await(fiber))
+        assert.instanceOf(error, ConnectionError)
+        assert.strictEqual((error as ConnectionError).written, true)
+      }
+      assert.isFalse(conn.isHealthy)
+      assert.strictEqual(conn.pending, 0)
+    }))
+
   it.live("a dial whose handshake gets no answer fails with reason timeout", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()

@@ -107,7 +107,7 @@ const withWritten = (error: ConnectionError, written: boolean): ConnectionError 
     cause: error.cause
   })
 
-const emptyBatch = Exit.succeed<Array<Reply>>([])
+const emptyBatch = Effect.sync((): Array<Reply> => [])
 
 let nextId = 1
 
