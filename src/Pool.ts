@@ -79,9 +79,9 @@
  * @since 0.1.0
  */
 import { Clock } from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as RcMap from "effect/RcMap"
 import * as Scope from "effect/Scope"
 import type { ConnectionError, PoolError } from "./Errors.ts"
@@ -256,20 +256,46 @@ export const make = <C extends Poolable>(
   }))
 
 const fromImpl = <C extends Poolable>(pool: internal.PoolImpl<C>): Pool<C> => {
-  const release = (entry: internal.Entry<C>) => (exit: Exit.Exit<unknown, unknown>) =>
-    Effect.sync(() => pool.releaseExclusive(entry, exit))
-  const acquire = (
-    restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  ): Effect.Effect<internal.Entry<C>, internal.AcquireError> =>
-    Effect.suspend(() => {
-      const entry = pool.tryTakeIdle()
-      return entry !== undefined ? Effect.succeed(entry) : restore(pool.acquireSlow())
-    })
-  const get: Effect.Effect<C, PoolError | ConnectionError, Scope.Scope> = Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(Effect.scope, (scope) =>
-      Effect.flatMap(acquire(restore), (entry) =>
-        Effect.as(Scope.addFinalizerExit(scope, release(entry)), entry.conn)))
-  )
+  const getSlow = (scope: Scope.Scope) =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(pool.acquireSlow()), (entry) =>
+        Effect.as(
+          Scope.addFinalizerExit(scope, (exit) => {
+            pool.releaseExclusive(entry, exit)
+            return Effect.void
+          }),
+          entry.conn
+        ))
+    )
+  // Fast path: the finalizer goes into the caller's scope first, then the
+  // connection is taken in the same synchronous step that records it, so
+  // interruption at any point leaves nothing to return or a finalizer that
+  // returns it. (Should the idle connection vanish in between, the slow path
+  // runs with that finalizer already in place.)
+  const get: Effect.Effect<C, PoolError | ConnectionError, Scope.Scope> = Effect.withFiber((fiber) => {
+    const scope = Context.getUnsafe(fiber.context, Scope.Scope)
+    if (!pool.canTakeIdle()) return getSlow(scope)
+    let held: internal.Entry<C> | undefined
+    return Effect.flatMap(
+      Scope.addFinalizerExit(scope, (exit) => {
+        if (held !== undefined) pool.releaseExclusive(held, exit)
+        return Effect.void
+      }),
+      () => {
+        const entry = pool.tryTakeIdle()
+        if (entry !== undefined) {
+          held = entry
+          return Effect.succeed(entry.conn)
+        }
+        return Effect.uninterruptibleMask((restore) =>
+          Effect.map(restore(pool.acquireSlow()), (entry) => {
+            held = entry
+            return entry.conn
+          })
+        )
+      }
+    )
+  })
   const withConnSlow = <A, E, R>(f: (conn: C) => Effect.Effect<A, E, R>) =>
     Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(

@@ -86,7 +86,7 @@ export interface Entry<C> {
   inFlight: number
   /** A shared connection that takes no new callers, so that it can go back to the idle list. */
   retiring: boolean
-  /** Pool clock time of the last return or shared use. */
+  /** Pool clock time of the dial or of the move into the shared set; idle time counts from this or `conn.usedAt`, whichever is later. */
   lastUsed: number
 }
 
@@ -100,9 +100,12 @@ const CANCELLED = 3
 const EXCLUSIVE_REQ = 0
 const GROW_REQ = 1
 const REFILL_REQ = 2
+const SHARED_REQ = 3
 
 interface Request<C> {
   readonly kind: number
+  readonly start: number
+  readonly deadline: number
   state: number
   phase: "turn" | "dial"
   queued: boolean
@@ -111,6 +114,9 @@ interface Request<C> {
 }
 
 interface SharedWaiter<C> {
+  readonly kind: number
+  readonly start: number
+  readonly deadline: number
   state: number
   entry: Entry<C> | undefined
   resume: ((effect: Effect.Effect<Entry<C>, AcquireError>) => void) | undefined
@@ -245,6 +251,16 @@ export class PoolImpl<C extends Poolable> {
 
   drained: Deferred.Deferred<void> | undefined = undefined
 
+  /**
+   * Callers under the `poolTimeout` deadline, in arrival order. Every caller
+   * gets the same timeout, so arrival order is deadline order and one sweeper
+   * fiber sleeping until the first deadline times them all out.
+   */
+  readonly timed = new Set<Request<C> | SharedWaiter<C>>()
+  wakeSweeper: (() => void) | undefined = undefined
+  /** The pool clock at the reaper's last tick or the last clock read. */
+  approxNow = 0
+
   constructor(
     options: Resolved,
     dial: Effect.Effect<C, ConnectionError, Scope.Scope>,
@@ -326,23 +342,39 @@ export class PoolImpl<C extends Poolable> {
     this.runDetached(Scope.close(entry.scope, Exit.void))
   }
 
-  /** Pops idle connections until a healthy one turns up; closes the others. */
+  /**
+   * Pops idle connections until a healthy one turns up; closes the others.
+   *
+   * The clock is read only for a connection whose lifetime or idle time ends
+   * before the reaper's next tick (`approxNow` is the time of the last tick or
+   * clock read): reading the clock costs more than the rest of a checkout on
+   * some machines, and the reaper evicts the others. So expiry is exact while
+   * the event loop keeps the reaper on time, and late by the reaper's delay
+   * otherwise.
+   */
   popHealthy(): Entry<C> | undefined {
     const idle = this.idle
-    if (idle.length === 0) return undefined
-    const now = this.now()
     const maxIdle = this.options.connMaxIdleTime
     while (idle.length > 0) {
       const entry = this.options.poolFifo ? idle.shift()! : idle.pop()!
-      if (now >= entry.expiresAt) {
-        this.closeEntry(entry, "lifetime")
-      } else if (maxIdle > 0 && now - Math.max(entry.lastUsed, entry.conn.usedAt) >= maxIdle) {
-        this.closeEntry(entry, "idleTime")
-      } else if (!entry.conn.isHealthy || entry.conn.pending > 0) {
+      const conn = entry.conn
+      if (!conn.isHealthy || conn.pending > 0) {
         this.closeEntry(entry, "unhealthy")
-      } else {
-        return entry
+        continue
       }
+      const idleUntil = maxIdle > 0 ? Math.max(entry.lastUsed, conn.usedAt) + maxIdle : Infinity
+      if (Math.min(entry.expiresAt, idleUntil) <= this.approxNow + this.options.reaperFrequency) {
+        const now = this.approxNow = this.now()
+        if (now >= entry.expiresAt) {
+          this.closeEntry(entry, "lifetime")
+          continue
+        }
+        if (now >= idleUntil) {
+          this.closeEntry(entry, "idleTime")
+          continue
+        }
+      }
+      return entry
     }
     return undefined
   }
@@ -356,7 +388,6 @@ export class PoolImpl<C extends Poolable> {
     }
     entry.state = IDLE
     entry.retiring = false
-    entry.lastUsed = this.now()
     this.idle.push(entry)
   }
 
@@ -402,6 +433,10 @@ export class PoolImpl<C extends Poolable> {
       return true
     }
     return false
+  }
+
+  canTakeIdle(): boolean {
+    return !this.closed && this.idle.length > 0 && this.turnsTaken < this.options.poolSize && this.waiters.size === 0
   }
 
   /** Fast path of an exclusive checkout: a free turn and a healthy idle connection. */
@@ -450,6 +485,8 @@ export class PoolImpl<C extends Poolable> {
     this.inUse++
     request.state = DONE
     request.entry = entry
+    this.timed.delete(request)
+    if (request.queued) this.recordWait(request.start)
     const resume = request.resume!
     if (inline) resume(Effect.succeed(entry))
     else schedule(() => resume(Effect.succeed(entry)))
@@ -457,6 +494,7 @@ export class PoolImpl<C extends Poolable> {
 
   failRequest(request: Request<C>, error: AcquireError, inline: boolean): void {
     request.state = DONE
+    this.timed.delete(request)
     const resume = request.resume
     if (resume === undefined) return
     if (inline) resume(Effect.fail(error))
@@ -476,6 +514,7 @@ export class PoolImpl<C extends Poolable> {
   cancel(request: Request<C>): void {
     const state = request.state
     request.state = CANCELLED
+    this.timed.delete(request)
     if (state === WAITING) {
       if (this.waiters.delete(request)) this.exclusiveWaiting--
     } else if (state === DONE && request.entry !== undefined) {
@@ -490,38 +529,86 @@ export class PoolImpl<C extends Poolable> {
   // Exclusive checkout
 
   acquireSlow(): Effect.Effect<Entry<C>, AcquireError> {
-    return Effect.suspend(() => {
-      if (this.closed) return Effect.fail(new PoolClosedError({ message: "the pool is closed" }))
+    return Effect.callback<Entry<C>, AcquireError>((resume) => {
+      if (this.closed) return resume(Effect.fail(new PoolClosedError({ message: "the pool is closed" })))
       const start = this.now()
       const request: Request<C> = {
         kind: EXCLUSIVE_REQ,
+        start,
+        deadline: start + this.options.poolTimeout,
         state: WAITING,
         phase: "turn",
         queued: false,
         entry: undefined,
-        resume: undefined
+        resume
       }
-      const wait = Effect.callback<Entry<C>, AcquireError>((resume) => {
-        request.resume = resume
-        this.submit(request)
-        return Effect.sync(() => this.cancel(request))
-      })
-      return Effect.onExit(
-        Effect.timeoutOrElse(wait, {
-          duration: this.options.poolTimeout,
-          orElse: () => Effect.fail(this.timeoutError(request.phase, start))
-        }),
-        () =>
-          Effect.sync(() => {
-            if (request.queued) {
-              const waited = this.now() - start
-              this.waitCount++
-              this.waitDurationMillis += waited
-              this.metrics.waitTime.updateUnsafe(waited / 1000, this.context)
-            }
-          })
-      )
+      this.submit(request)
+      if (request.state === DONE) return
+      this.addTimed(request)
+      return Effect.sync(() => this.cancel(request))
     })
+  }
+
+  recordWait(start: number): void {
+    const waited = this.now() - start
+    this.waitCount++
+    this.waitDurationMillis += waited
+    this.metrics.waitTime.updateUnsafe(waited / 1000, this.context)
+  }
+
+  addTimed(waiter: Request<C> | SharedWaiter<C>): void {
+    this.timed.add(waiter)
+    if (this.timed.size === 1 && this.wakeSweeper !== undefined) {
+      const wake = this.wakeSweeper
+      this.wakeSweeper = undefined
+      schedule(wake)
+    }
+  }
+
+  /** Fails every caller whose deadline has passed. */
+  expire(now: number): void {
+    for (const waiter of this.timed) {
+      if (waiter.deadline > now) return
+      this.timed.delete(waiter)
+      if (waiter.kind === SHARED_REQ) {
+        const shared = waiter as SharedWaiter<C>
+        if (shared.state !== WAITING) continue
+        shared.state = CANCELLED
+        this.sharedWaiters.delete(shared)
+        const resume = shared.resume!
+        const error = this.timeoutError(this.growPending ? "dial" : "turn", shared.start)
+        schedule(() => resume(Effect.fail(error)))
+      } else {
+        const request = waiter as Request<C>
+        const state = request.state
+        if (state !== WAITING && state !== GRANTED) continue
+        request.state = CANCELLED
+        if (state === WAITING && this.waiters.delete(request)) this.exclusiveWaiting--
+        const resume = request.resume!
+        const error = this.timeoutError(request.phase, request.start)
+        schedule(() => resume(Effect.fail(error)))
+      }
+    }
+  }
+
+  /** The fiber that enforces `poolTimeout` for every waiting caller. */
+  sweeper(): Effect.Effect<void> {
+    const idle = Effect.callback<void>((resume) => {
+      this.wakeSweeper = () => resume(Effect.void)
+      return Effect.sync(() => {
+        this.wakeSweeper = undefined
+      })
+    })
+    const loop: Effect.Effect<void> = Effect.suspend(() => {
+      if (this.closed) return Effect.void
+      const first = this.timed.values().next()
+      if (first.done === true) return Effect.flatMap(idle, () => loop)
+      const now = this.now()
+      if (first.value.deadline > now) return Effect.flatMap(Effect.sleep(first.value.deadline - now), () => loop)
+      this.expire(now)
+      return loop
+    })
+    return loop
   }
 
   timeoutError(phase: "turn" | "dial", start: number): PoolTimeoutError {
@@ -866,6 +953,8 @@ export class PoolImpl<C extends Poolable> {
     ) {
       this.startDial({
         kind: REFILL_REQ,
+        start: 0,
+        deadline: Infinity,
         state: GRANTED,
         phase: "dial",
         queued: false,
@@ -877,7 +966,7 @@ export class PoolImpl<C extends Poolable> {
 
   reap(): void {
     if (this.closed) return
-    const now = this.now()
+    const now = this.approxNow = this.now()
     const o = this.options
     const keep: Array<Entry<C>> = []
     for (const entry of this.idle) {
@@ -896,7 +985,7 @@ export class PoolImpl<C extends Poolable> {
         this.dropShared(entry)
         this.closeEntry(entry, "unhealthy")
         this.releaseTurn()
-      } else if (entry.inFlight === 0 && now - entry.lastUsed >= o.sharedIdleTime) {
+      } else if (entry.inFlight === 0 && now - Math.max(entry.lastUsed, entry.conn.usedAt) >= o.sharedIdleTime) {
         this.demote(entry)
       }
     }
@@ -905,6 +994,7 @@ export class PoolImpl<C extends Poolable> {
   }
 
   startReaper(): void {
+    this.runFork(this.sweeper())
     this.runFork(
       Effect.repeat(
         Effect.sync(() => this.reap()),
@@ -951,6 +1041,8 @@ export class PoolImpl<C extends Poolable> {
       waiter.state = DONE
       waiter.entry = entry
       const resume = waiter.resume!
+      this.timed.delete(waiter)
+      this.recordWait(waiter.start)
       schedule(() => resume(Effect.succeed(entry)))
     }
   }
@@ -965,6 +1057,8 @@ export class PoolImpl<C extends Poolable> {
     if (this.growPending || this.closed) return
     const request: Request<C> = {
       kind: GROW_REQ,
+      start: 0,
+      deadline: Infinity,
       state: WAITING,
       phase: "turn",
       queued: false,
@@ -1027,7 +1121,6 @@ export class PoolImpl<C extends Poolable> {
       return undefined
     }
     this.sharedInFlight--
-    entry.lastUsed = this.now()
     if (this.closed) {
       if (entry.inFlight === 0) {
         this.dropShared(entry)
@@ -1056,6 +1149,7 @@ export class PoolImpl<C extends Poolable> {
       this.sharedWaiters.delete(waiter)
       if (waiter.state !== WAITING) continue
       waiter.state = DONE
+      this.timed.delete(waiter)
       const resume = waiter.resume!
       schedule(() => resume(Effect.fail(error)))
     }
@@ -1064,6 +1158,7 @@ export class PoolImpl<C extends Poolable> {
   cancelShared(waiter: SharedWaiter<C>): void {
     const state = waiter.state
     waiter.state = CANCELLED
+    this.timed.delete(waiter)
     if (state === WAITING) {
       this.sharedWaiters.delete(waiter)
     } else if (waiter.entry !== undefined) {
@@ -1090,32 +1185,24 @@ export class PoolImpl<C extends Poolable> {
   }
 
   acquireSharedSlow(): Effect.Effect<Entry<C>, AcquireError> {
-    return Effect.suspend(() => {
-      if (this.closed) return Effect.fail(new PoolClosedError({ message: "the pool is closed" }))
+    return Effect.callback<Entry<C>, AcquireError>((resume) => {
+      if (this.closed) return resume(Effect.fail(new PoolClosedError({ message: "the pool is closed" })))
       if (this.breakerOpen && this.shared.length === 0 && this.idle.length === 0) {
-        return Effect.fail(this.circuitOpenError())
+        return resume(Effect.fail(this.circuitOpenError()))
       }
       const start = this.now()
-      const waiter: SharedWaiter<C> = { state: WAITING, entry: undefined, resume: undefined }
-      const wait = Effect.callback<Entry<C>, AcquireError>((resume) => {
-        waiter.resume = resume
-        this.sharedWaiters.add(waiter)
-        if (this.shared.length === 0 || this.growPending === false) this.grow(this.shared.length === 0)
-        return Effect.sync(() => this.cancelShared(waiter))
-      })
-      return Effect.onExit(
-        Effect.timeoutOrElse(wait, {
-          duration: this.options.poolTimeout,
-          orElse: () => Effect.fail(this.timeoutError(this.growPending ? "dial" : "turn", start))
-        }),
-        () =>
-          Effect.sync(() => {
-            const waited = this.now() - start
-            this.waitCount++
-            this.waitDurationMillis += waited
-            this.metrics.waitTime.updateUnsafe(waited / 1000, this.context)
-          })
-      )
+      const waiter: SharedWaiter<C> = {
+        kind: SHARED_REQ,
+        start,
+        deadline: start + this.options.poolTimeout,
+        state: WAITING,
+        entry: undefined,
+        resume
+      }
+      this.sharedWaiters.add(waiter)
+      this.addTimed(waiter)
+      if (this.shared.length === 0 || !this.growPending) this.grow(this.shared.length === 0)
+      return Effect.sync(() => this.cancelShared(waiter))
     })
   }
 
