@@ -91,7 +91,10 @@ export interface ConnOptions {
  * @category models
  */
 export interface SendOptions {
-  /** Read timeout for this call, replacing `readTimeout` (and a blocking command's block time + margin). */
+  /**
+   * Read timeout for this call, replacing `readTimeout`. A blocking command's default is its
+   * block time plus `max(readTimeout, 1 s)`, or none when it blocks without limit.
+   */
   readonly timeout?: Duration.Input | undefined
   /**
    * Whether the command blocks on the server. Detected from the command by default

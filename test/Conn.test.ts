@@ -531,11 +531,13 @@ describe("Conn faults", () => {
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
       const proxy = yield* FaultProxy.make({ port: server.port })
-      const conn = yield* Conn.make({ port: proxy.port })
-      const slow = yield* Effect.forkChild(conn.send(["DEBUG", "SLEEP", "0.2"]), { startImmediately: true })
-      yield* pause(20)
+      const conn = yield* Conn.make({ port: proxy.port, readTimeout: 30_000 })
+      // the server is stopped, so the garbage surely arrives while the command waits for its reply
+      yield* server.pause
+      const waiting = yield* Effect.forkChild(conn.send(["PING"]), { startImmediately: true })
       yield* proxy.inject("?garbage\r\n")
-      const exit = yield* Fiber.await(slow)
+      const exit = yield* Fiber.await(waiting)
+      yield* server.resume
       assert.strictEqual(tagOf(exit), "ProtocolError")
       assert.isFalse(conn.isHealthy)
     }))

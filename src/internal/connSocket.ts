@@ -252,7 +252,10 @@ export class ConnSocket {
     const blocking = options?.blocking === true || block !== undefined
     let readTimeout: number
     if (options?.timeout !== undefined) readTimeout = options.timeout
-    else if (block !== undefined) readTimeout = block === 0 || this.settings.readTimeout === 0 ? 0 : block + this.settings.readTimeout
+    else if (block !== undefined) {
+      // The server checks blocking timeouts on its own clock (every 1/hz s), so the margin is at least 1 s.
+      readTimeout = block === 0 || this.settings.readTimeout === 0 ? 0 : block + Math.max(this.settings.readTimeout, 1000)
+    }
     else readTimeout = blocking ? 0 : this.settings.readTimeout
     const slot = new Slot(resume, bytes, count, readTimeout, blocking, name, commands !== undefined)
     const writeTimeout = this.settings.writeTimeout
