@@ -229,6 +229,30 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Conn against one serv
       for (let i = 0; i < 100; i++) assert.strictEqual(replies[i], `m${i}`)
     }))
 
+  it.effect("large writes wait for the socket to drain and every reply still reaches its caller", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port, readTimeout: 30_000, bytes: true })
+      const values = Array.from({ length: 16 }, (_, i) => new Uint8Array(2 * 1024 * 1024).fill(i + 1))
+      // one command per tick, so later ones queue up behind a socket that has not drained yet
+      const fibers: Array<Fiber.Fiber<Resp.Reply, unknown>> = []
+      for (let i = 0; i < values.length; i++) {
+        fibers.push(yield* Effect.forkChild(conn.send(["SET", `large:${i}`, values[i]!]), { startImmediately: true }))
+        yield* Effect.yieldNow
+      }
+      const sets = yield* Fiber.joinAll(fibers)
+      assert.isBelow(conn.writeCount, 16 + 2)
+      assert.deepStrictEqual(sets.map((reply) => new TextDecoder().decode(reply as Uint8Array)), values.map(() => "OK"))
+      const gets = yield* Effect.forEach(values, (_, i) => conn.send(["GET", `large:${i}`]), { concurrency: "unbounded" })
+      for (let i = 0; i < values.length; i++) {
+        const got = gets[i] as Uint8Array
+        assert.strictEqual(got.length, values[i]!.length)
+        assert.strictEqual(got[0], i + 1)
+        assert.strictEqual(got[got.length - 1], i + 1)
+      }
+      assert.isTrue(conn.isHealthy)
+    }))
+
   it.effect("a command that cannot be written within writeTimeout fails and is never sent", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.RedisServer
