@@ -481,7 +481,7 @@ const connect = (options: ConnOptions): Effect.Effect<Conn, ConnectionError> => 
     readTimeout,
     writeTimeout: millis(options.writeTimeout, readTimeout),
     drainTimeout: millis(options.drainTimeout, readTimeout),
-    maxPending: Math.max(1, options.maxPending ?? 1000),
+    maxPending: options.maxPending !== undefined && options.maxPending >= 1 ? Math.floor(options.maxPending) : 1000,
     onPush: options.onPush,
     decoder: {
       ...(options.bytes === true ? { bytes: true } : {}),
