@@ -22,6 +22,7 @@ import {
   type CommandTimeoutError,
   ConnectionError,
   type ConnectionErrorReason,
+  type InvalidArgumentError,
   type ProtocolError,
   RedisReplyError
 } from "./Errors.ts"
@@ -136,12 +137,15 @@ export interface Conn {
   readonly send: (
     args: ReadonlyArray<Resp.Arg>,
     options?: SendOptions
-  ) => Effect.Effect<Resp.Reply, RedisReplyError | ConnectionError | CommandTimeoutError | ProtocolError>
+  ) => Effect.Effect<
+    Resp.Reply,
+    RedisReplyError | ConnectionError | CommandTimeoutError | ProtocolError | InvalidArgumentError
+  >
   /** Sends commands in one write and returns their replies in order; error replies are values. */
   readonly sendBatch: (
     commands: ReadonlyArray<ReadonlyArray<Resp.Arg>>,
     options?: SendOptions
-  ) => Effect.Effect<Array<Resp.Reply>, ConnectionError | CommandTimeoutError | ProtocolError>
+  ) => Effect.Effect<Array<Resp.Reply>, ConnectionError | CommandTimeoutError | ProtocolError | InvalidArgumentError>
   /** Completes when nothing is pending, or when the connection closes. */
   readonly awaitIdle: Effect.Effect<void>
   /** Sends QUIT, waits for its reply within `readTimeout` (1 s if none), then closes. */
@@ -375,7 +379,10 @@ const handshakeError = (
   })
 }
 
-const sendFailed = (address: string, step: string) => (error: ConnectionError | CommandTimeoutError | ProtocolError) =>
+const sendFailed = (address: string, step: string) =>
+(
+  error: ConnectionError | CommandTimeoutError | ProtocolError | InvalidArgumentError
+) =>
   error._tag === "ConnectionError"
     ? error
     : new ConnectionError({

@@ -7,7 +7,14 @@
 import type * as net from "node:net"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { CommandTimeoutError, ConnectionError, type ConnectionErrorReason, ProtocolError, RedisReplyError } from "../Errors.ts"
+import {
+  CommandTimeoutError,
+  ConnectionError,
+  type ConnectionErrorReason,
+  InvalidArgumentError,
+  ProtocolError,
+  RedisReplyError
+} from "../Errors.ts"
 import { type Arg, Decoder, type Reply } from "../Resp.ts"
 import { blockingMillis } from "./connBlocking.ts"
 import { RespWriter } from "./respWriter.ts"
@@ -35,9 +42,9 @@ export interface CallOptions {
 }
 
 /** Everything a single command can fail with. */
-export type SendError = RedisReplyError | ConnectionError | CommandTimeoutError | ProtocolError
+export type SendError = RedisReplyError | ConnectionError | CommandTimeoutError | ProtocolError | InvalidArgumentError
 /** Everything a batch can fail with: error replies are values there. */
-export type BatchError = ConnectionError | CommandTimeoutError | ProtocolError
+export type BatchError = ConnectionError | CommandTimeoutError | ProtocolError | InvalidArgumentError
 
 const QUEUED = 0
 const WRITTEN = 1
@@ -245,7 +252,7 @@ export class ConnSocket {
       }
     } catch (error) {
       this.writer.take()
-      resume(Exit.die(error))
+      resume(error instanceof InvalidArgumentError ? Exit.fail(error) : Exit.die(error))
       return undefined
     }
     const bytes = this.writer.take()
