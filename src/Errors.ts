@@ -178,6 +178,20 @@ export class TransactionAbortedError extends Data.TaggedError("TransactionAborte
 }> {}
 
 /**
+ * A typed command got a reply of a shape it cannot decode (for example a map
+ * where it expected a string). The connection is still in sync.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ReplyTypeError extends Data.TaggedError("ReplyTypeError")<{
+  readonly command: string
+  readonly expected: string
+  readonly received: string
+  readonly message: string
+}> {}
+
+/**
  * An option, URL or argument passed by the caller is invalid.
  *
  * @since 0.1.0
@@ -209,4 +223,5 @@ export type RedisError =
   | CommandTimeoutError
   | PoolError
   | TransactionAbortedError
+  | ReplyTypeError
   | InvalidArgumentError
