@@ -1,5 +1,7 @@
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
 import * as path from "node:path"
 import * as tls from "node:tls"
 import { assert, describe, it, layer } from "@effect/vitest"
@@ -80,6 +82,21 @@ describe("RedisServer", () => {
       yield* server.start
       assert.isTrue(server.running)
       assert.strictEqual(yield* server.cli("LRANGE", "acked", "0", "-1"), "a\nb")
+    }))
+
+  it.effect("start on a port someone else took retries, then fails clearly; once freed, it starts", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      yield* server.kill
+      const squatter = net.createServer((socket) => socket.destroy())
+      yield* Effect.promise(() => new Promise<void>((resolve) => squatter.listen(server.port, "127.0.0.1", resolve)))
+      const error = yield* Effect.flip(server.start)
+      assert.strictEqual(error.reason, "start")
+      assert.include(error.message, `port ${server.port} stayed busy`)
+      assert.include(error.message, "Address already in use")
+      yield* Effect.promise(() => new Promise((resolve) => squatter.close(resolve)))
+      yield* server.start
+      assert.strictEqual(yield* server.cli("PING"), "PONG")
     }))
 
   it.effect("pause leaves a PING unanswered; resume answers it", () =>
@@ -179,15 +196,22 @@ describe("RedisServer", () => {
       assert.isFalse(fs.existsSync(server.dir))
     }))
 
-  it.effect("interrupting a start that is under way kills the half-started server", () =>
+  it.effect("interrupting a start that is under way kills the half-started process", () =>
     Effect.gen(function*() {
+      // A "server" that never answers PING keeps the start under way until interrupted.
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "erp-mute-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const binary = path.join(dir, "mute-server")
+      fs.writeFileSync(binary, "#!/bin/sh\nexec sleep 120\n", { mode: 0o755 })
       const before = new Set(RedisServer.livePids())
-      const fiber = yield* Effect.forkChild(Effect.scoped(RedisServer.make()))
+      const fiber = yield* Effect.forkChild(Effect.scoped(RedisServer.make({ binary })))
       const spawned = yield* eventually(() => RedisServer.livePids().some((pid) => !before.has(pid)))
       assert.isTrue(spawned)
       const pid = RedisServer.livePids().find((pid) => !before.has(pid))!
+      assert.isTrue(isAlive(pid))
       yield* Fiber.interrupt(fiber)
       assert.isFalse(isAlive(pid))
+      assert.isFalse(RedisServer.livePids().includes(pid))
     }))
 
   it.effect("a server does not outlive the process that started it", () =>

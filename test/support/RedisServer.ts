@@ -382,7 +382,8 @@ class Instance {
           message: `redis-server exited during start-up (port ${this.port}):\n${recent.slice(-4_000)}`
         })
       }
-      const state = await probe(this.port)
+      const state = await Promise.race([probe(this.port), this.exited.then(() => "exited" as const)])
+      if (state === "exited") continue
       if (state === "ready" && !hasExited) return "ok"
       if (Date.now() > deadline) {
         await this.terminate("SIGKILL")
