@@ -143,7 +143,7 @@ export const connect = (target: RawSocketTarget | number): Effect.Effect<RawSock
           wait(() => (predicate(received) ? received : undefined), "awaited bytes", timeoutMillis),
         waitClosed: (timeoutMillis = 10_000) => wait(() => (closed ? true : undefined), "close", timeoutMillis).pipe(Effect.asVoid)
       }
-      socket.once(to !== undefined && "tls" in to && to.tls !== undefined ? "secureConnect" : "connect", () => {
+      socket.once("tls" in to && to.tls !== undefined ? "secureConnect" : "connect", () => {
         connected = true
         resume(Effect.succeed(raw))
       })
