@@ -124,6 +124,23 @@ describe("Decoder: every type", () => {
     }
   })
 
+  it("decodes long ASCII and non-ASCII strings mixed in one chunk, also from a reused buffer", () => {
+    const ascii = "a".repeat(100)
+    const other = "é".repeat(50)
+    const reply = (t: string) => `$${Buffer.byteLength(t)}\r\n${t}\r\n`
+    const orders = [[ascii, other, ascii], [other, ascii, other], [ascii, ascii, other]]
+    for (const order of orders) {
+      expect(decodeChunks([bytes(order.map(reply).join(""))]).replies).toEqual(order)
+    }
+    const { decoder, out } = collector()
+    const reused = Buffer.alloc(Buffer.byteLength(reply(other)))
+    expect(reused.write(reply(ascii))).toBe(reused.length)
+    decoder.write(reused)
+    expect(reused.write(reply(other))).toBe(reused.length)
+    decoder.write(reused)
+    expect(out.replies).toEqual([ascii, other])
+  })
+
   it("decodes RESP3 null, booleans, doubles, big numbers, verbatim strings and blob errors", () => {
     expect(decodeOne("_\r\n")).toBe(null)
     expect(decodeOne("#t\r\n")).toBe(true)
