@@ -72,7 +72,11 @@ export interface DecoderOptions {
   readonly onPush?: ((push: ReadonlyArray<Reply>) => void) | undefined
   /** Called with each RESP3 attribute map (`|`); without it attributes are dropped. */
   readonly onAttribute?: ((attributes: ReadonlyMap<Reply, Reply>) => void) | undefined
-  /** Simple, bulk and verbatim strings as `Uint8Array` instead of UTF-8 `string`. Default `false`. */
+  /**
+   * Simple, bulk and verbatim strings as `Uint8Array` instead of UTF-8 `string`
+   * (map keys and set members too, which then compare by identity). Error
+   * replies stay text. Default `false`.
+   */
   readonly bytes?: boolean | undefined
   /** Largest bulk string, verbatim string or blob error accepted, in bytes. Default 512 MiB (Redis' own limit). */
   readonly maxBulkLength?: number | undefined

@@ -693,7 +693,14 @@ describe("RespWriter", () => {
     const big = new Uint8Array(1_000_000).fill(7)
     writer.add(["SET", "k", big])
     writer.add(["GET", "k"])
-    expect(Buffer.compare(writer.take(), concat([encodeCommand(["SET", "k", big]), encodeCommand(["GET", "k"])]))).toBe(0)
+    const taken = writer.take()
+    expect(Buffer.compare(taken, concat([encodeCommand(["SET", "k", big]), encodeCommand(["GET", "k"])]))).toBe(0)
+    writer.add(["PING"])
+    const next = writer.take()
+    expect(Buffer.from(next).toString()).toBe("*1\r\n$4\r\nPING\r\n")
+    // The oversized slab went out with the large command and is not reused.
+    expect(next.buffer).not.toBe(taken.buffer)
+    expect(next.buffer.byteLength).toBeLessThan(1_000_000)
   })
 })
 

@@ -120,8 +120,15 @@ export class RespWriter {
   take(): Uint8Array {
     const start = this.#start
     const end = this.#end
-    this.#start = end
     const slab = this.#slab
+    if (slab.length > this.#slabSize) {
+      // An oversized slab made for one large command is not kept for the next ones.
+      this.#slab = EMPTY
+      this.#start = 0
+      this.#end = 0
+    } else {
+      this.#start = end
+    }
     return new Uint8Array(slab.buffer, slab.byteOffset + start, end - start)
   }
 
@@ -144,6 +151,7 @@ interface Slab extends Buffer {
   utf8Write(text: string, offset: number, length: number): number
 }
 
+const EMPTY = Buffer.alloc(0) as Slab
 const CR = 13
 const LF = 10
 const DOLLAR = 36
