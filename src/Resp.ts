@@ -116,14 +116,15 @@ export class Decoder {
   readonly #maxAggregate: number
   readonly #maxDepth: number
 
-  #failed: unknown = undefined
+  #failed = false
+  #failure: unknown = undefined
 
-  // The element cut by the end of the previous chunk, copied: in `#whole`
-  // (allocated at its final size) when it is a short bulk, else in
-  // `#pending`. `#need` is its total size once known (a bulk whose header was
-  // read), 0 while it is a line still waiting for its CRLF.
-  #whole: NodeBuffer | undefined = undefined
-  #pending: Array<NodeBuffer> = []
+  // The element cut by the end of the previous chunk: its first
+  // `#pendingLength` bytes, copied into `#partial`. `#need` is its total size
+  // once known (a bulk whose header was read), 0 while it is a line still
+  // waiting for its CRLF. `#partial` grows by doubling, up to `#need`, so it
+  // holds at most twice the bytes that actually arrived.
+  #partial: NodeBuffer | undefined = undefined
   #pendingLength = 0
   #need = 0
 
@@ -149,7 +150,7 @@ export class Decoder {
    * that are not RESP or exceed a limit.
    */
   write(chunk: Uint8Array): void {
-    if (this.#failed !== undefined) throw this.#failed
+    if (this.#failed) throw this.#failure
     const buf = asBuffer(chunk)
     const end = buf.length
     try {
@@ -168,7 +169,8 @@ export class Decoder {
       if (pos < end) this.#parse(buf, pos)
     } catch (error) {
       this.#clear()
-      this.#failed = error
+      this.#failed = true
+      this.#failure = error
       throw error
     } finally {
       checked = undefined
@@ -178,12 +180,12 @@ export class Decoder {
   /** Forgets any partial input and a previous failure. */
   reset(): void {
     this.#clear()
-    this.#failed = undefined
+    this.#failed = false
+    this.#failure = undefined
   }
 
   #clear(): void {
-    this.#whole = undefined
-    this.#pending = []
+    this.#partial = undefined
     this.#pendingLength = 0
     this.#need = 0
     this.#depth = 0
@@ -199,52 +201,48 @@ export class Decoder {
       const stop = pos + this.#need - this.#pendingLength
       return stop <= buf.length ? stop : -1
     }
-    const last = this.#pending[this.#pending.length - 1]!
-    if (last[last.length - 1] === CR) return pos + 1
+    if (this.#partial![this.#pendingLength - 1] === CR) return pos + 1
     const cr = buf.indexOf(CR, pos)
     return cr === -1 || cr + 1 >= buf.length ? -1 : cr + 2
   }
 
   #append(buf: NodeBuffer, pos: number, end: number): void {
-    if (this.#whole !== undefined) {
-      buf.copy(this.#whole, this.#pendingLength, pos, end)
-      this.#pendingLength += end - pos
-      return
+    const length = this.#pendingLength + end - pos
+    let partial = this.#partial
+    if (partial === undefined || partial.length < length) {
+      let size = partial === undefined ? 64 : partial.length * 2
+      if (size < length) size = length
+      if (this.#need > 0 && size > this.#need) size = this.#need
+      const grown = Buffer.allocUnsafe(size) as NodeBuffer
+      if (partial !== undefined) partial.copy(grown, 0, 0, this.#pendingLength)
+      this.#partial = partial = grown
     }
-    this.#pending.push(copyOf(buf, pos, end))
-    this.#pendingLength += end - pos
+    buf.copy(partial, this.#pendingLength, pos, end)
+    this.#pendingLength = length
     if (this.#need === 0) {
-      const type = this.#pending[0]![0]!
+      const type = partial[0]
       const limit = type === PLUS || type === MINUS || type === PAREN ? this.#maxBulk + 3 : MAX_HEADER_LINE
-      if (this.#pendingLength > limit) throw limitError(`a line of more than ${limit} bytes`)
+      if (length > limit) throw limitError(`a line of more than ${limit} bytes`)
     }
   }
 
+  // The pending element completed by buf[pos..stop).
   #takePending(buf: NodeBuffer, pos: number, stop: number): NodeBuffer {
-    let whole = this.#whole
-    if (whole !== undefined) {
-      buf.copy(whole, this.#pendingLength, pos, stop)
-      this.#whole = undefined
-    } else {
-      whole = Buffer.allocUnsafe(this.#pendingLength + stop - pos) as NodeBuffer
-      let at = 0
-      for (const part of this.#pending) {
-        whole.set(part, at)
-        at += part.length
-      }
-      buf.copy(whole, at, pos, stop)
-      this.#pending = []
-    }
+    this.#append(buf, pos, stop)
+    const length = this.#pendingLength
+    const partial = this.#partial!
+    this.#partial = undefined
     this.#pendingLength = 0
     this.#need = 0
-    return whole
+    return partial.length === length ? partial : (partial.subarray(0, length) as NodeBuffer)
   }
 
   // Keeps buf[start..) for the next chunk. `need` is the element's total size
-  // when known, 0 for a line without its CRLF yet.
+  // when known, 0 for a line without its CRLF yet. A short bulk gets its final
+  // size at once.
   #stash(buf: NodeBuffer, start: number, need: number): void {
     this.#need = need
-    if (need > 0 && need <= PREALLOCATE) this.#whole = Buffer.allocUnsafe(need) as NodeBuffer
+    if (need > 0 && need <= PREALLOCATE) this.#partial = Buffer.allocUnsafe(need) as NodeBuffer
     this.#append(buf, start, buf.length)
   }
 
@@ -467,8 +465,8 @@ const PIPE = 124 // |
 const TILDE = 126 // ~
 
 const INCOMPLETE = -2
-// Bulk elements up to this size, once cut by a chunk's end, are gathered into
-// one buffer of their final size.
+// A bulk element up to this size, once cut by a chunk's end, is gathered into
+// one buffer of its final size from the start.
 const PREALLOCATE = 64 * 1024
 // The longest header line (type, length or number, CRLF) kept across chunks.
 const MAX_HEADER_LINE = 4096
@@ -478,12 +476,6 @@ let lineEnd = 0
 
 const asBuffer = (chunk: Uint8Array): NodeBuffer =>
   (Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)) as NodeBuffer
-
-const copyOf = (buf: NodeBuffer, from: number, to: number): NodeBuffer => {
-  const out = Buffer.allocUnsafe(to - from) as NodeBuffer
-  buf.copy(out, 0, from, to)
-  return out
-}
 
 const bytesOf = (buf: NodeBuffer, from: number, to: number): Uint8Array => {
   const out = new Uint8Array(to - from)

@@ -288,6 +288,15 @@ describe("Decoder: chunking", () => {
     expect((out.replies as Array<unknown>).slice(23 * 49)).toEqual(whole.replies)
   })
 
+  it("assembles a long line and a bulk larger than 64 KB arriving one byte at a time", () => {
+    const line = "l".repeat(100_000)
+    const payload = "b".repeat(200_000)
+    const data = bytes(`+${line}\r\n$${payload.length}\r\n${payload}\r\n:1\r\n`)
+    const { decoder, out } = collector()
+    for (let i = 0; i < data.length; i++) decoder.write(data.subarray(i, i + 1))
+    expect(out.replies).toEqual([line, payload, 1])
+  })
+
   it("assembles a large bulk string arriving in many small chunks", () => {
     const payload = Buffer.alloc(3_000_000, "q")
     const data = concat([bytes(`$${payload.length}\r\n`), payload, bytes("\r\n+next\r\n")])
