@@ -255,7 +255,7 @@ export const make = <C extends Poolable>(
     return fromImpl(pool)
   }))
 
-const fromImpl = <C extends Poolable>(pool: internal.PoolImpl<C>): Pool<C> => {
+const fromImpl = <C extends Poolable>(pool: internal.PoolImpl<C>): Pool<C> & internal.HasImpl<C> => {
   const getSlow = (scope: Scope.Scope) =>
     Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(restore(pool.acquireSlow()), (entry) =>
@@ -328,6 +328,7 @@ const fromImpl = <C extends Poolable>(pool: internal.PoolImpl<C>): Pool<C> => {
       return Effect.onExitPrimitive(runBody(f, entry.conn), (exit) => pool.releaseShared(entry, exit))
     })
   return {
+    [internal.ImplKey]: pool,
     get,
     withConn,
     withShared,

@@ -57,7 +57,8 @@ export interface Dialer {
   readonly dial: Effect.Effect<FakeConn, ConnectionError, Scope.Scope>
 }
 
-export const makeDialer = (now: () => number = Date.now): Dialer => {
+/** A dialer whose connections take their times from Effect's `Clock` (so `TestClock` drives them). */
+export const makeDialer = (): Dialer => {
   const self: Dialer = {
     mode: { _tag: "ok" },
     dials: 0,
@@ -68,11 +69,11 @@ export const makeDialer = (now: () => number = Date.now): Dialer => {
       self.dials++
       const mode = self.mode
       const create = Effect.acquireRelease(
-        Effect.sync(() => {
-          const conn = new FakeConn(self.dials, now())
+        Effect.clockWith((clock) => {
+          const conn = new FakeConn(self.dials, clock.currentTimeMillisUnsafe())
           self.conns.push(conn)
           self.open++
-          return conn
+          return Effect.succeed(conn)
         }),
         (conn) =>
           Effect.sync(() => {

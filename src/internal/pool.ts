@@ -225,6 +225,8 @@ export class PoolImpl<C extends Poolable> {
   draining = 0
   sharedInFlight = 0
   dialing = 0
+  /** Dials by the breaker's probe (they hold no turn). */
+  probing = 0
   refillDialing = 0
   growPending = false
   releasing = false
@@ -543,8 +545,10 @@ export class PoolImpl<C extends Poolable> {
         resume
       }
       this.submit(request)
-      if (request.state === DONE) return
-      this.addTimed(request)
+      // Even when the request is already served, its resumption may be
+      // scheduled (a dial can complete inside `submit`): the cancellation hook
+      // must stay in place to give back what an interrupted caller was handed.
+      if (request.state !== DONE) this.addTimed(request)
       return Effect.sync(() => this.cancel(request))
     })
   }
@@ -880,7 +884,7 @@ export class PoolImpl<C extends Poolable> {
       const delay = Math.round(base * (0.5 + Math.random()))
       return Effect.flatMap(Effect.sleep(delay), () => {
         if (!this.breakerOpen || this.closed) return Effect.void
-        this.dialing++
+        this.probing++
         return Effect.uninterruptibleMask((restore) => {
           const scope = Scope.forkUnsafe(this.connsScope)
           return Effect.flatMap(
@@ -897,7 +901,7 @@ export class PoolImpl<C extends Poolable> {
               })
             )),
             (exit): Effect.Effect<void> => {
-              this.dialing--
+              this.probing--
               if (exit._tag === "Failure") {
                 if (!Cause.hasInterruptsOnly(exit.cause)) {
                   const error = toConnectionError(exit.cause, undefined)
@@ -924,7 +928,7 @@ export class PoolImpl<C extends Poolable> {
                 lastUsed: now
               }
               this.entries.set(entry.conn, entry)
-              if (this.entries.size + this.dialing > this.options.poolSize || this.turnsTaken >= this.options.poolSize) {
+              if (this.closed || this.entries.size + this.dialing > this.options.poolSize) {
                 this.closeEntry(entry, "maxIdle")
               } else {
                 this.putIdle(entry)
@@ -1256,6 +1260,11 @@ export class PoolImpl<C extends Poolable> {
                 }
               }
               this.entries.clear()
+              this.shared.length = 0
+              this.inUse = 0
+              this.sharedInFlight = 0
+              this.draining = 0
+              this.turnsTaken = this.dialing
               this.updateGauges()
               return Scope.close(this.connsScope, Exit.void)
             })
@@ -1263,6 +1272,17 @@ export class PoolImpl<C extends Poolable> {
     })
   }
 }
+
+/** @internal */
+export const ImplKey: unique symbol = Symbol.for("effect-redis-pool/Pool/impl")
+
+/** @internal */
+export interface HasImpl<C extends Poolable> {
+  readonly [ImplKey]: PoolImpl<C>
+}
+
+/** The engine behind a pool made by `Pool.make` (for tests that check its invariants). @internal */
+export const implOf = <C extends Poolable>(pool: object): PoolImpl<C> => (pool as HasImpl<C>)[ImplKey]
 
 /** @internal */
 export const makeFiberRunner = Effect.fnUntraced(function*(scope: Scope.Scope) {

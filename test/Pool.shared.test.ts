@@ -1,0 +1,320 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as Scope from "effect/Scope"
+import * as TestClock from "effect/testing/TestClock"
+import * as Pool from "../src/Pool.ts"
+import { type FakeConn, makeDialer } from "./Pool.support.ts"
+
+const until = (predicate: () => boolean, rounds = 2_000) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < rounds && !predicate(); i++) yield* Effect.yieldNow
+    return predicate()
+  })
+
+const spin = (rounds = 50) => until(() => false, rounds)
+
+const tagOf = <A, E>(exit: Exit.Exit<A, E>): string | undefined => {
+  if (Exit.isSuccess(exit)) return undefined
+  const error = Cause.findErrorOption(exit.cause)
+  return error._tag === "Some" ? (error.value as { _tag?: string })._tag : undefined
+}
+
+const makePool = (options: Omit<Pool.PoolOptions<FakeConn>, "dial">, dialer = makeDialer()) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const pool = yield* Scope.provide(Pool.make({ ...options, dial: dialer.dial }), scope)
+    return { pool, dialer, scope, close: Scope.close(scope, Exit.void) }
+  })
+
+/** A shared caller that stays on its connection until `done` completes. */
+const sharedCaller = (pool: Pool.Pool<FakeConn>) =>
+  Effect.gen(function*() {
+    const done = yield* Deferred.make<void>()
+    const on = yield* Deferred.make<FakeConn>()
+    const fiber = yield* Effect.forkChild(
+      pool.withShared((conn) => Effect.andThen(Deferred.succeed(on, conn), Deferred.await(done)))
+    )
+    return { done, on, fiber, finish: Effect.andThen(Deferred.succeed(done, undefined), Fiber.join(fiber)) }
+  })
+
+describe("Pool: shared (pipelined) checkout", () => {
+  it.effect("callers share one connection until sharedGrowAt, then the set grows by one", () =>
+    Effect.gen(function*() {
+      const { dialer, pool } = yield* makePool({ poolSize: 4, sharedGrowAt: 2, maxInFlight: 4 })
+      const a = yield* sharedCaller(pool)
+      const first = yield* Deferred.await(a.on)
+      const b = yield* sharedCaller(pool)
+      assert.strictEqual(yield* Deferred.await(b.on), first)
+      // first has sharedGrowAt callers: the set grows (the fake dial completes at
+      // once, so c already runs on the new connection, the least loaded one).
+      const c = yield* sharedCaller(pool)
+      const second = yield* Deferred.await(c.on)
+      assert.notStrictEqual(second, first)
+      assert.strictEqual(pool.statsUnsafe().shared, 2)
+      const d = yield* sharedCaller(pool)
+      assert.strictEqual(yield* Deferred.await(d.on), second)
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.sharedInFlight, 4)
+      assert.strictEqual(stats.inUse, 0)
+      assert.strictEqual(stats.turnsInUse, 2)
+      assert.strictEqual(dialer.dials, 2)
+      yield* Effect.forEach([a, b, c, d], (x) => x.finish)
+      assert.strictEqual(pool.statsUnsafe().sharedInFlight, 0)
+    }))
+
+  it.effect("maxInFlight bounds callers per connection; beyond it they wait, then time out under poolTimeout", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 1, maxInFlight: 2, poolTimeout: 1_000 })
+      const a = yield* sharedCaller(pool)
+      const conn = yield* Deferred.await(a.on)
+      const b = yield* sharedCaller(pool)
+      yield* Deferred.await(b.on)
+      const c = yield* sharedCaller(pool)
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      yield* a.finish
+      assert.strictEqual(yield* Deferred.await(c.on), conn)
+      const late = yield* Effect.forkChild(Effect.exit(pool.withShared(() => Effect.void)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      yield* TestClock.adjust(1_000)
+      assert.strictEqual(tagOf(yield* Fiber.join(late)), "PoolTimeoutError")
+      assert.strictEqual(pool.statsUnsafe().timeouts, 1)
+      yield* Effect.forEach([b, c], (x) => x.finish)
+    }))
+
+  it.effect("an exclusive caller never gets a shared connection; its wait retires one, which it then gets", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 1 })
+      const a = yield* sharedCaller(pool)
+      const conn = yield* Deferred.await(a.on)
+      const exclusive = yield* Effect.forkChild(pool.withConn((c) => Effect.succeed(c)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      yield* spin()
+      assert.isUndefined(exclusive.pollUnsafe()) // the connection still has a shared caller
+      // The retiring connection takes no new shared callers.
+      const b = yield* sharedCaller(pool)
+      yield* spin()
+      assert.isFalse(Deferred.isDoneUnsafe(b.on))
+      yield* a.finish
+      assert.strictEqual(yield* Fiber.join(exclusive), conn)
+      // Then the shared caller gets it back in shared mode.
+      assert.strictEqual(yield* Deferred.await(b.on), conn)
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.inUse, 0)
+      assert.strictEqual(stats.shared, 1)
+      assert.strictEqual(stats.total, 1)
+      yield* b.finish
+    }))
+
+  it.effect("a shared caller never gets a connection in exclusive use; poolSize bounds both modes", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 2 })
+      const scope = yield* Scope.make()
+      const mine = yield* Scope.provide(pool.get, scope)
+      const a = yield* sharedCaller(pool)
+      const shared = yield* Deferred.await(a.on)
+      assert.notStrictEqual(shared, mine)
+      const third = yield* Effect.forkChild(pool.withConn(() => Effect.void))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      assert.strictEqual(pool.statsUnsafe().total, 2)
+      yield* Scope.close(scope, Exit.void)
+      yield* Fiber.join(third)
+      yield* a.finish
+      assert.strictEqual(pool.statsUnsafe().total, 2)
+    }))
+
+  it.effect("the reaper moves a shared connection unused for sharedIdleTime back to the idle list", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 2, sharedIdleTime: 5_000, connMaxIdleTime: 0 })
+      yield* pool.withShared(() => Effect.void)
+      assert.strictEqual(pool.statsUnsafe().shared, 1)
+      yield* TestClock.adjust(6_000)
+      assert.isTrue(yield* until(() => pool.statsUnsafe().shared === 0))
+      assert.strictEqual(pool.statsUnsafe().idle, 1)
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+    }))
+
+  it.effect("a shared connection that turns unhealthy is closed; the next caller gets a new one", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 2 })
+      const first = yield* pool.withShared((conn) => Effect.succeed(conn))
+      first.isHealthy = false
+      const exit = yield* Effect.exit(pool.withShared((conn) => Effect.succeed(conn)))
+      // The caller that found it broken still ran (the connection reports errors itself); it is dropped on return.
+      assert.isTrue(Exit.isSuccess(exit))
+      const next = yield* pool.withShared((conn) => Effect.succeed(conn))
+      assert.notStrictEqual(next, first)
+      assert.isTrue(first.closed)
+      assert.strictEqual(pool.statsUnsafe().removals.unhealthy, 1)
+    }))
+
+  it.effect("a ConnectionError from a shared caller removes the connection", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 2 })
+      const { ConnectionError } = yield* Effect.promise(() => import("../src/Errors.ts"))
+      const conn = yield* pool.withShared((c) => Effect.succeed(c))
+      const exit = yield* Effect.exit(
+        pool.withShared(() => Effect.fail(new ConnectionError({ reason: "reset", message: "reset" })))
+      )
+      assert.strictEqual(tagOf(exit), "ConnectionError")
+      assert.isTrue(yield* until(() => conn.closed))
+      assert.strictEqual(pool.statsUnsafe().removals.error, 1)
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+    }))
+})
+
+describe("Pool: return and close", () => {
+  it.effect("a connection returned with replies pending keeps its turn until they land, then goes idle", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 1, drainTimeout: 1_000 })
+      const conn = yield* pool.withConn((c) => Effect.sync(() => { c.pending = 2 }).pipe(Effect.as(c)))
+      let stats = pool.statsUnsafe()
+      assert.strictEqual(stats.draining, 1)
+      assert.strictEqual(stats.turnsInUse, 1)
+      conn.settle()
+      assert.isTrue(yield* until(() => pool.statsUnsafe().idle === 1))
+      stats = pool.statsUnsafe()
+      assert.strictEqual(stats.draining, 0)
+      assert.strictEqual(stats.turnsInUse, 0)
+      assert.isFalse(conn.closed)
+      // And one whose replies never come is closed after drainTimeout.
+      yield* pool.withConn((c) => Effect.sync(() => { c.pending = 1 }))
+      yield* TestClock.adjust(1_000)
+      assert.isTrue(yield* until(() => conn.closed))
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+      assert.strictEqual(pool.statsUnsafe().removals.error, 1)
+    }))
+
+  it.effect("a checkout interrupted in flight returns its connection; a defect removes it", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 1 })
+      const fiber = yield* Effect.forkChild(pool.withConn(() => Effect.never))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().inUse === 1))
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual(pool.statsUnsafe().idle, 1)
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+      const died = yield* Effect.exit(pool.withConn(() => Effect.die("boom")))
+      assert.isTrue(Exit.isFailure(died))
+      assert.strictEqual(pool.statsUnsafe().removals.error, 1)
+      const thrown = yield* Effect.exit(pool.withConn(() => { throw new Error("thrown") }))
+      assert.isTrue(Exit.isFailure(thrown))
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+    }))
+
+  it.effect("maxIdleConns closes connections returned beyond it", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 5, maxIdleConns: 2 })
+      const scope = yield* Scope.make()
+      yield* Effect.forEach(Array.from({ length: 4 }), () => Scope.provide(pool.get, scope))
+      yield* Scope.close(scope, Exit.void)
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.idle, 2)
+      assert.strictEqual(stats.total, 2)
+      assert.strictEqual(stats.removals.maxIdle, 2)
+    }))
+
+  it.effect("closing fails queued callers, waits for checked-out connections, then closes all", () =>
+    Effect.gen(function*() {
+      const { close, dialer, pool } = yield* makePool({ poolSize: 1, closeTimeout: 60_000 })
+      const scope = yield* Scope.make()
+      const held = yield* Scope.provide(pool.get, scope)
+      const waiter = yield* Effect.forkChild(Effect.exit(pool.withConn(() => Effect.void)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      const closing = yield* Effect.forkChild(close)
+      assert.strictEqual(tagOf(yield* Fiber.join(waiter)), "PoolClosedError")
+      assert.strictEqual(tagOf(yield* Effect.exit(pool.withConn(() => Effect.void))), "PoolClosedError")
+      assert.strictEqual(tagOf(yield* Effect.exit(pool.withShared(() => Effect.void))), "PoolClosedError")
+      yield* spin()
+      assert.isUndefined(closing.pollUnsafe())
+      assert.isFalse(held.closed) // still in use by its holder
+      yield* Scope.close(scope, Exit.void)
+      yield* Fiber.join(closing)
+      assert.isTrue(held.closed)
+      assert.strictEqual(dialer.open, 0)
+      assert.strictEqual(pool.statsUnsafe().total, 0)
+    }))
+
+  it.effect("closeTimeout bounds the wait for a checkout that is never returned", () =>
+    Effect.gen(function*() {
+      const { close, dialer, pool } = yield* makePool({ poolSize: 1, closeTimeout: 5_000 })
+      const scope = yield* Scope.make()
+      const held = yield* Scope.provide(pool.get, scope)
+      const closing = yield* Effect.forkChild(close)
+      yield* spin()
+      assert.isUndefined(closing.pollUnsafe())
+      yield* TestClock.adjust(5_000)
+      yield* Fiber.join(closing)
+      assert.isTrue(held.closed)
+      assert.strictEqual(dialer.open, 0)
+      yield* Scope.close(scope, Exit.void) // a late return after close is harmless
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+    }))
+})
+
+describe("Pool: metrics and keyed pools", () => {
+  it.effect("metrics carry OpenTelemetry's names", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 2, name: "metrics-test", poolTimeout: 100 })
+      yield* pool.withConn(() => Effect.void)
+      yield* TestClock.adjust(1_000) // a reaper tick refreshes the gauges
+      const snapshot = yield* Metric.snapshot
+      const names = new Set(
+        snapshot
+          .filter((m) => m.attributes?.["db.client.connection.pool.name"] === "metrics-test")
+          .map((m) => m.id)
+      )
+      for (
+        const name of [
+          "db.client.connection.count",
+          "db.client.connection.create_time",
+          "db.client.connection.pending_requests"
+        ]
+      ) assert.isTrue(names.has(name), name)
+      const idle = snapshot.find((m) =>
+        m.id === "db.client.connection.count" &&
+        m.attributes?.["db.client.connection.pool.name"] === "metrics-test" &&
+        m.attributes?.["db.client.connection.state"] === "idle"
+      )
+      assert.deepStrictEqual((idle?.state as { value: number } | undefined)?.value, 1)
+    }))
+
+  it.effect("keyed pools: one pool per key, made on first use, closed with the parent scope", () =>
+    Effect.gen(function*() {
+      const dialers = new Map<string, ReturnType<typeof makeDialer>>()
+      const scope = yield* Scope.make()
+      const keyed = yield* Scope.provide(
+        Pool.makeKeyed<string, FakeConn>({
+          options: (key) => {
+            const dialer = makeDialer()
+            dialers.set(key, dialer)
+            return { dial: dialer.dial, poolSize: 2 }
+          }
+        }),
+        scope
+      )
+      const a = yield* keyed.get("a:6379")
+      const a2 = yield* keyed.get("a:6379")
+      const b = yield* keyed.get("b:6379")
+      assert.strictEqual(a, a2)
+      assert.notStrictEqual(a, b)
+      yield* a.withConn(() => Effect.void)
+      yield* b.withConn(() => Effect.void)
+      assert.deepStrictEqual([...(yield* keyed.keys)].sort(), ["a:6379", "b:6379"])
+      assert.strictEqual(dialers.size, 2)
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(dialers.get("a:6379")!.open, 0)
+      assert.strictEqual(dialers.get("b:6379")!.open, 0)
+      assert.isTrue(a.statsUnsafe().closed)
+      const invalid = yield* Effect.exit(
+        Effect.scoped(Effect.flatMap(
+          Pool.makeKeyed<string, FakeConn>({ options: () => ({ dial: makeDialer().dial, poolSize: -1 }) }),
+          (k) => k.get("x")
+        ))
+      )
+      assert.strictEqual(tagOf(invalid), "InvalidArgumentError")
+    }))
+})
