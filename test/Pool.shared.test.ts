@@ -200,7 +200,9 @@ describe("Pool: return and close", () => {
       const died = yield* Effect.exit(pool.withConn(() => Effect.die("boom")))
       assert.isTrue(Exit.isFailure(died))
       assert.strictEqual(pool.statsUnsafe().removals.error, 1)
-      const thrown = yield* Effect.exit(pool.withConn(() => { throw new Error("thrown") }))
+      const thrown = yield* Effect.exit(pool.withConn((): Effect.Effect<void> => {
+        throw new Error("thrown")
+      }))
       assert.isTrue(Exit.isFailure(thrown))
       assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
     }))
