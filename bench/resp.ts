@@ -5,6 +5,9 @@
  * Contenders are interleaved within each repetition; medians are printed.
  *
  *   node_modules/.bin/node bench/resp.ts [repetitions] [corpus name filter]
+ *
+ * `RESP_BENCH_DECODERS=ours,redis-parser` limits the decoders;
+ * `RESP_BENCH_TRACE=1` also prints the minimum and median of each.
  */
 import { createRequire } from "node:module"
 import * as os from "node:os"
@@ -141,17 +144,27 @@ const median = (xs: ReadonlyArray<number>) => {
 }
 const now = () => Number(process.hrtime.bigint()) / 1e6
 
+// Milliseconds per pass over the corpus, from as many passes as fit in 25 ms
+// (at least one). No forced GC between samples: a forced GC shrinks the young
+// generation and adds the same fixed cost of extra scavenges to whoever runs
+// next, which hides differences; the rotating order shares out the garbage.
+const MIN_SAMPLE_MILLIS = 25
 const timeDecode = (contender: Contender, c: Corpus): number => {
-  gc()
   const start = now()
-  const n = contender.run(c)
-  const millis = now() - start
-  if (n !== c.replies) throw new Error(`${contender.name} decoded ${n} replies of ${c.name}, expected ${c.replies}`)
-  return millis
+  let passes = 0
+  let millis = 0
+  do {
+    const n = contender.run(c)
+    if (n !== c.replies) throw new Error(`${contender.name} decoded ${n} replies of ${c.name}, expected ${c.replies}`)
+    passes++
+    millis = now() - start
+  } while (millis < MIN_SAMPLE_MILLIS)
+  return millis / passes
 }
 
 // Warm up every contender on every corpus.
-for (const c of corpora) for (const d of decoders) for (let i = 0; i < 3; i++) timeDecode(d, c)
+gc()
+for (const c of corpora) for (const d of decoders) for (let i = 0; i < 2; i++) timeDecode(d, c)
 
 const loadBefore = os.loadavg()[0]!
 const decodeRows: Array<Array<string>> = []
@@ -218,7 +231,6 @@ const encoders: ReadonlyArray<Contender> = [
   }
 ]
 const timeEncode = (e: Contender): number => {
-  gc()
   const start = now()
   e.run(corpora[0]!)
   return ((now() - start) * 1e6) / ENCODE_N

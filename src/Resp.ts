@@ -259,6 +259,7 @@ export class Decoder {
           const length = readLength(buf, pos + 1, end, this.#maxBulk)
           if (length === INCOMPLETE) return this.#stash(buf, start, 0)
           if (length === -1) {
+            if (buf[start] !== DOLLAR) throw malformed("a null blob error or verbatim string")
             value = null
             pos = lineEnd
             break
@@ -324,11 +325,12 @@ export class Decoder {
           const count = readLength(buf, pos + 1, end, this.#maxAggregate)
           if (count === INCOMPLETE) return this.#stash(buf, start, 0)
           pos = lineEnd
+          const kind = buf[start]!
           if (count === -1) {
+            if (kind !== STAR) throw malformed("a null set, map, push or attribute")
             value = null
             break
           }
-          const kind = buf[start]!
           if (count > 0) {
             this.#open(kind, count)
             continue
@@ -368,8 +370,8 @@ export class Decoder {
           if (p + 1 >= end) return this.#stash(buf, start, 0)
           if (buf[p + 1] !== LF) throw malformed("CR not followed by LF")
           pos = p + 2
-          const text = buf.latin1Slice(start + 1, p)
-          value = buf[start] === COMMA ? parseDouble(text) : parseBigNumber(text)
+          const literal = buf.latin1Slice(start + 1, p)
+          value = buf[start] === COMMA ? parseDouble(literal) : parseBigNumber(literal)
           break
         }
         default:
