@@ -172,6 +172,11 @@ const badCount = (name: string, option: string, value: unknown, min = 0) =>
 const badInt = (name: string, option: string, value: unknown) =>
   I.isInt(value) ? undefined : I.invalid(name, `${option} must be a safe integer`, option)
 
+const badIndex = (name: string, option: string, value: Resp.Arg) =>
+  I.isInt(value) || (typeof value === "string" && /^-?\d{1,18}$/.test(value))
+    ? undefined
+    : I.invalid(name, `${option} must be an integer index without by`, option)
+
 const badNumber = (name: string, option: string, value: unknown) =>
   typeof value === "number" && !Number.isNaN(value) ? undefined : I.invalid(name, `${option} must be a number`, option)
 
@@ -1198,7 +1203,7 @@ const zrangeArgs = (
     args.push("WITHSCORES")
     if (options?.by === "LEX") error ??= I.invalid("ZRANGE", "scores cannot be read with by: LEX", "by")
   }
-  if (options?.by === undefined) error ??= badInt("ZRANGE", "start", start) ?? badInt("ZRANGE", "stop", stop)
+  if (options?.by === undefined) error ??= badIndex("ZRANGE", "start", start) ?? badIndex("ZRANGE", "stop", stop)
   return { args, error }
 }
 

@@ -223,8 +223,22 @@ export const invalid = (command: string, message: string, option?: string): Inva
     option === undefined ? { message: `${command}: ${message}` } : { message: `${command}: ${message}`, option }
   )
 
+// Duration reads NaN, a tuple holding NaN or a stray object as zero; here they are invalid.
+const plausible = (input: Duration.Input): boolean => {
+  switch (typeof input) {
+    case "number":
+      return !Number.isNaN(input)
+    case "bigint":
+    case "string":
+      return true
+  }
+  if (Array.isArray(input)) return input.length === 2 && Number.isFinite(input[0]) && Number.isFinite(input[1])
+  return Duration.isDuration(input)
+}
+
 /** A duration in whole milliseconds (rounded up), or undefined when it is not a finite duration. @internal */
 export const toMillis = (input: Duration.Input): number | undefined => {
+  if (!plausible(input)) return undefined
   let ms: number
   try {
     ms = Duration.toMillis(input)
@@ -241,6 +255,7 @@ export const toMillis = (input: Duration.Input): number | undefined => {
  * @internal
  */
 export const toBlockMillis = (input: Duration.Input): number | undefined => {
+  if (!plausible(input)) return undefined
   let ms: number
   try {
     ms = Duration.toMillis(input)
