@@ -1461,7 +1461,7 @@ export interface XReadOptions {
 const pushReadOptions = (
   name: string,
   args: Array<Resp.Arg>,
-  options: XReadOptions | undefined,
+  options: XReadGroupOptions | undefined,
   streams: StreamIds
 ): InvalidArgumentError | undefined => {
   let error: InvalidArgumentError | undefined
@@ -1474,15 +1474,21 @@ const pushReadOptions = (
     args.push("BLOCK", ms ?? 0)
     if (ms === undefined) error ??= I.invalid(name, "block must be a non-negative duration", "block")
   }
-  if ((options as { readonly noAck?: boolean } | undefined)?.noAck === true) args.push("NOACK")
+  if (options?.noAck === true) args.push("NOACK")
   args.push("STREAMS")
   const keys: Array<string> = []
   const ids: Array<string> = []
   if (Symbol.iterator in streams) {
-    for (const [key, id] of streams as Iterable<readonly [string, string]>) keys.push(key), ids.push(id)
+    for (const [key, id] of streams as Iterable<readonly [string, string]>) {
+      keys.push(key)
+      ids.push(id)
+    }
   } else {
     const record = streams as Readonly<Record<string, string>>
-    for (const key of Object.keys(record)) keys.push(key), ids.push(record[key]!)
+    for (const key of Object.keys(record)) {
+      keys.push(key)
+      ids.push(record[key]!)
+    }
   }
   args.push(...keys, ...ids)
   return error ?? (keys.length === 0 ? emptyList(name, "stream") : undefined)
@@ -1664,11 +1670,11 @@ export const info = (...sections: ReadonlyArray<string>): Command<string> => ({
  * @category server
  */
 export const parseInfo = (text: string): Record<string, string> => {
-  const out: Record<string, string> = Object.create(null)
+  const out: Record<string, string> = {}
   for (const line of text.split(/\r?\n/)) {
     if (line.length === 0 || line.startsWith("#")) continue
     const colon = line.indexOf(":")
-    if (colon > 0) out[line.slice(0, colon)] = line.slice(colon + 1)
+    if (colon > 0) I.setField(out, line.slice(0, colon), line.slice(colon + 1))
   }
   return out
 }

@@ -132,7 +132,8 @@ export const stringsOrNulls = (reply: Resp.Reply, command: string): Array<string
   return out
 }
 
-const setField = (record: Record<string, string>, field: string, value: string) => {
+/** Sets a field, a field named `__proto__` included. @internal */
+export const setField = (record: Record<string, string>, field: string, value: string) => {
   if (field === "__proto__") {
     Object.defineProperty(record, field, { value, enumerable: true, writable: true, configurable: true })
   } else {
@@ -238,6 +239,7 @@ const plausible = (input: Duration.Input): boolean => {
 
 /** A duration in whole milliseconds (rounded up), or undefined when it is not a finite duration. @internal */
 export const toMillis = (input: Duration.Input): number | undefined => {
+  if (typeof input === "number") return Number.isFinite(input) ? Math.ceil(input) : undefined
   if (!plausible(input)) return undefined
   let ms: number
   try {
