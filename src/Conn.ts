@@ -75,7 +75,11 @@ export interface ConnOptions {
   readonly libVer?: string | undefined
   /** Runs ordinary commands on the new connection after the handshake, before anyone else sees it. */
   readonly onConnect?: ((conn: Conn) => Effect.Effect<void, unknown>) | undefined
-  /** Receives RESP3 push frames (invalidation, pub/sub messages); they never reach a caller. */
+  /**
+   * Receives RESP3 push frames (invalidation, pub/sub messages) and, on a subscriber
+   * connection (see `Conn.sendPubSub`), RESP2 pub/sub frames; they never reach a caller.
+   * Replaceable later with `Conn.setPushHandler`.
+   */
   readonly onPush?: ((push: ReadonlyArray<Resp.Reply>) => void) | undefined
   /** Strings as `Uint8Array` instead of UTF-8 `string` in replies. Default false. */
   readonly bytes?: boolean | undefined
@@ -146,8 +150,31 @@ export interface Conn {
     commands: ReadonlyArray<ReadonlyArray<Resp.Arg>>,
     options?: SendOptions
   ) => Effect.Effect<Array<Resp.Reply>, ConnectionError | CommandTimeoutError | ProtocolError | InvalidArgumentError>
+  /**
+   * Sends one `SUBSCRIBE`, `PSUBSCRIBE`, `SSUBSCRIBE` or `(P|S)UNSUBSCRIBE` naming at least
+   * one channel or pattern, and completes with the server's confirmations, one per name
+   * (`[kind, name, count]`), whether they come as RESP3 pushes or RESP2 replies. An error
+   * reply (ACL, CROSSSLOT, ...) fails it; any other command name is an `InvalidArgumentError`.
+   *
+   * The first call makes this a subscriber connection: in RESP2, where the server now
+   * sends only pub/sub frames and replies to PING, frames that are messages
+   * (`message`, `pmessage`, `smessage`) or confirmations nobody waits for go to the push
+   * handler instead of a caller. Dedicate such a connection to pub/sub: in RESP2 the
+   * server allows only (P|S)(UN)SUBSCRIBE, PING, QUIT and RESET on it.
+   */
+  readonly sendPubSub: (
+    args: ReadonlyArray<Resp.Arg>,
+    options?: SendOptions
+  ) => Effect.Effect<
+    Array<Resp.Reply>,
+    RedisReplyError | ConnectionError | CommandTimeoutError | ProtocolError | InvalidArgumentError
+  >
+  /** Replaces the push handler (the `onPush` option); `undefined` drops push frames. A handler that throws is ignored. */
+  readonly setPushHandler: (handler: ((push: ReadonlyArray<Resp.Reply>) => void) | undefined) => void
   /** Completes when nothing is pending, or when the connection closes. */
   readonly awaitIdle: Effect.Effect<void>
+  /** Completes once the connection has closed (for whatever reason), with the error that closed it. */
+  readonly awaitClose: Effect.Effect<ConnectionError>
   /** Sends QUIT, waits for its reply within `readTimeout` (1 s if none), then closes. */
   readonly quit: Effect.Effect<void>
   /** Destroys the socket now; queued and in-flight commands fail with `ConnectionError` (reason closed). */
@@ -206,8 +233,15 @@ class ConnImpl implements Conn {
     this.socket.send(args, options === undefined ? undefined : toCallOptions(options))
   readonly sendBatch = (commands: ReadonlyArray<ReadonlyArray<Resp.Arg>>, options?: SendOptions) =>
     this.socket.sendBatch(commands, options === undefined ? undefined : toCallOptions(options))
+  readonly sendPubSub = (args: ReadonlyArray<Resp.Arg>, options?: SendOptions) =>
+    this.socket.sendPubSub(args, options === undefined ? undefined : toCallOptions(options))
+  readonly setPushHandler = (handler: ((push: ReadonlyArray<Resp.Reply>) => void) | undefined) =>
+    this.socket.setPushHandler(handler)
   get awaitIdle() {
     return this.socket.awaitIdle
+  }
+  get awaitClose() {
+    return this.socket.awaitClose
   }
   get close() {
     return this.socket.close

@@ -196,6 +196,60 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Conn against one serv
       assert.isTrue(conn.isHealthy)
     }))
 
+  for (const protocol of [2, 3] as const) {
+    it.effect(`RESP${protocol}: sendPubSub returns one confirmation per name; messages go to the push handler; PING still answers`, () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.RedisServer
+        const pushes: Array<ReadonlyArray<Resp.Reply>> = []
+        const conn = yield* Conn.make({ port: server.port, protocol })
+        assert.strictEqual(conn.protocol, protocol)
+        conn.setPushHandler((push) => pushes.push(push))
+        const publisher = yield* Conn.make({ port: server.port })
+        const confirmations = yield* conn.sendPubSub(["SUBSCRIBE", "ps:a", "ps:b"])
+        assert.deepStrictEqual(confirmations, [["subscribe", "ps:a", 1], ["subscribe", "ps:b", 2]])
+        assert.deepStrictEqual(yield* conn.sendPubSub(["psubscribe", "ps:*"]), [["psubscribe", "ps:*", 3]])
+        assert.strictEqual(yield* publisher.send(["PUBLISH", "ps:a", "hello"]), 2)
+        assert.isTrue(yield* eventually(() => pushes.length === 2))
+        assert.deepStrictEqual(pushes, [["message", "ps:a", "hello"], ["pmessage", "ps:*", "ps:a", "hello"]])
+        // RESP2 answers PING on a subscribed connection with ["pong", ""]; either way it reaches its caller.
+        assert.deepStrictEqual(yield* conn.send(["PING"]), protocol === 2 ? ["pong", ""] : "PONG")
+        assert.deepStrictEqual(yield* conn.sendPubSub(["UNSUBSCRIBE", "ps:a", "ps:b"]), [
+          ["unsubscribe", "ps:a", 2],
+          ["unsubscribe", "ps:b", 1]
+        ])
+        assert.deepStrictEqual(yield* publisher.send(["PUBSUB", "NUMSUB", "ps:a"]), ["ps:a", 0])
+        assert.strictEqual(conn.pending, 0)
+        assert.isTrue(conn.isHealthy)
+      }))
+  }
+
+  it.effect("sendPubSub: an error reply fails only that call; other commands are refused before anything is sent", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port, protocol: 2 })
+      assert.strictEqual(tagOf(yield* Effect.exit(conn.sendPubSub(["GET", "x"]))), "InvalidArgumentError")
+      assert.strictEqual(tagOf(yield* Effect.exit(conn.sendPubSub(["SUBSCRIBE"]))), "InvalidArgumentError")
+      yield* server.cli("ACL", "SETUSER", "default", "resetchannels", "&allowed:*")
+      const refused = yield* Effect.exit(conn.sendPubSub(["SUBSCRIBE", "secret"]))
+      yield* server.cli("ACL", "SETUSER", "default", "allchannels")
+      assert.strictEqual(tagOf(refused), "RedisReplyError")
+      assert.deepStrictEqual(yield* conn.sendPubSub(["SUBSCRIBE", "allowed:1"]), [["subscribe", "allowed:1", 1]])
+      assert.isTrue(conn.isHealthy)
+    }))
+
+  it.effect("awaitClose completes with the error that closed the connection", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port })
+      const waiting = yield* Effect.forkChild(conn.awaitClose, { startImmediately: true })
+      yield* server.cli("CLIENT", "KILL", "ID", String(conn.clientId))
+      const error = yield* Fiber.join(waiting)
+      assert.strictEqual(error._tag, "ConnectionError")
+      assert.strictEqual(error.reason, "closed")
+      assert.isFalse(conn.isHealthy)
+      assert.strictEqual((yield* conn.awaitClose).reason, "closed")
+    }))
+
   it.effect("commands issued in one tick are coalesced into one socket write", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.RedisServer

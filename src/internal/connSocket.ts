@@ -70,6 +70,9 @@ class Slot {
   readonly readTimeout: number
   readonly blocking: boolean
   readonly name: Arg | undefined
+  /** Pub/sub commands only: the confirmation kind (`"subscribe"`, ...) and the names, one confirmation each. */
+  kind: string | undefined = undefined
+  names: ReadonlyArray<string> | undefined = undefined
   constructor(
     resume: Resume,
     bytes: Uint8Array,
@@ -116,6 +119,27 @@ const withWritten = (error: ConnectionError, written: boolean): ConnectionError 
 
 const emptyBatch = Effect.sync((): Array<Reply> => [])
 
+/** The pub/sub commands `sendPubSub` accepts, by upper-case name, with the kind of their confirmations. */
+const pubSubCommands: ReadonlyMap<string, string> = new Map([
+  ["SUBSCRIBE", "subscribe"],
+  ["UNSUBSCRIBE", "unsubscribe"],
+  ["PSUBSCRIBE", "psubscribe"],
+  ["PUNSUBSCRIBE", "punsubscribe"],
+  ["SSUBSCRIBE", "ssubscribe"],
+  ["SUNSUBSCRIBE", "sunsubscribe"]
+])
+
+/** First words of the frames a server sends on a subscribed connection, other than replies to PING. */
+const pubSubKinds: ReadonlySet<string> = new Set([
+  "message",
+  "pmessage",
+  "smessage",
+  ...pubSubCommands.values()
+])
+
+const textOf = (value: Reply | undefined): string | undefined =>
+  typeof value === "string" ? value : value instanceof Uint8Array ? textDecoder.decode(value) : undefined
+
 let nextId = 1
 
 /**
@@ -146,6 +170,10 @@ export class ConnSocket {
   private timer: ReturnType<typeof setTimeout> | undefined
   private timerAt = 0
   private idleWaiters: Array<() => void> = []
+  private closeWaiters: Array<(error: ConnectionError) => void> = []
+  /** Set by the first pub/sub command: from then on RESP2 pub/sub frames are pushes, not replies. */
+  private subscriber = false
+  private pushHandler: ((push: ReadonlyArray<Reply>) => void) | undefined
   private readonly decoder: Decoder
   /** Encodes each command once into a slab; consecutive commands are adjacent there, so a flush is usually one view. */
   private readonly writer = new RespWriter()
@@ -155,17 +183,12 @@ export class ConnSocket {
   constructor(socket: net.Socket, settings: Settings) {
     this.socket = socket
     this.settings = settings
-    const onPush = settings.onPush
+    this.pushHandler = settings.onPush
     this.decoder = new Decoder({
       onReply: (reply: Reply) => this.onReply(reply),
       onPush: (push: ReadonlyArray<Reply>) => {
-        if (onPush !== undefined) {
-          try {
-            onPush(push)
-          } catch {
-            // a throwing push handler must not desynchronise the connection
-          }
-        }
+        if (this.closed || this.confirm(push)) return
+        this.deliver(push)
       },
       ...settings.decoder
     })
@@ -220,11 +243,48 @@ export class ConnSocket {
       ? emptyBatch
       : Effect.callback<Array<Reply>, BatchError>((resume) => this.enqueue(undefined, commands, options, resume))
 
+  /**
+   * Sends one (P|S)(UN)SUBSCRIBE command with at least one name and completes with its
+   * confirmations, one per name, whether they arrive as RESP3 pushes or RESP2 replies.
+   * An error reply fails it. From then on the connection is a subscriber: RESP2 frames
+   * that are pub/sub messages or unmatched confirmations go to the push handler.
+   */
+  readonly sendPubSub = (
+    args: ReadonlyArray<Arg>,
+    options?: CallOptions
+  ): Effect.Effect<Array<Reply>, SendError> =>
+    Effect.callback<Array<Reply>, SendError>((resume) => {
+      const name = textOf(args[0] as Reply)
+      const kind = name === undefined ? undefined : pubSubCommands.get(name.toUpperCase())
+      const names: Array<string> = []
+      for (let i = 1; i < args.length; i++) {
+        const arg = args[i]
+        names.push(typeof arg === "string" ? arg : arg instanceof Uint8Array ? textDecoder.decode(arg) : String(arg))
+      }
+      if (kind === undefined || names.length === 0) {
+        resume(Exit.fail(
+          new InvalidArgumentError({
+            message: `sendPubSub takes (P|S)(UN)SUBSCRIBE and at least one name, not ${String(name)} with ${names.length}`
+          })
+        ))
+        return undefined
+      }
+      this.subscriber = true
+      return this.enqueue(args, undefined, { timeout: options?.timeout, blocking: false }, resume, kind, names)
+    })
+
+  /** Replaces the push handler given in the settings (`undefined` drops pushes). */
+  setPushHandler(handler: ((push: ReadonlyArray<Reply>) => void) | undefined): void {
+    this.pushHandler = handler
+  }
+
   private enqueue(
     args: ReadonlyArray<Arg> | undefined,
     commands: ReadonlyArray<ReadonlyArray<Arg>> | undefined,
     options: CallOptions | undefined,
-    resume: Resume
+    resume: Resume,
+    kind?: string,
+    names?: ReadonlyArray<string>
   ): Effect.Effect<void> | undefined {
     if (this.closed) {
       resume(Exit.fail(this.closeError ?? this.closedError("the connection is closed", false)))
@@ -264,7 +324,14 @@ export class ConnSocket {
       readTimeout = block === 0 || this.settings.readTimeout === 0 ? 0 : block + Math.max(this.settings.readTimeout, 1000)
     }
     else readTimeout = blocking ? 0 : this.settings.readTimeout
-    const slot = new Slot(resume, bytes, count, readTimeout, blocking, name, commands !== undefined)
+    let slot: Slot
+    if (kind === undefined) slot = new Slot(resume, bytes, count, readTimeout, blocking, name, commands !== undefined)
+    else {
+      count = names!.length
+      slot = new Slot(resume, bytes, count, readTimeout, false, name, true)
+      slot.kind = kind
+      slot.names = names
+    }
     const writeTimeout = this.settings.writeTimeout
     if (writeTimeout > 0) {
       slot.deadline = Date.now() + writeTimeout
@@ -394,6 +461,7 @@ export class ConnSocket {
 
   private onReply(reply: Reply): void {
     if (this.closed) return
+    if (this.subscriber && Array.isArray(reply) && this.routeSubscriber(reply)) return
     const slot = this.readQueue[this.readHead]
     if (slot === undefined) {
       const error = new ProtocolError({ reason: "unexpected", message: "the server sent a reply nobody asked for" })
@@ -401,6 +469,10 @@ export class ConnSocket {
       return
     }
     if (slot.replies !== undefined) {
+      if (slot.kind !== undefined && reply instanceof RedisReplyError) {
+        this.complete(slot, Exit.fail(reply))
+        return
+      }
       slot.replies.push(reply)
       if (--slot.remaining > 0) return
     }
@@ -424,6 +496,56 @@ export class ConnSocket {
     }
     if (this.writeHead < this.writeQueue.length) this.scheduleFlush()
     else if (this.inFlight === 0) this.checkIdle()
+  }
+
+  /** A RESP2 frame on a subscriber connection: a confirmation or a message is not a reply. */
+  private routeSubscriber(frame: ReadonlyArray<Reply>): boolean {
+    const kind = textOf(frame[0])
+    if (kind === undefined || !pubSubKinds.has(kind)) return false
+    if (!this.confirm(frame)) this.deliver(frame)
+    return true
+  }
+
+  /** Counts `frame` toward the pub/sub command at the head of the read queue when it confirms that command's next name. */
+  private confirm(frame: ReadonlyArray<Reply>): boolean {
+    const slot = this.readQueue[this.readHead]
+    if (slot === undefined || slot.kind === undefined) return false
+    if (textOf(frame[0]) !== slot.kind || textOf(frame[1]) !== slot.names![slot.count - slot.remaining]) return false
+    slot.replies!.push(frame)
+    if (--slot.remaining === 0) this.complete(slot, Exit.succeed(slot.replies!))
+    return true
+  }
+
+  /** Removes the head slot (all its replies are in) and answers its caller. */
+  private complete(slot: Slot, exit: Exit.Exit<any, any>): void {
+    this.readQueue[this.readHead] = undefined as any
+    this.readHead++
+    if (this.readHead === this.readQueue.length) {
+      this.readQueue.length = 0
+      this.readHead = 0
+    } else if (this.readHead > 1024 && this.readHead * 2 > this.readQueue.length) {
+      this.readQueue.splice(0, this.readHead)
+      this.readHead = 0
+    }
+    this.inFlight -= slot.count
+    slot.state = DONE
+    const resume = slot.resume
+    if (resume !== undefined) {
+      slot.resume = undefined
+      resume(exit)
+    }
+    if (this.writeHead < this.writeQueue.length) this.scheduleFlush()
+    else if (this.inFlight === 0) this.checkIdle()
+  }
+
+  private deliver(push: ReadonlyArray<Reply>): void {
+    const handler = this.pushHandler
+    if (handler === undefined) return
+    try {
+      handler(push)
+    } catch {
+      // a throwing push handler must not desynchronise the connection
+    }
   }
 
   // ---------------------------------------------------------------------------
@@ -486,7 +608,7 @@ export class ConnSocket {
 
   private timeoutError(slot: Slot, phase: "read" | "write", millis: number): CommandTimeoutError {
     const command = commandName(slot.name)
-    const what = slot.replies !== undefined ? `a batch of ${slot.count} commands starting with ${command}` : command
+    const what = slot.replies !== undefined && slot.kind === undefined ? `a batch of ${slot.count} commands starting with ${command}` : command
     return new CommandTimeoutError({
       command,
       phase,
@@ -521,6 +643,20 @@ export class ConnSocket {
     return Effect.sync(() => {
       const index = this.idleWaiters.indexOf(waiter)
       if (index !== -1) this.idleWaiters.splice(index, 1)
+    })
+  })
+
+  /** Completes with the error that closed the connection, once it is closed. */
+  readonly awaitClose: Effect.Effect<ConnectionError> = Effect.callback<ConnectionError>((resume) => {
+    if (this.closed) {
+      resume(Effect.succeed(this.closeError!))
+      return
+    }
+    const waiter = (error: ConnectionError) => resume(Effect.succeed(error))
+    this.closeWaiters.push(waiter)
+    return Effect.sync(() => {
+      const index = this.closeWaiters.indexOf(waiter)
+      if (index !== -1) this.closeWaiters.splice(index, 1)
     })
   })
 
@@ -571,6 +707,9 @@ export class ConnSocket {
       resume?.(sent)
     }
     this.checkIdle()
+    const closeWaiters = this.closeWaiters
+    this.closeWaiters = []
+    for (let i = 0; i < closeWaiters.length; i++) closeWaiters[i]!(this.closeError)
   }
 
   /** Destroys the socket now (idempotent). */
