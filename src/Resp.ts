@@ -102,7 +102,8 @@ export interface DecoderOptions {
  *
  * Declared lengths are never allocated up front: memory grows only with the
  * bytes that actually arrive. Nesting is handled with an explicit stack, never
- * by recursion.
+ * by recursion. RESP3 streamed strings and aggregates (`$?`, `*?`), which
+ * Redis does not send, are malformed here.
  *
  * @since 0.1.0
  * @category decoding
