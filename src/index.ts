@@ -5,3 +5,6 @@
  */
 export * as Errors from "./Errors.ts"
 export * as Resp from "./Resp.ts"
+export * as Conn from "./Conn.ts"
+export * as Pool from "./Pool.ts"
+export * as RedisPool from "./RedisPool.ts"

@@ -1,0 +1,808 @@
+/**
+ * The `RedisPool` service: what an Effect program talks to Redis through.
+ *
+ * ```ts
+ * const program = Effect.gen(function*() {
+ *   const redis = yield* RedisPool.RedisPool
+ *   yield* redis.send("SET", "greeting", "hello")
+ *   return yield* redis.send("GET", "greeting")
+ * })
+ * program.pipe(Effect.provide(RedisPool.layer({ url: "redis://localhost:6379" })))
+ * ```
+ *
+ * ## Where a command runs
+ *
+ * Plain commands share pooled connections: many fibers pipeline on one socket
+ * (see `Pool`'s shared checkout). Blocking commands (BLPOP, XREAD BLOCK,
+ * WAIT, ...) go to an exclusive connection automatically, so they never delay
+ * the commands of other fibers. Commands that change the state of their
+ * connection (SELECT, WATCH, MULTI, SUBSCRIBE, CLIENT REPLY, ...) are refused
+ * on the shared path with an `InvalidArgumentError` that names the API to
+ * use instead: `multi`, `watch`, `withConnection` or pub/sub.
+ *
+ * ## Retries
+ *
+ * A failed command is retried (by default 3 times, with jittered exponential
+ * backoff from `minRetryBackoff` to `maxRetryBackoff`, or under a
+ * `retrySchedule` of your own) only when that is safe: when it was never
+ * written, when the server refused to run it (`LOADING`, `TRYAGAIN`,
+ * `MASTERDOWN`, `CLUSTERDOWN`, `READONLY`, `BUSY`, "max number of clients
+ * reached"), or when it may have run but is idempotent (read-only commands,
+ * `MSET`, plain `SET`, `EXPIREAT`, ...) and does not block. `INCR`, `RPUSH`,
+ * `LPOP`, `EVAL`, `EXEC` and the like are never sent twice; neither are
+ * commands on a connection of your own (`withConnection`, `watch`), and
+ * neither are transactions.
+ *
+ * ## Transactions
+ *
+ * `multi` writes MULTI, the commands and EXEC in one go on an exclusive
+ * connection. `watch(keys, f)` is optimistic locking: WATCH the keys, let `f`
+ * read through the watched connection and return the commands to queue, then
+ * MULTI/EXEC; a write by anyone else to a watched key in between makes EXEC
+ * answer nil, which fails with `TransactionAbortedError`. A connection that
+ * leaves a transaction or `withConnection` with state on it (interrupted,
+ * WATCH or MULTI pending, SELECT, CLIENT REPLY, ...) is closed rather than
+ * returned to the pool.
+ *
+ * ## Observability
+ *
+ * One span per command, named after it (`GET`), kind client, with
+ * `db.system.name` redis, `db.operation.name`, `db.namespace`,
+ * `server.address` and `server.port`; argument values only with
+ * `traceArguments`. Spans are made only when a tracer that exports them is
+ * installed (not with Effect's built-in native tracer, nor under
+ * `Effect.withTracerEnabled(false)`), so untraced programs pay nothing for
+ * them. Metrics: `db.client.operation.duration` (seconds, by operation) and
+ * `db.client.operation.errors` (by operation and `error.type`, the error's
+ * tag), plus the pool's `db.client.connection.*` metrics. Nothing is logged.
+ *
+ * @since 0.1.0
+ */
+import { createHash } from "node:crypto"
+import type * as tls from "node:tls"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import type * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as Conn from "./Conn.ts"
+import {
+  InvalidArgumentError,
+  type RedisError,
+  RedisReplyError,
+  ReplyTypeError,
+  TransactionAbortedError
+} from "./Errors.ts"
+import { isBlocking } from "./internal/connBlocking.ts"
+import { commandName, statefulAdvice } from "./internal/redisPoolClassify.ts"
+import { Observer } from "./internal/redisPoolObserve.ts"
+import { resolve } from "./internal/redisPoolOptions.ts"
+import { isRetryable, retryAfter } from "./internal/redisPoolRetry.ts"
+import * as Pool from "./Pool.ts"
+import type * as Resp from "./Resp.ts"
+
+// -----------------------------------------------------------------------------
+// options
+
+/**
+ * Options of {@link make} and {@link layer}: every connection and pool option
+ * with go-redis's names (camelCase) and defaults. A `url` (`redis://`,
+ * `rediss://`, `unix://` with go-redis's query parameters) supplies defaults
+ * that the explicit options override. Durations accept any `Duration.Input`
+ * (a number is milliseconds).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** `redis://[user[:password]@]host[:port][/db][?pool_size=..&dial_timeout=..]`, `rediss://` (TLS) or `unix:///path`. */
+  readonly url?: string | undefined
+
+  // connection
+  /** Host. Default `"127.0.0.1"`. (go-redis `Addr`) */
+  readonly host?: string | undefined
+  /** Port. Default 6379. (go-redis `Addr`) */
+  readonly port?: number | undefined
+  /** Unix socket path; overrides host and port. (go-redis `Network: "unix"`) */
+  readonly path?: string | undefined
+  /** TLS: `true` or Node's `tls.connect` options. (go-redis `TLSConfig`) */
+  readonly tls?: boolean | tls.ConnectionOptions | undefined
+  /** Dial plus handshake bound. Default 5 s. (go-redis `DialTimeout`) */
+  readonly dialTimeout?: Duration.Input | undefined
+  /** Reply deadline. Default 3 s; zero disables it. (go-redis `ReadTimeout`) */
+  readonly readTimeout?: Duration.Input | undefined
+  /** Bound on waiting to be written. Default `readTimeout`. (go-redis `WriteTimeout`) */
+  readonly writeTimeout?: Duration.Input | undefined
+  /** How long late replies may take before their connection is closed (after a timeout, or on return to the pool). Default: `readTimeout` for a timed-out reply, 1 s on return. */
+  readonly drainTimeout?: Duration.Input | undefined
+  /** Commands in flight per connection. Default 1000. */
+  readonly maxPending?: number | undefined
+  /** ACL user. (go-redis `Username`) */
+  readonly username?: string | undefined
+  /** Password; never logged, never in errors or spans. (go-redis `Password`) */
+  readonly password?: Redacted.Redacted<string> | string | undefined
+  /** Database. Default 0. (go-redis `DB`) */
+  readonly db?: number | undefined
+  /** RESP version. Default 3, falling back to 2. (go-redis `Protocol`) */
+  readonly protocol?: 2 | 3 | undefined
+  /** `CLIENT SETNAME`. (go-redis `ClientName`) */
+  readonly clientName?: string | undefined
+  /** `CLIENT SETINFO LIB-NAME`; `""` skips SETINFO. Default "effect-redis-pool". */
+  readonly libName?: string | undefined
+  /** `CLIENT SETINFO LIB-VER`. Default this library's version. */
+  readonly libVer?: string | undefined
+  /** Runs on each new connection after the handshake. (go-redis `OnConnect`) */
+  readonly onConnect?: ((conn: Conn.Conn) => Effect.Effect<void, unknown>) | undefined
+  /** Strings as `Uint8Array` in replies. Default false. */
+  readonly bytes?: boolean | undefined
+  /** Decoder limits (see `Resp.Decoder`). */
+  readonly maxBulkLength?: number | undefined
+  readonly maxAggregateLength?: number | undefined
+  readonly maxDepth?: number | undefined
+
+  // pool
+  /** Connections at most, in all modes. Default 10 × CPUs. (go-redis `PoolSize`) */
+  readonly poolSize?: number | undefined
+  /** One deadline for a turn, the dial and the handshake. Default readTimeout + 1 s. (go-redis `PoolTimeout`) */
+  readonly poolTimeout?: Duration.Input | undefined
+  /** Idle connections kept ready. Default 0. (go-redis `MinIdleConns`) */
+  readonly minIdleConns?: number | undefined
+  /** Idle connections kept at most. Default 0 = unlimited. (go-redis `MaxIdleConns`) */
+  readonly maxIdleConns?: number | undefined
+  /** Open connections at most; beyond it a dial fails with `PoolExhaustedError`. Default 0 = unlimited. (go-redis `MaxActiveConns`) */
+  readonly maxActiveConns?: number | undefined
+  /** Idle time before a connection is closed. Default 30 min. (go-redis `ConnMaxIdleTime`) */
+  readonly connMaxIdleTime?: Duration.Input | undefined
+  /** Age at which a connection is closed. Default 0 = none. (go-redis `ConnMaxLifetime`) */
+  readonly connMaxLifetime?: Duration.Input | undefined
+  /** ± jitter on `connMaxLifetime`. Default 0. (go-redis `ConnMaxLifetimeJitter`) */
+  readonly connMaxLifetimeJitter?: Duration.Input | undefined
+  /** FIFO idle list. Default false (LIFO). (go-redis `PoolFIFO`) */
+  readonly poolFifo?: boolean | undefined
+  /** Consecutive dial failures that open the dial breaker. Default `poolSize`. */
+  readonly breakerThreshold?: number | undefined
+  /** Breaker probe backoff bounds. Default 100 ms .. 10 s. */
+  readonly probeBackoffMin?: Duration.Input | undefined
+  readonly probeBackoffMax?: Duration.Input | undefined
+  /** Reaper period. Default 1 s. */
+  readonly reaperFrequency?: Duration.Input | undefined
+  /** Dials at once when refilling `minIdleConns`. Default min(poolSize, 4). (go-redis `MaxConcurrentDials`) */
+  readonly maxConcurrentDials?: number | undefined
+  /** How long closing waits for checked-out connections. Default 5 s. */
+  readonly closeTimeout?: Duration.Input | undefined
+  /** Callers at once on one shared connection. Default 256. */
+  readonly maxInFlight?: number | undefined
+  /** Callers per shared connection at which the shared set grows. Default 32. */
+  readonly sharedGrowAt?: number | undefined
+  /** Unused shared connections go back to the idle list after this. Default 5 s. */
+  readonly sharedIdleTime?: Duration.Input | undefined
+  /** `db.client.connection.pool.name` on metrics. Default "default". */
+  readonly name?: string | undefined
+
+  // retries
+  /** Retries of a failed command when safe; 0 (or -1, as in go-redis) disables them. Default 3. (go-redis `MaxRetries`) */
+  readonly maxRetries?: number | undefined
+  /** Backoff before the first retry (doubling, full jitter). Default 8 ms. (go-redis `MinRetryBackoff`) */
+  readonly minRetryBackoff?: Duration.Input | undefined
+  /** Largest backoff. Default 512 ms. (go-redis `MaxRetryBackoff`) */
+  readonly maxRetryBackoff?: Duration.Input | undefined
+  /** A retry policy replacing the three above; it still applies only to failures that are safe to retry. */
+  readonly retrySchedule?: Schedule.Schedule<unknown, RedisError> | undefined
+
+  // observability
+  /** One span per command when a tracer is installed. Default true. */
+  readonly tracing?: boolean | undefined
+  /** Command arguments in spans as `db.query.text` (values may be sensitive). Default false. */
+  readonly traceArguments?: boolean | undefined
+  /** Command duration and error metrics. Default true. */
+  readonly metrics?: boolean | undefined
+}
+
+// -----------------------------------------------------------------------------
+// commands
+
+/**
+ * A typed command: its arguments and how to decode its reply. `decode` throws a
+ * `ReplyTypeError` for a reply of the wrong shape; `invalid` carries an
+ * argument error found when the command was built (it is then never sent).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Command<A> {
+  readonly args: ReadonlyArray<Resp.Arg>
+  readonly decode: (reply: Resp.Reply) => A
+  readonly invalid?: InvalidArgumentError | undefined
+}
+
+/**
+ * An item of a pipeline or transaction: a typed {@link Command} or raw
+ * arguments (`["GET", "k"]`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BatchItem = Command<any> | ReadonlyArray<Resp.Arg>
+
+/**
+ * The result of one item of a batch: its decoded value, or the error reply
+ * (or decode failure) it got, as a value.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BatchResult<T> = T extends Command<infer A> ? A | RedisReplyError | ReplyTypeError
+  : Resp.Reply
+
+/**
+ * The results of a batch, position by position.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BatchResults<T extends ReadonlyArray<BatchItem>> = { -readonly [K in keyof T]: BatchResult<T[K]> }
+
+/**
+ * What can run commands: the service, and a connection of your own.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Executor {
+  /** One raw command; an error reply fails with `RedisReplyError`. */
+  readonly send: (command: string, ...args: ReadonlyArray<Resp.Arg>) => Effect.Effect<Resp.Reply, RedisError>
+  /** One typed command. */
+  readonly run: <A>(command: Command<A>) => Effect.Effect<A, RedisError>
+  /**
+   * Commands written in one go on one connection; error replies and decode
+   * failures are values in the result, a connection failure fails the batch.
+   */
+  readonly pipeline: <const T extends ReadonlyArray<BatchItem>>(
+    commands: T
+  ) => Effect.Effect<BatchResults<T>, RedisError>
+  /**
+   * Runs `script` with EVALSHA, and with EVAL (which loads it) when the server
+   * answers NOSCRIPT.
+   */
+  readonly evalScript: (
+    script: string,
+    keys?: ReadonlyArray<Resp.Arg>,
+    args?: ReadonlyArray<Resp.Arg>
+  ) => Effect.Effect<Resp.Reply, RedisError>
+}
+
+/**
+ * A connection of your own, inside `withConnection` or `watch`. Every command
+ * is allowed; nothing is retried. State left on it (a WATCH, a MULTI, a
+ * SELECT, ...) is cleaned up or the connection closed when the block ends.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Connection extends Executor {
+  readonly conn: Conn.Conn
+}
+
+/**
+ * The service.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service extends Executor {
+  /** MULTI, the commands and EXEC on an exclusive connection; never retried. EXEC nil → `TransactionAbortedError`. */
+  readonly multi: <const T extends ReadonlyArray<BatchItem>>(
+    commands: T
+  ) => Effect.Effect<BatchResults<T>, RedisError>
+  /**
+   * Optimistic locking: WATCH `keys` on an exclusive connection, run `f` with
+   * it (read with it, decide), then MULTI/the commands `f` returned/EXEC.
+   * A change to a watched key by anyone else in between fails with
+   * `TransactionAbortedError`; nothing is retried (retry the whole `watch`
+   * yourself, e.g. `Effect.retry({ while: (e) => e._tag === "TransactionAbortedError" })`).
+   */
+  readonly watch: <const T extends ReadonlyArray<BatchItem>, E, R>(
+    keys: ReadonlyArray<Resp.Arg>,
+    f: (tx: Connection) => Effect.Effect<T, E, R>
+  ) => Effect.Effect<BatchResults<T>, E | RedisError, R>
+  /** Runs `f` with an exclusive connection, returned (or closed, if it carries state) afterwards. */
+  readonly withConnection: <A, E, R>(
+    f: (connection: Connection) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | RedisError, R>
+  /** The pool's counters. */
+  readonly stats: Effect.Effect<Pool.PoolStats>
+  /** The underlying pool. */
+  readonly pool: Pool.Pool<Conn.Conn>
+}
+
+/**
+ * The service key.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class RedisPool extends Context.Service<RedisPool, Service>()("effect-redis-pool/RedisPool") {}
+
+// -----------------------------------------------------------------------------
+// implementation
+
+const isCommand = (item: BatchItem): item is Command<any> => !Array.isArray(item) && "args" in item
+
+const argsOf = (item: BatchItem): ReadonlyArray<Resp.Arg> => isCommand(item) ? item.args : item
+
+const describe = (reply: Resp.Reply): string =>
+  reply === null
+    ? "nil"
+    : Array.isArray(reply)
+    ? "array"
+    : reply instanceof Map
+    ? "map"
+    : reply instanceof Set
+    ? "set"
+    : reply instanceof Uint8Array
+    ? "bytes"
+    : typeof reply
+
+const decodeWith = <A>(name: string, decode: (reply: Resp.Reply) => A, reply: Resp.Reply): A | ReplyTypeError => {
+  try {
+    return decode(reply)
+  } catch (error) {
+    if (error instanceof ReplyTypeError) return error
+    if (error instanceof RedisReplyError) return error as never
+    return new ReplyTypeError({
+      command: name,
+      expected: "a decodable reply",
+      received: describe(reply),
+      message: `${name}: could not decode the reply: ${error instanceof Error ? error.message : String(error)}`
+    })
+  }
+}
+
+const decodeEffect = <A>(name: string, command: Command<A>) => (reply: Resp.Reply): Effect.Effect<A, RedisError> => {
+  const value = decodeWith(name, command.decode, reply)
+  return value instanceof ReplyTypeError || value instanceof RedisReplyError
+    ? Effect.fail(value)
+    : Effect.succeed(value as A)
+}
+
+const batchResults = <T extends ReadonlyArray<BatchItem>>(
+  items: T,
+  replies: ReadonlyArray<Resp.Reply>
+): BatchResults<T> => {
+  const out: Array<unknown> = new Array(items.length)
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!
+    const reply = replies[i] ?? null
+    out[i] = !isCommand(item) || reply instanceof RedisReplyError
+      ? reply
+      : decodeWith(commandName(item.args), item.decode, reply)
+  }
+  return out as BatchResults<T>
+}
+
+const checkItems = (items: ReadonlyArray<BatchItem>, shared: boolean): InvalidArgumentError | undefined => {
+  if (!Array.isArray(items)) return new InvalidArgumentError({ message: "a batch must be an array of commands" })
+  for (const item of items) {
+    if (isCommand(item) && item.invalid !== undefined) return item.invalid
+    const args = argsOf(item)
+    if (!Array.isArray(args) || args.length === 0) {
+      return new InvalidArgumentError({ message: "each command of a batch needs at least its name" })
+    }
+    if (shared) {
+      const failure = refusal(commandName(args), args)
+      if (failure !== undefined) return failure
+    }
+  }
+  return undefined
+}
+
+const refusal = (name: string, args: ReadonlyArray<Resp.Arg>): InvalidArgumentError | undefined => {
+  const advice = statefulAdvice(name, args)
+  return advice === undefined ? undefined : new InvalidArgumentError({
+    option: "command",
+    message: `${name} changes the state of its connection and cannot run on a shared connection: ${advice}`
+  })
+}
+
+const transactionResults = <T extends ReadonlyArray<BatchItem>>(
+  items: T,
+  replies: ReadonlyArray<Resp.Reply>
+): Effect.Effect<BatchResults<T>, RedisError> => {
+  // replies: MULTI's OK, one QUEUED (or error) per command, then EXEC's reply.
+  const multi = replies[0] ?? null
+  if (multi instanceof RedisReplyError) return Effect.fail(multi)
+  const exec = replies[items.length + 1] ?? null
+  if (exec === null) {
+    return Effect.fail(
+      new TransactionAbortedError({ message: "EXEC answered nil: a watched key changed; nothing ran" })
+    )
+  }
+  if (exec instanceof RedisReplyError) {
+    for (let i = 0; i < items.length; i++) {
+      const queued = replies[i + 1]
+      if (queued instanceof RedisReplyError) {
+        return Effect.fail(
+          new RedisReplyError({
+            code: exec.code,
+            message: `${exec.message} (command ${i + 1}, ${commandName(argsOf(items[i]!))}: ${queued.message})`
+          })
+        )
+      }
+    }
+    return Effect.fail(exec)
+  }
+  if (!Array.isArray(exec)) {
+    return Effect.fail(
+      new ReplyTypeError({
+        command: "EXEC",
+        expected: "array",
+        received: describe(exec),
+        message: `EXEC: expected an array, got ${describe(exec)}`
+      })
+    )
+  }
+  return Effect.succeed(batchResults(items, exec as ReadonlyArray<Resp.Reply>))
+}
+
+const sha1 = (script: string): string => createHash("sha1").update(script).digest("hex")
+
+/** Connection state left by commands run on an exclusive connection. */
+interface ConnState {
+  watching: boolean
+  inMulti: boolean
+  dirty: boolean
+}
+
+const track = (state: ConnState, name: string, args: ReadonlyArray<Resp.Arg>): void => {
+  switch (name) {
+    case "WATCH":
+      state.watching = true
+      return
+    case "UNWATCH":
+      state.watching = false
+      return
+    case "MULTI":
+      state.inMulti = true
+      return
+    case "EXEC":
+    case "DISCARD":
+      state.inMulti = false
+      state.watching = false
+      return
+    default:
+      if (statefulAdvice(name, args) !== undefined) state.dirty = true
+  }
+}
+
+/**
+ * Builds the service on a pool made in the current scope; closing the scope
+ * closes the pool. Connections are dialed on demand (and `minIdleConns` in
+ * the background), so an unreachable server fails the first command, not
+ * `make`. Invalid options fail with `InvalidArgumentError` naming the option.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgumentError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const resolved = yield* resolve(options)
+    const pool = yield* Pool.make<Conn.Conn>({ ...resolved.pool, dial: Conn.make(resolved.conn) })
+    const observer = new Observer({
+      tracing: resolved.tracing,
+      traceArguments: resolved.traceArguments,
+      metrics: resolved.metrics,
+      serverAddress: resolved.serverAddress,
+      serverPort: resolved.serverPort,
+      db: resolved.db,
+      poolName: resolved.pool.name ?? "default"
+    })
+    const schedule = resolved.retrySchedule
+    const retries = resolved.maxRetries > 0 || options.retrySchedule !== undefined
+
+    const withRetry = <A>(
+      attempt: Effect.Effect<A, RedisError>,
+      retryable: (error: RedisError) => boolean
+    ): Effect.Effect<A, RedisError> =>
+      retries
+        ? Effect.catch(attempt, (error) =>
+          retryable(error) ? retryAfter(attempt, error, schedule, retryable) : Effect.fail(error))
+        : attempt
+
+    /** The shared path: pipelined unless blocking, retried when safe, observed. */
+    const exec = (args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, RedisError> => {
+      const name = commandName(args)
+      const refused = refusal(name, args)
+      if (refused !== undefined) return Effect.fail(refused)
+      const blocking = isBlocking(args)
+      // Whether the attempt got a connection: a failure before that (a dial) never wrote the command.
+      let sent = false
+      const body = (conn: Conn.Conn) => {
+        sent = true
+        return conn.send(args)
+      }
+      const once: Effect.Effect<Resp.Reply, RedisError> = blocking ? pool.withConn(body) : pool.withShared(body)
+      const retryable = (error: RedisError) => {
+        const result = isRetryable(error, name, args, blocking, sent)
+        sent = false
+        return result
+      }
+      return observer.observe(name, args, withRetry(once, retryable))
+    }
+
+    const send = (command: string, ...args: ReadonlyArray<Resp.Arg>) => exec([command, ...args])
+
+    const run = <A>(command: Command<A>): Effect.Effect<A, RedisError> => {
+      if (command.invalid !== undefined) return Effect.fail(command.invalid)
+      return Effect.flatMap(exec(command.args), decodeEffect(commandName(command.args), command))
+    }
+
+    const pipeline = <const T extends ReadonlyArray<BatchItem>>(
+      items: T
+    ): Effect.Effect<BatchResults<T>, RedisError> => {
+      const invalid = checkItems(items, true)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      const batch = items.map(argsOf)
+      const blocking = batch.some(isBlocking)
+      let sent = false
+      const body = (conn: Conn.Conn) => {
+        sent = true
+        return conn.sendBatch(batch)
+      }
+      const once: Effect.Effect<Array<Resp.Reply>, RedisError> = blocking ? pool.withConn(body) : pool.withShared(body)
+      const retryable = (error: RedisError) => {
+        const result = batch.every((args) => isRetryable(error, commandName(args), args, blocking, sent))
+        sent = false
+        return result
+      }
+      return observer.observe(
+        "PIPELINE",
+        undefined,
+        Effect.map(withRetry(once, retryable), (replies) => batchResults(items, replies)),
+        batch.length
+      )
+    }
+
+    const evalScriptWith = (
+      sendArgs: (args: ReadonlyArray<Resp.Arg>) => Effect.Effect<Resp.Reply, RedisError>
+    ) =>
+    (
+      script: string,
+      keys: ReadonlyArray<Resp.Arg> = [],
+      args: ReadonlyArray<Resp.Arg> = []
+    ): Effect.Effect<Resp.Reply, RedisError> => {
+      if (typeof script !== "string") {
+        return Effect.fail(new InvalidArgumentError({ option: "script", message: "a script must be a string" }))
+      }
+      const digest = sha1(script)
+      return Effect.catchIf(
+        sendArgs(["EVALSHA", digest, keys.length, ...keys, ...args]),
+        (error) => error._tag === "RedisReplyError" && error.code === "NOSCRIPT",
+        () => sendArgs(["EVAL", script, keys.length, ...keys, ...args])
+      )
+    }
+
+    /** A connection of the caller's own: every command allowed, nothing retried, state tracked. */
+    const connection = (conn: Conn.Conn, state: ConnState): Connection => {
+      const sendOn = (args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, RedisError> => {
+        const name = commandName(args)
+        track(state, name, args)
+        return observer.observe(name, args, conn.send(args))
+      }
+      return {
+        conn,
+        send: (command, ...args) => sendOn([command, ...args]),
+        run: (command) =>
+          command.invalid !== undefined
+            ? Effect.fail(command.invalid)
+            : Effect.flatMap(sendOn(command.args), decodeEffect(commandName(command.args), command)),
+        pipeline: (items) => {
+          const invalid = checkItems(items, false)
+          if (invalid !== undefined) return Effect.fail(invalid)
+          const batch = items.map(argsOf)
+          for (const args of batch) track(state, commandName(args), args)
+          return observer.observe(
+            "PIPELINE",
+            undefined,
+            Effect.map(conn.sendBatch(batch), (replies) => batchResults(items, replies)),
+            batch.length
+          )
+        },
+        evalScript: evalScriptWith(sendOn)
+      }
+    }
+
+    /**
+     * After an exclusive block: an interrupted or failed-at-the-socket
+     * connection, or one left in MULTI or with other state, is closed; a
+     * pending WATCH is undone with UNWATCH (the connection is closed if that
+     * fails).
+     */
+    const cleanUp = (conn: Conn.Conn, state: ConnState, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
+      if (Exit.hasInterrupts(exit) || state.dirty || state.inMulti || !conn.isHealthy) return pool.remove(conn)
+      if (!state.watching) return Effect.void
+      return conn.send(["UNWATCH"]).pipe(
+        Effect.matchEffect({
+          onFailure: () => pool.remove(conn),
+          onSuccess: () => Effect.sync(() => void (state.watching = false))
+        })
+      )
+    }
+
+    const exclusive = <A, E, R>(
+      f: (conn: Conn.Conn, state: ConnState) => Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E | RedisError, R> =>
+      pool.withConn((conn) => {
+        const state: ConnState = { watching: false, inMulti: false, dirty: false }
+        return Effect.onExit(Effect.suspend(() => f(conn, state)), (exit) => cleanUp(conn, state, exit))
+      })
+
+    const withConnection = <A, E, R>(
+      f: (connection: Connection) => Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E | RedisError, R> => exclusive((conn, state) => f(connection(conn, state)))
+
+    const transaction = <T extends ReadonlyArray<BatchItem>>(
+      conn: Conn.Conn,
+      state: ConnState,
+      items: T
+    ): Effect.Effect<BatchResults<T>, RedisError> => {
+      const invalid = checkItems(items, true)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      const batch: Array<ReadonlyArray<Resp.Arg>> = [["MULTI"], ...items.map(argsOf), ["EXEC"]]
+      state.inMulti = true
+      return Effect.flatMap(conn.sendBatch(batch), (replies) => {
+        // EXEC (or its failure) ends the transaction and every WATCH.
+        state.inMulti = false
+        state.watching = false
+        return transactionResults(items, replies)
+      })
+    }
+
+    const multi = <const T extends ReadonlyArray<BatchItem>>(
+      items: T
+    ): Effect.Effect<BatchResults<T>, RedisError> =>
+      observer.observe(
+        "MULTI",
+        undefined,
+        exclusive((conn, state) => transaction(conn, state, items)),
+        items.length
+      )
+
+    const watch = <const T extends ReadonlyArray<BatchItem>, E, R>(
+      keys: ReadonlyArray<Resp.Arg>,
+      f: (tx: Connection) => Effect.Effect<T, E, R>
+    ): Effect.Effect<BatchResults<T>, E | RedisError, R> => {
+      if (!Array.isArray(keys) || keys.length === 0) {
+        return Effect.fail(new InvalidArgumentError({ option: "keys", message: "watch needs at least one key" }))
+      }
+      return exclusive((conn, state) => {
+        const tx = connection(conn, state)
+        return tx.send("WATCH", ...keys).pipe(
+          Effect.andThen(Effect.suspend(() => f(tx))),
+          Effect.flatMap((items) => observer.observe("MULTI", undefined, transaction(conn, state, items), items.length))
+        )
+      })
+    }
+
+    return RedisPool.of({
+      send,
+      run,
+      pipeline,
+      evalScript: evalScriptWith(exec),
+      multi,
+      watch,
+      withConnection,
+      stats: pool.stats,
+      pool
+    })
+  })
+
+/**
+ * A layer providing {@link RedisPool}; the pool closes with the layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<RedisPool, InvalidArgumentError> =>
+  Layer.effect(RedisPool, make(options))
+
+// -----------------------------------------------------------------------------
+// config
+
+const durationKeys = [
+  "dialTimeout",
+  "readTimeout",
+  "writeTimeout",
+  "drainTimeout",
+  "poolTimeout",
+  "connMaxIdleTime",
+  "connMaxLifetime",
+  "connMaxLifetimeJitter",
+  "probeBackoffMin",
+  "probeBackoffMax",
+  "reaperFrequency",
+  "closeTimeout",
+  "sharedIdleTime",
+  "minRetryBackoff",
+  "maxRetryBackoff"
+] as const
+
+const intKeys = [
+  "port",
+  "db",
+  "maxPending",
+  "maxBulkLength",
+  "maxAggregateLength",
+  "maxDepth",
+  "poolSize",
+  "minIdleConns",
+  "maxIdleConns",
+  "maxActiveConns",
+  "breakerThreshold",
+  "maxConcurrentDials",
+  "maxInFlight",
+  "sharedGrowAt",
+  "maxRetries"
+] as const
+
+const stringKeys = ["url", "host", "path", "username", "clientName", "libName", "libVer", "name"] as const
+
+const booleanKeys = ["tls", "poolFifo", "bytes", "tracing", "traceArguments", "metrics"] as const
+
+/** `poolSize` → `POOL_SIZE`. */
+const constantCase = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()
+
+/**
+ * The options read from configuration, every key optional: `URL`, then each
+ * option under its name in CONSTANT_CASE (`POOL_SIZE`, `READ_TIMEOUT`,
+ * `MAX_RETRIES`, ...), `PASSWORD` as `Redacted`, `PROTOCOL` 2 or 3, durations
+ * as Effect duration strings (`"500 millis"`, `"3 seconds"`), booleans as
+ * `true`/`false`. Under `prefix` (default `"REDIS"`), so from the environment
+ * these are `REDIS_URL`, `REDIS_POOL_SIZE`, `REDIS_PASSWORD`, ...; an empty
+ * prefix reads the bare names.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config = (prefix = "REDIS"): Config.Config<Options> => {
+  const fields: Record<string, Config.Config<unknown>> = {}
+  const optional = <A>(key: string, make: (name: string) => Config.Config<A>) => {
+    fields[key] = Config.option(make(constantCase(key))).pipe(
+      Config.map((value) => value._tag === "Some" ? value.value : undefined)
+    )
+  }
+  for (const key of durationKeys) optional(key, Config.Duration)
+  for (const key of intKeys) optional(key, Config.Int)
+  for (const key of stringKeys) optional(key, Config.String)
+  for (const key of booleanKeys) optional(key, Config.Boolean)
+  optional("password", Config.Redacted)
+  optional("protocol", (name) => Config.Literals([2, 3, "2", "3"], name))
+  const all = Config.all(fields).pipe(
+    Config.map((values) => {
+      const out: Record<string, unknown> = {}
+      for (const key in values) if (values[key] !== undefined) out[key] = values[key]
+      if (out.protocol !== undefined) out.protocol = Number(out.protocol)
+      return out as Options
+    })
+  )
+  return prefix === "" ? all : Config.nested(all, prefix)
+}
+
+/**
+ * A layer whose options come from configuration: by default {@link config}
+ * (`REDIS_URL`, `REDIS_POOL_SIZE`, `REDIS_PASSWORD`, ... from the environment
+ * with `ConfigProvider.fromEnv`), or any `Config` of options, or a record of
+ * `Config`s per option (`{ url: Config.String("CACHE_URL") }`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config<Options> | Config.Wrap<Options> = config()
+): Layer.Layer<RedisPool, InvalidArgumentError | Config.ConfigError> =>
+  Layer.unwrap(
+    Effect.map(Config.unwrap(options as Config.Wrap<Options>), (resolved: Options) => layer(resolved))
+  )

@@ -1,0 +1,161 @@
+/**
+ * One span and one duration sample per command, and a counter of failures by
+ * error tag; nothing is logged.
+ *
+ * Spans cost an allocation and a clock read or two per command even when
+ * nobody looks at them, so they are made only when a tracer that can export
+ * them is installed: with Effect's built-in `nativeTracer` (no backend) or
+ * with tracing disabled (`Effect.withTracerEnabled(false)`), commands run
+ * without one.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as References from "effect/References"
+import * as Tracer from "effect/Tracer"
+import type { Arg } from "../Resp.ts"
+
+/** Distinct operation names tracked as separate series; beyond it they are `_OTHER` (caller-chosen names are unbounded). */
+const maxOperations = 256
+
+const boundaries = Metric.exponentialBoundaries({ start: 0.0001, factor: 2, count: 16 })
+
+const decoder = new TextDecoder()
+
+const argText = (arg: Arg): string => {
+  const text = typeof arg === "string" ? arg : arg instanceof Uint8Array ? decoder.decode(arg) : String(arg)
+  return text.length > 128 ? `${text.slice(0, 128)}…` : text
+}
+
+/** `db.query.text` when arguments may be traced: the command, each argument capped at 128 characters. */
+const queryText = (args: ReadonlyArray<Arg>): string => {
+  let out = ""
+  for (let i = 0; i < args.length && out.length < 1024; i++) out += (i === 0 ? "" : " ") + argText(args[i]!)
+  return out
+}
+
+const errorTag = (exit: Exit.Exit<unknown, unknown>): string | undefined => {
+  if (exit._tag === "Success") return undefined
+  for (const reason of exit.cause.reasons) {
+    if (reason._tag === "Fail") {
+      const error = reason.error
+      return typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "unknown"
+    }
+    if (reason._tag === "Die") return "Defect"
+  }
+  return undefined // interrupted: not a failure of the command
+}
+
+/** @internal */
+export interface ObserverOptions {
+  readonly tracing: boolean
+  readonly traceArguments: boolean
+  readonly metrics: boolean
+  readonly serverAddress: string
+  readonly serverPort: number | undefined
+  readonly db: number
+  readonly poolName: string
+}
+
+/** @internal */
+export class Observer {
+  readonly options: ObserverOptions
+  readonly durations = new Map<string, Metric.Histogram<number>>()
+  readonly errors = new Map<string, Metric.Counter<number>>()
+  constructor(options: ObserverOptions) {
+    this.options = options
+  }
+
+  operation(name: string): string {
+    return this.durations.has(name) || this.durations.size < maxOperations ? name : "_OTHER"
+  }
+
+  duration(operation: string): Metric.Histogram<number> {
+    let metric = this.durations.get(operation)
+    if (metric === undefined) {
+      metric = Metric.histogram("db.client.operation.duration", {
+        description: "Duration of Redis commands in seconds, from the call to the reply (retries included)",
+        attributes: {
+          "db.system.name": "redis",
+          "db.operation.name": operation,
+          "db.client.connection.pool.name": this.options.poolName
+        },
+        boundaries
+      })
+      this.durations.set(operation, metric)
+    }
+    return metric
+  }
+
+  error(operation: string, tag: string): Metric.Counter<number> {
+    const key = `${operation}\u0000${tag}`
+    let metric = this.errors.get(key)
+    if (metric === undefined) {
+      metric = Metric.counter("db.client.operation.errors", {
+        description: "Failed Redis commands by error tag",
+        attributes: {
+          "db.system.name": "redis",
+          "db.operation.name": operation,
+          "db.client.connection.pool.name": this.options.poolName,
+          "error.type": tag
+        },
+        incremental: true
+      })
+      this.errors.set(key, metric)
+    }
+    return metric
+  }
+
+  spanAttributes(operation: string, args: ReadonlyArray<Arg> | undefined, batchSize: number | undefined) {
+    const o = this.options
+    const attributes: Record<string, unknown> = {
+      "db.system.name": "redis",
+      "db.operation.name": operation,
+      "db.namespace": String(o.db),
+      "server.address": o.serverAddress
+    }
+    if (o.serverPort !== undefined) attributes["server.port"] = o.serverPort
+    if (batchSize !== undefined) attributes["db.operation.batch.size"] = batchSize
+    if (o.traceArguments && args !== undefined) attributes["db.query.text"] = queryText(args)
+    return attributes
+  }
+
+  /**
+   * Wraps one command (or batch) named `name`. `args` feeds `db.query.text`
+   * when `traceArguments` is on; `batch` holds the commands of a pipeline or
+   * transaction.
+   */
+  observe<A, E, R>(
+    name: string,
+    args: ReadonlyArray<Arg> | undefined,
+    effect: Effect.Effect<A, E, R>,
+    batchSize?: number
+  ): Effect.Effect<A, E, R> {
+    const o = this.options
+    if (!o.tracing && !o.metrics) return effect
+    return Effect.withFiber((fiber) => {
+      const operation = this.operation(name)
+      let observed = effect
+      if (
+        o.tracing && fiber.getRef(References.TracerEnabled) && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer
+      ) {
+        observed = Effect.withSpan(observed, operation, {
+          kind: "client",
+          attributes: this.spanAttributes(operation, args, batchSize),
+          captureStackTrace: false
+        })
+      }
+      if (!o.metrics) return observed
+      const start = performance.now()
+      return Effect.onExitPrimitive(observed, (exit) => {
+        const context = fiber.context
+        this.duration(operation).updateUnsafe((performance.now() - start) / 1000, context)
+        const tag = errorTag(exit)
+        if (tag !== undefined) this.error(operation, tag).updateUnsafe(1, context)
+        return undefined
+      })
+    })
+  }
+}

@@ -1,0 +1,484 @@
+import { assert, describe, it, layer } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as Tracer from "effect/Tracer"
+import { ConnectionError, type RedisError, RedisReplyError, ReplyTypeError } from "../src/Errors.ts"
+import { isIdempotent } from "../src/internal/redisPoolClassify.ts"
+import { backoffSchedule, isRetryable, retryAfter } from "../src/internal/redisPoolRetry.ts"
+import * as RedisPool from "../src/RedisPool.ts"
+import type * as Resp from "../src/Resp.ts"
+import * as FaultProxy from "./support/FaultProxy.ts"
+import * as RedisServer from "./support/RedisServer.ts"
+
+const pause = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
+
+/** Polls `check` every 10 ms, up to `millis` (a bound against hanging, not a timing assertion). */
+const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, millis = 10_000) =>
+  Effect.gen(function*() {
+    const until = Date.now() + millis
+    while (Date.now() < until) {
+      if (yield* check) return true
+      yield* pause(10)
+    }
+    return yield* check
+  })
+
+const failure = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
+  if (Exit.isSuccess(exit)) return undefined
+  const error = Cause.findErrorOption(exit.cause)
+  return error._tag === "Some" ? error.value : undefined
+}
+
+const tagOf = <A, E>(exit: Exit.Exit<A, E>): string | undefined => {
+  const error = failure(exit)
+  return typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : undefined
+}
+
+/** A typed command built by hand (the Commands module builds these for real). */
+const getString = (key: string): RedisPool.Command<string | null> => ({
+  args: ["GET", key],
+  decode: (reply) => {
+    if (reply === null || typeof reply === "string") return reply
+    throw new ReplyTypeError({ command: "GET", expected: "string", received: typeof reply, message: "GET: not a string" })
+  }
+})
+const incr = (key: string): RedisPool.Command<number> => ({
+  args: ["INCR", key],
+  decode: (reply) => {
+    if (typeof reply === "number") return reply
+    throw new ReplyTypeError({ command: "INCR", expected: "integer", received: typeof reply, message: "INCR: not an integer" })
+  }
+})
+
+const infoField = (info: string, field: string): number => {
+  const match = new RegExp(`${field}:(\\d+)`).exec(info)
+  return match === null ? 0 : Number(match[1])
+}
+
+const execCalls = Effect.gen(function*() {
+  const server = yield* RedisServer.RedisServer
+  const stats = yield* server.cli("INFO", "commandstats")
+  const match = /cmdstat_exec:calls=(\d+)/.exec(stats)
+  return match === null ? 0 : Number(match[1])
+})
+
+const blockedClients = Effect.gen(function*() {
+  const server = yield* RedisServer.RedisServer
+  return infoField(yield* server.cli("INFO", "clients"), "blocked_clients")
+})
+
+describe("retry classification", () => {
+  it("retries only what is safe", () => {
+    const unwritten = new ConnectionError({ reason: "closed", message: "x", written: false })
+    const written = new ConnectionError({ reason: "closed", message: "x", written: true })
+    assert.isTrue(isRetryable(unwritten, "INCR", ["INCR", "k"], false, true))
+    assert.isTrue(isRetryable(unwritten, "BLPOP", ["BLPOP", "k", 0], true, true))
+    assert.isFalse(isRetryable(written, "INCR", ["INCR", "k"], false, true))
+    assert.isFalse(isRetryable(written, "RPUSH", ["RPUSH", "k", "v"], false, true))
+    assert.isFalse(isRetryable(written, "LPOP", ["LPOP", "k"], false, true))
+    assert.isFalse(isRetryable(written, "EXEC", ["EXEC"], false, true))
+    assert.isFalse(isRetryable(written, "BLPOP", ["BLPOP", "k", 0], true, true))
+    assert.isTrue(isRetryable(written, "GET", ["GET", "k"], false, true))
+    assert.isTrue(isRetryable(written, "SET", ["SET", "k", "v", "EX", 10], false, true))
+    assert.isFalse(isRetryable(written, "SET", ["SET", "k", "v", "NX"], false, true))
+    assert.isFalse(isRetryable(written, "SET", ["SET", "k", "v", "get"], false, true))
+    assert.isTrue(isRetryable(RedisReplyError.fromText("LOADING Redis is loading"), "INCR", ["INCR", "k"], false, true))
+    assert.isTrue(isRetryable(RedisReplyError.fromText("READONLY replica"), "SET", ["SET", "k", "v"], false, true))
+    assert.isTrue(
+      isRetryable(RedisReplyError.fromText("ERR max number of clients reached"), "INCR", ["INCR", "k"], false, true)
+    )
+    assert.isFalse(isRetryable(RedisReplyError.fromText("ERR syntax error"), "GET", ["GET", "k"], false, true))
+    assert.isFalse(isRetryable(RedisReplyError.fromText("WRONGTYPE x"), "GET", ["GET", "k"], false, true))
+    assert.isTrue(isIdempotent("XREAD", ["XREAD", "STREAMS", "s", "0"]))
+    assert.isFalse(isIdempotent("XREADGROUP", ["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"]))
+    assert.isTrue(isIdempotent("CLIENT", ["CLIENT", "ID"]))
+    assert.isFalse(isIdempotent("CLIENT", ["CLIENT", "KILL", "ID", 1]))
+  })
+
+  it.live("the default schedule makes maxRetries retries and then gives the last error", () =>
+    Effect.gen(function*() {
+      let attempts = 0
+      const attempt = Effect.suspend(() => {
+        attempts++
+        return Effect.fail(new ConnectionError({ reason: "refused", message: `attempt ${attempts}`, written: false }))
+      })
+      const exit = yield* Effect.exit(
+        Effect.catch(attempt, (first) => retryAfter(attempt, first, backoffSchedule(3, 1, 4), () => true))
+      )
+      assert.strictEqual(attempts, 4)
+      assert.strictEqual((failure(exit) as ConnectionError).message, "attempt 4")
+      attempts = 0
+      const stops = yield* Effect.exit(
+        Effect.catch(attempt, (first) => retryAfter(attempt, first, backoffSchedule(3, 1, 4), () => attempts < 2))
+      )
+      assert.strictEqual(attempts, 2)
+      assert.strictEqual(tagOf(stops), "ConnectionError")
+    }))
+})
+
+describe("options", () => {
+  it.effect("invalid options fail with InvalidArgumentError naming the option", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [RedisPool.Options, string]> = [
+        [{ poolSize: 0 }, "poolSize"],
+        [{ port: 70_000 }, "port"],
+        [{ db: -1 }, "db"],
+        [{ protocol: 4 as 3 }, "protocol"],
+        [{ clientName: "has space" }, "clientName"],
+        [{ readTimeout: -5 }, "readTimeout"],
+        [{ minRetryBackoff: 100, maxRetryBackoff: 10 }, "maxRetryBackoff"],
+        [{ maxRetries: 1.5 }, "maxRetries"],
+        [{ url: "http://localhost" }, "url"],
+        [{ url: "redis://localhost:6379/0?pool_sise=3" }, "pool_sise"],
+        [{ url: "redis://localhost:99999" }, "port"],
+        [{ url: "redis://localhost/0?pool_size=0" }, "poolSize"]
+      ]
+      for (const [options, option] of cases) {
+        const exit = yield* Effect.exit(Effect.scoped(RedisPool.make(options)))
+        assert.strictEqual(tagOf(exit), "InvalidArgumentError", JSON.stringify(options))
+        assert.strictEqual((failure(exit) as { option?: string }).option, option, JSON.stringify(options))
+      }
+    }))
+})
+
+const suite = (protocol: 2 | 3) =>
+  layer(RedisServer.layer(), { excludeTestServices: true })(`RedisPool (RESP${protocol})`, (it) => {
+    const redisLayer = Layer.unwrap(
+      Effect.map(RedisServer.RedisServer, (server: RedisServer.RedisServer) =>
+        RedisPool.layer({ port: server.port, protocol }))
+    )
+    const withRedis = <A, E>(effect: Effect.Effect<A, E, RedisPool.RedisPool | RedisServer.RedisServer>) =>
+      Effect.provide(effect, redisLayer)
+
+    it.effect("send, run and typed decoding through the layer", () =>
+      withRedis(Effect.gen(function*() {
+        const redis = yield* RedisPool.RedisPool
+        assert.strictEqual(yield* redis.send("SET", `p${protocol}:k`, "v"), "OK")
+        assert.strictEqual(yield* redis.send("GET", `p${protocol}:k`), "v")
+        assert.strictEqual(yield* redis.run(getString(`p${protocol}:k`)), "v")
+        assert.strictEqual(yield* redis.run(getString(`p${protocol}:missing`)), null)
+        yield* redis.send("HSET", `p${protocol}:h`, "f", "1")
+        const wrong = yield* Effect.exit(redis.run(getString(`p${protocol}:h`)))
+        assert.strictEqual(tagOf(wrong), "RedisReplyError")
+        assert.strictEqual((failure(wrong) as RedisReplyError).code, "WRONGTYPE")
+        const hello = yield* redis.send("HGETALL", `p${protocol}:h`)
+        const decodeFails = yield* Effect.exit(redis.run({ args: ["HGETALL", `p${protocol}:h`], decode: (r) => {
+          if (typeof r === "string") return r
+          throw new ReplyTypeError({ command: "HGETALL", expected: "string", received: "map", message: "no" })
+        } }))
+        assert.strictEqual(tagOf(decodeFails), "ReplyTypeError")
+        if (protocol === 3) assert.instanceOf(hello, Map)
+        else assert.deepStrictEqual(hello, ["f", "1"])
+        const stats = yield* redis.stats
+        assert.isAtLeast(stats.shared, 1)
+      })))
+
+    it.effect("commands that change connection state are refused on the shared path", () =>
+      withRedis(Effect.gen(function*() {
+        const redis = yield* RedisPool.RedisPool
+        for (const args of [["SELECT", 1], ["MULTI"], ["WATCH", "k"], ["SUBSCRIBE", "c"], ["CLIENT", "REPLY", "OFF"]]) {
+          const exit = yield* Effect.exit(redis.send(...(args as [string, ...Array<Resp.Arg>])))
+          assert.strictEqual(tagOf(exit), "InvalidArgumentError", String(args))
+        }
+        const piped = yield* Effect.exit(redis.pipeline([["GET", "k"], ["SELECT", 2]]))
+        assert.strictEqual(tagOf(piped), "InvalidArgumentError")
+        assert.strictEqual(yield* redis.send("CLIENT", "GETNAME"), null)
+      })))
+
+    it.effect("a pipeline mixes good commands, error replies and decode failures as values", () =>
+      withRedis(Effect.gen(function*() {
+        const redis = yield* RedisPool.RedisPool
+        const key = `pipe${protocol}`
+        const [set, bad, got, wrong, count, raw] = yield* redis.pipeline([
+          ["SET", key, "1"],
+          ["INCRBY", key, "not-a-number"],
+          getString(key),
+          { args: ["GET", key], decode: (): number => { throw new Error("nope") } },
+          incr(key),
+          ["LPUSH", key, "x"]
+        ])
+        assert.strictEqual(set, "OK")
+        assert.instanceOf(bad, RedisReplyError)
+        assert.strictEqual(got, "1")
+        assert.instanceOf(wrong, ReplyTypeError)
+        assert.strictEqual(count, 2)
+        assert.instanceOf(raw, RedisReplyError)
+        assert.strictEqual((raw as RedisReplyError).code, "WRONGTYPE")
+      })))
+
+    it.effect("multi runs the commands atomically and returns typed results", () =>
+      withRedis(Effect.gen(function*() {
+        const redis = yield* RedisPool.RedisPool
+        const key = `multi${protocol}`
+        const [a, b, c] = yield* redis.multi([incr(key), incr(key), ["LPUSH", key, "x"]])
+        assert.strictEqual(a, 1)
+        assert.strictEqual(b, 2)
+        assert.instanceOf(c, RedisReplyError)
+        const aborted = yield* Effect.exit(redis.multi([["SET", key, "1"], ["NOSUCHCOMMAND"]]))
+        assert.strictEqual(tagOf(aborted), "RedisReplyError")
+        assert.strictEqual((failure(aborted) as RedisReplyError).code, "EXECABORT")
+        assert.strictEqual(yield* redis.send("GET", key), "2")
+      })))
+
+    it.effect("a WATCH conflict made by another client aborts the transaction; EXEC is not retried", () =>
+      withRedis(Effect.gen(function*() {
+        const redis = yield* RedisPool.RedisPool
+        const server = yield* RedisServer.RedisServer
+        const key = `watched${protocol}`
+        yield* redis.send("SET", key, "10")
+        const before = yield* execCalls
+        const exit = yield* Effect.exit(redis.watch([key], (tx) =>
+          Effect.gen(function*() {
+            const value = Number(yield* tx.run(getString(key)))
+            yield* server.cli("SET", key, "99") // another client changes the watched key
+            return [["SET", key, String(value + 1)]] as const
+          })))
+        assert.strictEqual(tagOf(exit), "TransactionAbortedError")
+        assert.strictEqual((yield* execCalls) - before, 1)
+        assert.strictEqual(yield* redis.send("GET", key), "99")
+        // Without a conflict the same transaction commits, and no WATCH is left behind.
+        const [ok] = yield* redis.watch([key], (tx) =>
+          Effect.map(tx.run(getString(key)), (value) => [["SET", key, String(Number(value) + 1)]] as const))
+        assert.strictEqual(ok, "OK")
+        assert.strictEqual(yield* redis.send("GET", key), "100")
+      })))
+
+    it.effect("a failing watch body unwatches, and withConnection closes a connection left with state", () =>
+      withRedis(Effect.gen(function*() {
+        const redis = yield* RedisPool.RedisPool
+        const key = `state${protocol}`
+        const failed = yield* Effect.exit(redis.watch([key], () => Effect.fail("changed my mind" as const)))
+        assert.strictEqual(failure(failed), "changed my mind")
+        const removedBefore = (yield* redis.stats).removals
+        yield* redis.withConnection((c) =>
+          Effect.gen(function*() {
+            yield* c.send("SELECT", 1)
+            yield* c.send("SET", key, "in-db-1")
+          }))
+        assert.isAbove(sumRemoved((yield* redis.stats).removals), sumRemoved(removedBefore))
+        assert.strictEqual(yield* redis.send("GET", key), null)
+        const fromDb1 = yield* redis.withConnection((c) =>
+          Effect.andThen(c.send("SELECT", 1), c.send("GET", key)))
+        assert.strictEqual(fromDb1, "in-db-1")
+      })))
+
+    it.effect("evalScript loads the script on NOSCRIPT and then runs it by digest", () =>
+      withRedis(Effect.gen(function*() {
+        const redis = yield* RedisPool.RedisPool
+        yield* redis.send("SCRIPT", "FLUSH")
+        const script = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+        assert.strictEqual(yield* redis.evalScript(script, [`script${protocol}`], [5]), 5)
+        assert.strictEqual(yield* redis.evalScript(script, [`script${protocol}`], [5]), 10)
+        assert.deepStrictEqual(yield* redis.send("SCRIPT", "EXISTS", "dummy"), [0])
+      })))
+
+    it.effect("an interrupted BLPOP loses no element", () =>
+      withRedis(Effect.gen(function*() {
+        const redis = yield* RedisPool.RedisPool
+        const key = `blpop${protocol}`
+        const fiber = yield* Effect.forkChild(redis.send("BLPOP", key, 0))
+        assert.isTrue(yield* eventually(Effect.map(blockedClients, (n) => n >= 1)))
+        yield* Fiber.interrupt(fiber)
+        assert.isTrue(yield* eventually(Effect.map(blockedClients, (n) => n === 0)))
+        yield* redis.send("LPUSH", key, "precious")
+        assert.strictEqual(yield* redis.send("LLEN", key), 1)
+        assert.strictEqual(yield* redis.send("LPOP", key), "precious")
+      })))
+  })
+
+const sumRemoved = (removed: unknown): number =>
+  typeof removed === "number"
+    ? removed
+    : Object.values(removed as Record<string, number>).reduce((a, b) => a + b, 0)
+
+suite(3)
+suite(2)
+
+layer(RedisServer.layer(), { excludeTestServices: true })("RedisPool against one server", (it) => {
+  it.effect("50 BLPOPs in flight while GETs from other fibers complete", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const redis = yield* RedisPool.make({ port: server.port, poolSize: 60 })
+      yield* redis.pipeline(Array.from({ length: 100 }, (_, i) => ["SET", `g:${i}`, `v${i}`] as const))
+      const blpops = yield* Effect.forkChild(
+        Effect.forEach(Array.from({ length: 50 }, (_, i) => i), () => redis.send("BLPOP", "queue50", 0), {
+          concurrency: "unbounded"
+        })
+      )
+      assert.isTrue(yield* eventually(Effect.map(blockedClients, (n) => n === 50)))
+      const gets = yield* Effect.forEach(
+        Array.from({ length: 1000 }, (_, i) => i % 100),
+        (i) => redis.send("GET", `g:${i}`),
+        { concurrency: "unbounded" }
+      )
+      for (let i = 0; i < 1000; i++) assert.strictEqual(gets[i], `v${i % 100}`)
+      assert.strictEqual(yield* blockedClients, 50)
+      yield* redis.send("RPUSH", "queue50", ...Array.from({ length: 50 }, (_, i) => `e${i}`))
+      const popped = yield* Fiber.join(blpops)
+      const values = popped.map((reply) => (reply as ReadonlyArray<string>)[1]).sort()
+      assert.deepStrictEqual(values, Array.from({ length: 50 }, (_, i) => `e${i}`).sort())
+      assert.strictEqual(yield* redis.send("LLEN", "queue50"), 0)
+    }))
+
+  it.effect("layerConfig reads REDIS_URL and REDIS_* keys through Config", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const provider = ConfigProvider.fromEnv({
+        env: {
+          REDIS_URL: `${server.url}/2?client_name=from-url`,
+          REDIS_POOL_SIZE: "3",
+          REDIS_CLIENT_NAME: "from-env",
+          REDIS_READ_TIMEOUT: "2 seconds",
+          REDIS_PROTOCOL: "2",
+          REDIS_POOL_FIFO: "true"
+        }
+      })
+      const program = Effect.gen(function*() {
+        const redis = yield* RedisPool.RedisPool
+        yield* redis.send("SET", "cfg", "db2")
+        const stats = yield* redis.stats
+        return { name: yield* redis.send("CLIENT", "GETNAME"), max: stats, hello: yield* redis.send("CLIENT", "INFO") }
+      })
+      const result = yield* program.pipe(
+        Effect.provide(RedisPool.layerConfig().pipe(Layer.provide(ConfigProvider.layer(provider))))
+      )
+      assert.strictEqual(result.name, "from-env")
+      assert.include(String(result.hello), "resp=2")
+      assert.include(String(result.hello), "db=2")
+      assert.strictEqual(yield* server.cli("-n", "2", "GET", "cfg"), "db2")
+      const badProvider = ConfigProvider.fromEnv({ env: { REDIS_POOL_SIZE: "many" } })
+      const bad = yield* Effect.exit(
+        Effect.provide(RedisPool.RedisPool, RedisPool.layerConfig().pipe(Layer.provide(ConfigProvider.layer(badProvider))))
+      )
+      assert.isTrue(Exit.isFailure(bad))
+      const password = yield* RedisPool.config().parse(
+        ConfigProvider.fromEnv({ env: { REDIS_PASSWORD: "s3cret" } })
+      )
+      assert.isTrue(Redacted.isRedacted(password.password))
+      assert.notInclude(String(password.password), "s3cret")
+    }))
+
+  it.effect("URL options are applied and explicit options override them", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const redis = yield* RedisPool.make({
+        url: `redis://127.0.0.1:${server.port}/3?client_name=url-name&protocol=2&pool_size=2&dial_timeout=2s`,
+        clientName: "explicit"
+      })
+      const info = String(yield* redis.send("CLIENT", "INFO"))
+      assert.include(info, "name=explicit")
+      assert.include(info, "db=3")
+      assert.include(info, "resp=2")
+    }))
+
+  it.effect("spans carry the semantic attributes (no argument values) and metrics count commands", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const spans: Array<Tracer.Span> = []
+      const tracer = Tracer.make({
+        span: (options) => {
+          const span = new Tracer.NativeSpan(options)
+          spans.push(span)
+          return span
+        }
+      })
+      const redis = yield* RedisPool.make({ port: server.port, name: "traced" })
+      yield* redis.send("SET", "secret-key", "secret-value").pipe(Effect.withTracer(tracer))
+      yield* redis.send("GET", "secret-key")
+      const set = spans.find((span) => span.name === "SET")
+      assert.isDefined(set)
+      assert.strictEqual(spans.length, 1)
+      assert.strictEqual(set!.kind, "client")
+      assert.strictEqual(set!.attributes.get("db.system.name"), "redis")
+      assert.strictEqual(set!.attributes.get("db.operation.name"), "SET")
+      assert.strictEqual(set!.attributes.get("server.address"), "127.0.0.1")
+      assert.strictEqual(set!.attributes.get("server.port"), server.port)
+      for (const value of set!.attributes.values()) assert.notInclude(String(value), "secret")
+      const snapshot = yield* Metric.snapshot
+      const durations = snapshot.filter((m) =>
+        m.id === "db.client.operation.duration" && m.attributes?.["db.client.connection.pool.name"] === "traced"
+      )
+      assert.includeMembers(durations.map((m) => m.attributes?.["db.operation.name"]), ["SET", "GET"])
+      const traced = yield* RedisPool.make({ port: server.port, traceArguments: true })
+      yield* traced.send("GET", "visible").pipe(Effect.withTracer(tracer))
+      assert.strictEqual(spans.at(-1)!.attributes.get("db.query.text"), "GET visible")
+    }))
+
+  it.effect("the same program works with poolSize 1: blocking, shared and transactions in turn", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const redis = yield* RedisPool.make({ port: server.port, poolSize: 1 })
+      for (let round = 0; round < 3; round++) {
+        assert.strictEqual(yield* redis.send("BLPOP", "one:list", "0.05"), null)
+        yield* redis.send("SET", "one:k", String(round))
+        const [value] = yield* redis.multi([getString("one:k")])
+        assert.strictEqual(value, String(round))
+        yield* redis.send("RPUSH", "one:list", "x")
+        assert.deepStrictEqual(yield* redis.send("BLPOP", "one:list", 0), ["one:list", "x"])
+        const [committed] = yield* redis.watch(["one:k"], () => Effect.succeed([["INCR", "one:k"]] as const))
+        assert.strictEqual(committed, round + 1)
+        const gets = yield* Effect.forEach([1, 2, 3], () => redis.send("GET", "one:k"), { concurrency: "unbounded" })
+        assert.deepStrictEqual(gets, [String(round + 1), String(round + 1), String(round + 1)])
+      }
+      assert.strictEqual((yield* redis.stats).total, 1)
+    }))
+})
+
+layer(
+  FaultProxy.layerRedis().pipe(Layer.provideMerge(RedisServer.layer())),
+  { excludeTestServices: true }
+)("RedisPool retries through a faulty proxy", (it) => {
+  it.effect("a cut after INCR was written fails it without applying it twice; a cut GET is retried", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const proxy = yield* FaultProxy.FaultProxy
+      const redis = yield* RedisPool.make({ port: proxy.port, minRetryBackoff: 1, maxRetryBackoff: 5 })
+      yield* server.cli("SET", "retry:k", "v")
+      assert.strictEqual(yield* redis.send("PING"), "PONG") // the connection is up, the handshake done
+      yield* proxy.cutOnNextReply
+      const incrExit = yield* Effect.exit(redis.send("INCR", "retry:counter"))
+      assert.strictEqual(tagOf(incrExit), "ConnectionError")
+      assert.notStrictEqual((failure(incrExit) as ConnectionError).written, false)
+      assert.strictEqual(yield* server.cli("GET", "retry:counter"), "1")
+
+      assert.strictEqual(yield* redis.send("PING"), "PONG")
+      const cutsBefore = (yield* proxy.stats).cuts
+      yield* proxy.cutOnNextReply
+      assert.strictEqual(yield* redis.send("GET", "retry:k"), "v")
+      assert.strictEqual((yield* proxy.stats).cuts, cutsBefore + 1)
+
+      // A custom schedule applies to the same safe failures only.
+      const noRetry = yield* RedisPool.make({ port: proxy.port, retrySchedule: Schedule.recurs(0) })
+      assert.strictEqual(yield* noRetry.send("PING"), "PONG")
+      yield* proxy.cutOnNextReply
+      const getExit = yield* Effect.exit(noRetry.send("GET", "retry:k"))
+      assert.strictEqual(tagOf(getExit), "ConnectionError")
+    }))
+
+  it.effect("a command that was never written is retried, even a non-idempotent one", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const proxy = yield* FaultProxy.FaultProxy
+      const errors: Array<RedisError> = []
+      const redis = yield* RedisPool.make({
+        port: proxy.port,
+        retrySchedule: Schedule.recurs(5).pipe(
+          Schedule.setInputType<RedisError>(),
+          Schedule.tap((meta) => Effect.sync(() => void errors.push(meta.input)))
+        )
+      })
+      // First dial: the proxy accepts and cuts the handshake reply, so the dial fails and nothing of INCR is sent.
+      yield* proxy.cutOnNextReply
+      assert.strictEqual(yield* redis.send("INCR", "retry:unwritten"), 1)
+      assert.isAtLeast(errors.length, 1)
+      assert.strictEqual(errors[0]!._tag, "ConnectionError")
+      assert.strictEqual(yield* server.cli("GET", "retry:unwritten"), "1")
+    }))
+})
