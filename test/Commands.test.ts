@@ -407,6 +407,50 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Commands against a re
     })
   }
 
+  for (const protocol of [2, 3] as const) {
+    it.effect(`RESP${protocol} with bytes: true decodes the same values from Uint8Array strings`, () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.RedisServer
+        const conn = yield* Conn.make({ port: server.port, protocol, bytes: true })
+        const run = C.executeWith((args) => conn.send(args))
+        const k = (name: string) => `bytes${protocol}:${name}`
+        assert.isTrue(yield* run(C.set(k("s"), "héllo")))
+        assert.strictEqual(yield* run(C.get(k("s"))), "héllo")
+        assert.strictEqual(yield* run(C.type(k("s"))), "string")
+        yield* run(C.del(k("h"), k("z"), k("st")))
+        yield* run(C.hset(k("h"), { f: "v", g: "w" }))
+        assert.deepStrictEqual(yield* run(C.hgetall(k("h"))), { f: "v", g: "w" })
+        yield* run(C.zadd(k("z"), [{ member: "m", score: 1.5 }, { member: "n", score: Infinity }]))
+        assert.deepStrictEqual(yield* run(C.zrangeWithScores(k("z"), 0, -1)), [
+          { member: "m", score: 1.5 },
+          { member: "n", score: Infinity }
+        ])
+        assert.strictEqual(yield* run(C.zscore(k("z"), "n")), Infinity)
+        yield* run(C.xadd(k("st"), { a: "1" }, { id: "1-1" }))
+        assert.deepStrictEqual(yield* run(C.xread({ [k("st")]: "0" })), [
+          { stream: k("st"), entries: [{ id: "1-1", fields: { a: "1" } }] }
+        ])
+        assert.isTrue((yield* run(C.time())).seconds > 1_600_000_000)
+        const keys = yield* Stream.runCollect(C.scanStream(run, { match: k("*") }))
+        assert.deepStrictEqual([...keys].sort(), [k("h"), k("s"), k("st"), k("z")])
+        assert.strictEqual(yield* run(C.del(...keys)), 4)
+      }))
+  }
+
+  it.effect("a reply of the wrong shape from a real server is a ReplyTypeError failure and the connection stays in sync", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const conn = yield* Conn.make({ port: server.port, protocol: 3 })
+      const run = C.executeWith((args) => conn.send(args))
+      yield* run(C.hset("wrongshape", { f: "v" }))
+      const mislabelled: C.Command<string | null> = { args: ["HGETALL", "wrongshape"], decode: C.get("x").decode }
+      const error = errorOf(yield* Effect.exit(run(mislabelled)))
+      assert.instanceOf(error, ReplyTypeError)
+      assert.strictEqual((error as ReplyTypeError).command, "GET")
+      assert.strictEqual((error as ReplyTypeError).received, "map")
+      assert.deepStrictEqual(yield* run(C.hgetall("wrongshape")), { f: "v" })
+    }))
+
   it.effect("an invalid argument is never sent: running it fails with InvalidArgumentError", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.RedisServer
