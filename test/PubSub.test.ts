@@ -1,0 +1,312 @@
+import { assert, describe, it, layer } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Conn from "../src/Conn.ts"
+import type { RedisError } from "../src/Errors.ts"
+import * as PubSub from "../src/PubSub.ts"
+import type * as Resp from "../src/Resp.ts"
+import { freePort } from "./support/ports.ts"
+import * as RedisServer from "./support/RedisServer.ts"
+
+/** Real-time wait (the connection's timers are Node's). */
+const pause = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
+
+/** Bounds a wait so that a bug fails the test instead of hanging it (not a timing assertion). */
+const bounded = <A, E, R>(effect: Effect.Effect<A, E, R>, what: string, millis = 15_000) =>
+  Effect.timeoutOrElse(effect, { duration: millis, orElse: () => Effect.die(new Error(`timed out waiting for ${what}`)) })
+
+/** Consumes a stream in a scoped fiber; `next` takes its events one at a time, `exit` awaits its end. */
+const consume = <E>(stream: Stream.Stream<PubSub.PubSubEvent, E>) =>
+  Effect.gen(function*() {
+    const events = yield* Queue.unbounded<PubSub.PubSubEvent, Cause.Done>()
+    const fiber = yield* stream.pipe(
+      Stream.runForEach((event) => Queue.offer(events, event)),
+      Effect.ensuring(Queue.end(events)),
+      Effect.forkScoped
+    )
+    const next = (what: string) => bounded(Queue.take(events), what)
+    const nextMessage = (what: string): Effect.Effect<PubSub.Message, Cause.Done> =>
+      Effect.flatMap(next(what), (event) => event._tag === "Message" ? Effect.succeed(event) : nextMessage(what))
+    return { fiber, next, nextMessage, exit: bounded(Fiber.await(fiber), "the stream to end") }
+  })
+
+const numsub = (conn: Conn.Conn, channel: string) =>
+  Effect.map(conn.send(["PUBSUB", "NUMSUB", channel]), (reply) => (reply as ReadonlyArray<Resp.Reply>)[1])
+
+/** Subscriber connections the server knows of (`CLIENT LIST TYPE pubsub`). */
+const subscriberConnections = (conn: Conn.Conn) =>
+  Effect.map(conn.send(["CLIENT", "LIST", "TYPE", "pubsub"]), (reply) =>
+    String(reply).split("\n").filter((line) => line.trim() !== "").length)
+
+const errorOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
+  if (Exit.isSuccess(exit)) return undefined
+  const error = Cause.findErrorOption(exit.cause)
+  return error._tag === "Some" ? error.value : undefined
+}
+
+const fastReconnect = Schedule.spaced("50 millis")
+
+layer(RedisServer.layer(), { excludeTestServices: true })("PubSub against one server", (it) => {
+  for (const protocol of [2, 3] as const) {
+    it.effect(`RESP${protocol}: Subscribed first, then every message in order`, () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.RedisServer
+        const publisher = yield* Conn.make({ port: server.port })
+        const subscriber = yield* PubSub.make({ connect: Conn.make({ port: server.port, protocol }) })
+        const stream = yield* consume(subscriber.subscribe(`rt${protocol}`))
+        assert.deepStrictEqual(yield* stream.next("Subscribed"), { _tag: "Subscribed" })
+        for (let i = 0; i < 100; i++) yield* publisher.send(["PUBLISH", `rt${protocol}`, `m${i}`])
+        for (let i = 0; i < 100; i++) {
+          assert.deepStrictEqual(yield* stream.next(`message ${i}`), {
+            _tag: "Message",
+            channel: `rt${protocol}`,
+            message: `m${i}`
+          })
+        }
+        const stats = yield* subscriber.stats
+        assert.strictEqual(stats.channels, 1)
+        assert.isTrue(stats.connected)
+        assert.strictEqual(stats.connections, 1)
+      }))
+
+    it.effect(`RESP${protocol}: patterns and shard channels`, () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.RedisServer
+        const publisher = yield* Conn.make({ port: server.port })
+        const subscriber = yield* PubSub.make({ connect: Conn.make({ port: server.port, protocol }) })
+        const patterns = yield* consume(subscriber.psubscribe(`news${protocol}.*`, `sport${protocol}.*`))
+        const shards = yield* consume(subscriber.ssubscribe(`shard${protocol}`))
+        assert.strictEqual((yield* patterns.next("Subscribed"))._tag, "Subscribed")
+        assert.strictEqual((yield* shards.next("Subscribed"))._tag, "Subscribed")
+        assert.strictEqual(yield* publisher.send(["PUBLISH", `news${protocol}.eu`, "a"]), 1)
+        assert.strictEqual(yield* publisher.send(["PUBLISH", `sport${protocol}.ski`, "b"]), 1)
+        assert.strictEqual(yield* publisher.send(["PUBLISH", `other${protocol}`, "c"]), 0)
+        assert.strictEqual(yield* publisher.send(["SPUBLISH", `shard${protocol}`, "d"]), 1)
+        assert.deepStrictEqual(yield* patterns.next("news"), {
+          _tag: "Message",
+          channel: `news${protocol}.eu`,
+          message: "a",
+          pattern: `news${protocol}.*`
+        })
+        assert.deepStrictEqual(yield* patterns.next("sport"), {
+          _tag: "Message",
+          channel: `sport${protocol}.ski`,
+          message: "b",
+          pattern: `sport${protocol}.*`
+        })
+        assert.deepStrictEqual(yield* shards.next("shard"), { _tag: "Message", channel: `shard${protocol}`, message: "d" })
+      }))
+  }
+
+  it.effect("two streams on one channel each get every message; the channel is unsubscribed when the last ends", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const publisher = yield* Conn.make({ port: server.port })
+      const subscriber = yield* PubSub.make({ connect: Conn.make({ port: server.port }) })
+      const first = yield* subscriber.subscribe("shared").pipe(PubSub.messages, Stream.take(2), Stream.runCollect, Effect.forkScoped)
+      const second = yield* consume(subscriber.subscribe("shared"))
+      assert.strictEqual((yield* second.next("Subscribed"))._tag, "Subscribed")
+      // The first stream subscribed before the second confirmed: both are live now.
+      assert.strictEqual(yield* numsub(publisher, "shared"), 1)
+      yield* publisher.send(["PUBLISH", "shared", "one"])
+      yield* publisher.send(["PUBLISH", "shared", "two"])
+      const firstMessages = yield* bounded(Fiber.join(first), "the first stream")
+      assert.deepStrictEqual(firstMessages.map((m) => m.message), ["one", "two"])
+      assert.strictEqual((yield* second.nextMessage("one")).message, "one")
+      assert.strictEqual((yield* second.nextMessage("two")).message, "two")
+      // The first stream has ended; the second still holds the subscription.
+      assert.strictEqual(yield* numsub(publisher, "shared"), 1)
+      yield* publisher.send(["PUBLISH", "shared", "three"])
+      assert.strictEqual((yield* second.nextMessage("three")).message, "three")
+      yield* Fiber.interrupt(second.fiber)
+      assert.strictEqual(yield* numsub(publisher, "shared"), 0)
+      assert.strictEqual((yield* subscriber.stats).channels, 0)
+    }))
+
+  it.effect("a stream that ends unsubscribes (PUBSUB NUMSUB shows 0)", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const publisher = yield* Conn.make({ port: server.port })
+      const subscriber = yield* PubSub.make({ connect: Conn.make({ port: server.port }) })
+      const done = yield* subscriber.subscribe("ends").pipe(Stream.take(1), Stream.runCollect)
+      assert.deepStrictEqual(done, [{ _tag: "Subscribed" }])
+      assert.strictEqual(yield* numsub(publisher, "ends"), 0)
+      assert.strictEqual(yield* publisher.send(["PUBLISH", "ends", "nobody"]), 0)
+    }))
+
+  it.effect("one connection serves many channels, patterns and shard channels", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const publisher = yield* Conn.make({ port: server.port })
+      const before = yield* subscriberConnections(publisher)
+      const subscriber = yield* PubSub.make({ connect: Conn.make({ port: server.port }) })
+      const streams = []
+      for (let i = 0; i < 20; i++) streams.push(yield* consume(subscriber.subscribe(`many:${i}`, `many:x${i}`)))
+      streams.push(yield* consume(subscriber.psubscribe("many:*")))
+      streams.push(yield* consume(subscriber.ssubscribe("many:shard")))
+      for (const stream of streams) assert.strictEqual((yield* stream.next("Subscribed"))._tag, "Subscribed")
+      assert.strictEqual((yield* subscriberConnections(publisher)) - before, 1)
+      const stats = yield* subscriber.stats
+      assert.deepStrictEqual([stats.channels, stats.patterns, stats.shardChannels, stats.connections], [40, 1, 1, 1])
+      yield* publisher.send(["PUBLISH", "many:7", "seven"])
+      assert.strictEqual((yield* streams[7]!.nextMessage("many:7")).message, "seven")
+      assert.strictEqual((yield* streams[20]!.nextMessage("many:* for many:7")).channel, "many:7")
+    }))
+
+  it.effect("a consumer that falls behind: the oldest events are dropped and counted, memory stays bounded", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const publisher = yield* Conn.make({ port: server.port })
+      const subscriber = yield* PubSub.make({ connect: Conn.make({ port: server.port }), bufferSize: 4 })
+      const slow = yield* Stream.toPull(subscriber.subscribe("slow"))
+      assert.deepStrictEqual(yield* bounded(slow, "Subscribed"), [{ _tag: "Subscribed" }])
+      const sentinel = yield* consume(subscriber.subscribe("sentinel"))
+      assert.strictEqual((yield* sentinel.next("Subscribed"))._tag, "Subscribed")
+      for (let i = 0; i < 20; i++) yield* publisher.send(["PUBLISH", "slow", `m${i}`])
+      // Messages arrive in publish order on the one connection: once the sentinel is in, so are all 20.
+      yield* publisher.send(["PUBLISH", "sentinel", "done"])
+      assert.strictEqual((yield* sentinel.nextMessage("sentinel")).message, "done")
+      const chunk = yield* bounded(slow, "the buffered events")
+      assert.deepStrictEqual(chunk, [
+        { _tag: "Dropped", count: 16 },
+        { _tag: "Message", channel: "slow", message: "m16" },
+        { _tag: "Message", channel: "slow", message: "m17" },
+        { _tag: "Message", channel: "slow", message: "m18" },
+        { _tag: "Message", channel: "slow", message: "m19" }
+      ])
+      yield* publisher.send(["PUBLISH", "slow", "after"])
+      assert.deepStrictEqual(yield* bounded(slow, "the next message"), [{ _tag: "Message", channel: "slow", message: "after" }])
+    }))
+
+  it.effect("interrupted streams (some mid-subscribe) leave no subscription behind; closing the subscriber closes its connection and fails its streams", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const publisher = yield* Conn.make({ port: server.port })
+      const before = yield* subscriberConnections(publisher)
+      const scope = yield* Scope.make()
+      const subscriber = yield* Scope.provide(scope)(PubSub.make({ connect: Conn.make({ port: server.port }) }))
+      const fibers = []
+      for (let i = 0; i < 50; i++) {
+        fibers.push(yield* Effect.forkChild(Stream.runDrain(subscriber.subscribe(`int:${i % 10}`, `int:${i}`)), { startImmediately: true }))
+        if (i % 7 === 0) yield* pause(1)
+      }
+      yield* Fiber.interruptAll(fibers)
+      const stats = yield* subscriber.stats
+      assert.deepStrictEqual([stats.channels, stats.patterns, stats.shardChannels], [0, 0, 0])
+      for (let i = 0; i < 50; i++) assert.strictEqual(yield* numsub(publisher, `int:${i}`), 0)
+      assert.isAtMost(stats.connections, 1)
+      const survivor = yield* consume(subscriber.subscribe("int:survivor"))
+      assert.strictEqual((yield* survivor.next("Subscribed"))._tag, "Subscribed")
+      assert.strictEqual((yield* subscriberConnections(publisher)) - before, 1)
+      yield* Scope.close(scope, Exit.void)
+      const exit = yield* survivor.exit
+      const error = errorOf(exit) as RedisError | undefined
+      assert.strictEqual(error?._tag, "ConnectionError")
+      assert.strictEqual((yield* subscriberConnections(publisher)) - before, 0)
+      const late = yield* Effect.exit(Stream.runDrain(subscriber.subscribe("int:late")))
+      assert.strictEqual((errorOf(late) as RedisError | undefined)?._tag, "ConnectionError")
+    }))
+
+  it.effect("subscribeQueue: a queue of { channel, message } that holds its subscription for the scope", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const publisher = yield* Conn.make({ port: server.port })
+      const subscriber = yield* PubSub.make({ connect: Conn.make({ port: server.port }) })
+      const scope = yield* Scope.make()
+      const queue = yield* Scope.provide(scope)(subscriber.subscribeQueue("q"))
+      // It returns once the subscription is confirmed.
+      assert.strictEqual(yield* publisher.send(["PUBLISH", "q", "hello"]), 1)
+      assert.deepStrictEqual(yield* bounded(Queue.take(queue), "the message"), { channel: "q", message: "hello" })
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(yield* numsub(publisher, "q"), 0)
+    }))
+
+  it.effect("a refused subscription fails its stream with the server's error; others are unaffected", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const publisher = yield* Conn.make({ port: server.port })
+      const subscriber = yield* PubSub.make({ connect: Conn.make({ port: server.port }) })
+      const fine = yield* consume(subscriber.subscribe("allowed:x"))
+      assert.strictEqual((yield* fine.next("Subscribed"))._tag, "Subscribed")
+      yield* server.cli("ACL", "SETUSER", "default", "resetchannels", "&allowed:*")
+      const refused = yield* Effect.exit(Stream.runDrain(subscriber.subscribe("secret")))
+      yield* server.cli("ACL", "SETUSER", "default", "allchannels")
+      assert.strictEqual((errorOf(refused) as RedisError | undefined)?._tag, "RedisReplyError")
+      assert.strictEqual((yield* subscriber.stats).channels, 1)
+      yield* publisher.send(["PUBLISH", "allowed:x", "still here"])
+      assert.strictEqual((yield* fine.nextMessage("allowed:x")).message, "still here")
+    }))
+})
+
+describe("PubSub across server faults", () => {
+  it.live("a server restart: the subscription is renewed, Resubscribed is seen, later messages arrive", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      for (const protocol of [2, 3] as const) {
+        const subscriber = yield* PubSub.make({
+          connect: Conn.make({ port: server.port, protocol }),
+          reconnect: fastReconnect
+        })
+        const stream = yield* consume(subscriber.subscribe(`restart${protocol}`))
+        const patterns = yield* consume(subscriber.psubscribe(`restart${protocol}.*`))
+        assert.strictEqual((yield* stream.next("Subscribed"))._tag, "Subscribed")
+        assert.strictEqual((yield* patterns.next("Subscribed"))._tag, "Subscribed")
+        const before = yield* Conn.make({ port: server.port })
+        yield* before.send(["PUBLISH", `restart${protocol}`, "before"])
+        assert.strictEqual((yield* stream.nextMessage("before")).message, "before")
+        yield* server.restart
+        const resubscribed = yield* stream.next("Resubscribed")
+        assert.strictEqual(resubscribed._tag, "Resubscribed")
+        assert.strictEqual((yield* patterns.next("Resubscribed"))._tag, "Resubscribed")
+        const after = yield* Conn.make({ port: server.port })
+        assert.strictEqual(yield* after.send(["PUBLISH", `restart${protocol}`, "after"]), 1)
+        assert.strictEqual(yield* after.send(["PUBLISH", `restart${protocol}.x`, "after-p"]), 1)
+        assert.deepStrictEqual(yield* stream.next("after"), { _tag: "Message", channel: `restart${protocol}`, message: "after" })
+        assert.strictEqual((yield* patterns.next("after-p"))._tag, "Message")
+        assert.strictEqual((yield* subscriber.stats).connections, 2)
+      }
+    }), 60_000)
+
+  it.live("the server gone for good: every stream and queue fails with a ConnectionError, none hangs", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const subscriber = yield* PubSub.make({
+        connect: Conn.make({ port: server.port, dialTimeout: 500 }),
+        reconnect: fastReconnect,
+        reconnectTimeout: 1_000
+      })
+      const stream = yield* consume(subscriber.subscribe("gone"))
+      const queue = yield* subscriber.subscribeQueue("gone-q")
+      assert.strictEqual((yield* stream.next("Subscribed"))._tag, "Subscribed")
+      yield* server.stop
+      const error = errorOf(yield* stream.exit) as RedisError | undefined
+      assert.strictEqual(error?._tag, "ConnectionError")
+      const queued = yield* bounded(Effect.exit(Queue.take(queue)), "the queue to fail")
+      assert.strictEqual((errorOf(queued) as RedisError | undefined)?._tag, "ConnectionError")
+      assert.strictEqual((yield* subscriber.stats).channels, 0)
+      // Once the server is back, a new subscription works again.
+      yield* server.start
+      const again = yield* consume(subscriber.subscribe("gone"))
+      assert.strictEqual((yield* again.next("Subscribed"))._tag, "Subscribed")
+    }), 60_000)
+
+  it.live("nothing listening: the first subscription fails within reconnectTimeout", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(() => freePort())
+      const subscriber = yield* PubSub.make({
+        connect: Conn.make({ port }),
+        reconnect: fastReconnect,
+        reconnectTimeout: 500
+      })
+      const exit = yield* bounded(Effect.exit(Stream.runDrain(subscriber.subscribe("nowhere"))), "the stream to fail")
+      const error = errorOf(exit) as RedisError | undefined
+      assert.strictEqual(error?._tag, "ConnectionError")
+      assert.strictEqual(error?._tag === "ConnectionError" ? error.reason : undefined, "refused")
+    }), 30_000)
+})
