@@ -1567,7 +1567,9 @@ export const xgroupCreate = (
   id = "$",
   options?: { readonly mkStream?: boolean | undefined }
 ): Command<void> => ({
-  args: options?.mkStream === true ? ["XGROUP", "CREATE", key, group, id, "MKSTREAM"] : ["XGROUP", "CREATE", key, group, id],
+  args: options?.mkStream === true
+    ? ["XGROUP", "CREATE", key, group, id, "MKSTREAM"]
+    : ["XGROUP", "CREATE", key, group, id],
   decode: decodeXgroupCreate
 })
 

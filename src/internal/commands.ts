@@ -268,7 +268,7 @@ export const toBlockMillis = (input: Duration.Input): number | undefined => {
   return Number.isFinite(ms) && ms >= 0 ? Math.ceil(ms) : undefined
 }
 
-/** Epoch milliseconds of a Date or a number of epoch milliseconds; undefined when not a whole, finite, positive time. @internal */
+/** Epoch milliseconds (rounded up) of a Date or epoch-ms number; undefined unless finite and after the epoch. @internal */
 export const toEpochMillis = (at: Date | number): number | undefined => {
   const ms = typeof at === "number" ? at : at.getTime()
   return Number.isFinite(ms) && ms > 0 ? Math.ceil(ms) : undefined
