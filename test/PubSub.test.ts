@@ -10,6 +10,7 @@ import * as Stream from "effect/Stream"
 import * as Conn from "../src/Conn.ts"
 import type { RedisError } from "../src/Errors.ts"
 import * as PubSub from "../src/PubSub.ts"
+import * as FaultProxy from "./support/FaultProxy.ts"
 import type * as Resp from "../src/Resp.ts"
 import { freePort } from "./support/ports.ts"
 import * as RedisServer from "./support/RedisServer.ts"
@@ -271,6 +272,32 @@ describe("PubSub across server faults", () => {
         assert.strictEqual((yield* patterns.next("after-p"))._tag, "Message")
         assert.strictEqual((yield* subscriber.stats).connections, 2)
       }
+    }), 60_000)
+
+  it.live("a silent network (black hole): the PING notices, the subscriber reconnects and renews", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const proxy = yield* FaultProxy.make({ port: server.port })
+      const subscriber = yield* PubSub.make({
+        connect: Conn.make({ port: proxy.port, readTimeout: 300, dialTimeout: 300 }),
+        reconnect: fastReconnect,
+        pingInterval: 100
+      })
+      const stream = yield* consume(subscriber.subscribe("hole"))
+      assert.strictEqual((yield* stream.next("Subscribed"))._tag, "Subscribed")
+      yield* proxy.setBlackHole(true)
+      const noticed = yield* bounded(
+        Effect.gen(function*() {
+          while ((yield* subscriber.stats).connected) yield* pause(20)
+        }),
+        "the subscriber to notice the silent connection"
+      )
+      assert.isUndefined(noticed)
+      yield* proxy.setBlackHole(false)
+      assert.strictEqual((yield* stream.next("Resubscribed"))._tag, "Resubscribed")
+      const publisher = yield* Conn.make({ port: server.port })
+      assert.strictEqual(yield* publisher.send(["PUBLISH", "hole", "through"]), 1)
+      assert.deepStrictEqual(yield* stream.next("the message"), { _tag: "Message", channel: "hole", message: "through" })
     }), 60_000)
 
   it.live("the server gone for good: every stream and queue fails with a ConnectionError, none hangs", () =>

@@ -402,7 +402,7 @@ export class Subscriber {
   }
 
   /** The subscriber's fiber: connect when there is demand, renew, watch the connection, repeat. */
-  run(): Effect.Effect<never> {
+  run(): Effect.Effect<void> {
     const self = this
     return Effect.gen(function*() {
       while (true) {
@@ -410,7 +410,7 @@ export class Subscriber {
         const exit = yield* Effect.exit(self.connectWithin())
         if (Exit.isFailure(exit)) {
           const error = Exit.findErrorOption(exit)
-          if (error._tag === "None") return yield* Effect.failCause(exit.cause).pipe(Effect.orDie)
+          if (error._tag === "None") return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
           yield* self.failAll(error.value)
           continue
         }
@@ -423,7 +423,22 @@ export class Subscriber {
           }))
         )
       }
-    })
+    }).pipe(
+      // A defect here is a bug; still, no stream may wait forever for a fiber that is gone.
+      Effect.catchCause((cause) =>
+        Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.suspend(() => {
+          self.closed = true
+          return self.failAll(
+            new ConnectionError({
+              reason: "unknown",
+              message: `unknown: the subscriber stopped: ${Cause.pretty(cause)}`,
+              cause: Cause.squash(cause)
+            })
+          )
+        })
+      ),
+      Effect.asVoid
+    )
   }
 
   /** The subscriber's scope closed: every listener fails, nothing reconnects. */
