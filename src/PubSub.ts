@@ -16,7 +16,9 @@
  *
  * Each stream buffers at most `bufferSize` events. When a consumer falls behind,
  * the oldest events are dropped and the next pull starts with a `Dropped` event
- * that counts them: memory stays bounded and the gap is visible.
+ * that counts them: memory stays bounded and the gap is visible. A consumer that
+ * must not miss anything can turn `Dropped` (and `Resubscribed`) into a failure
+ * with `Stream.mapEffect`.
  *
  * ```ts
  * const subscriber = yield* PubSub.make({ connect: Conn.make({ port: 6379 }) })

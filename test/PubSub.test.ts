@@ -307,6 +307,37 @@ describe("PubSub across server faults", () => {
       assert.deepStrictEqual(yield* stream.next("the message"), { _tag: "Message", channel: "hole", message: "through" })
     }), 60_000)
 
+  it.live("a subscription made while the server is down starts when it is back: Subscribed there, Resubscribed for the older one", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const subscriber = yield* PubSub.make({
+        connect: Conn.make({ port: server.port }),
+        reconnect: fastReconnect,
+        reconnectTimeout: 30_000
+      })
+      const older = yield* consume(subscriber.subscribe("down:a"))
+      assert.strictEqual((yield* older.next("Subscribed"))._tag, "Subscribed")
+      yield* server.stop
+      yield* bounded(
+        Effect.gen(function*() {
+          while ((yield* subscriber.stats).connected) yield* pause(10)
+        }),
+        "the subscriber to notice the stop"
+      )
+      const newer = yield* consume(subscriber.subscribe("down:b", "down:a"))
+      yield* server.start
+      assert.strictEqual((yield* older.next("Resubscribed"))._tag, "Resubscribed")
+      assert.deepStrictEqual(yield* newer.next("Subscribed"), { _tag: "Subscribed" })
+      const publisher = yield* Conn.make({ port: server.port })
+      assert.strictEqual(yield* publisher.send(["PUBLISH", "down:a", "x"]), 1)
+      assert.strictEqual(yield* publisher.send(["PUBLISH", "down:b", "y"]), 1)
+      assert.deepStrictEqual(yield* older.next("x"), { _tag: "Message", channel: "down:a", message: "x" })
+      assert.deepStrictEqual(
+        [(yield* newer.nextMessage("x")).message, (yield* newer.nextMessage("y")).message],
+        ["x", "y"]
+      )
+    }), 60_000)
+
   it.live("the server gone for good: every stream and queue fails with a ConnectionError, none hangs", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
