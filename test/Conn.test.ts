@@ -213,6 +213,13 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Conn against one serv
         assert.deepStrictEqual(pushes, [["message", "ps:a", "hello"], ["pmessage", "ps:*", "ps:a", "hello"]])
         // RESP2 answers PING on a subscribed connection with ["pong", ""]; either way it reaches its caller.
         assert.deepStrictEqual(yield* conn.send(["PING"]), protocol === 2 ? ["pong", ""] : "PONG")
+        if (protocol === 3) {
+          // RESP3 allows any command while subscribed; a reply that looks like a message is still a reply.
+          yield* publisher.send(["DEL", "ps:list"])
+          yield* publisher.send(["RPUSH", "ps:list", "message", "ps:a", "not a push"])
+          assert.deepStrictEqual(yield* conn.send(["LRANGE", "ps:list", 0, -1]), ["message", "ps:a", "not a push"])
+          assert.strictEqual(pushes.length, 2)
+        }
         assert.deepStrictEqual(yield* conn.sendPubSub(["UNSUBSCRIBE", "ps:a", "ps:b"]), [
           ["unsubscribe", "ps:a", 2],
           ["unsubscribe", "ps:b", 1]

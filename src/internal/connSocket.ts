@@ -171,7 +171,7 @@ export class ConnSocket {
   private timerAt = 0
   private idleWaiters: Array<() => void> = []
   private closeWaiters: Array<(error: ConnectionError) => void> = []
-  /** Set by the first pub/sub command: from then on RESP2 pub/sub frames are pushes, not replies. */
+  /** Set by the first pub/sub command on a RESP2 connection: from then on pub/sub frames there are pushes, not replies. */
   private subscriber = false
   private pushHandler: ((push: ReadonlyArray<Reply>) => void) | undefined
   private readonly decoder: Decoder
@@ -269,7 +269,8 @@ export class ConnSocket {
         ))
         return undefined
       }
-      this.subscriber = true
+      // RESP3 marks pub/sub frames as pushes; only RESP2 needs them told apart from replies.
+      if (this.protocol === 2) this.subscriber = true
       return this.enqueue(args, undefined, { timeout: options?.timeout, blocking: false }, resume, kind, names)
     })
 
