@@ -63,7 +63,8 @@ export interface Message {
  * - `Resubscribed`: the connection was lost (at `disconnectedAt`, epoch ms) and
  *   the subscription renewed on a new one; messages published in between are lost.
  * - `Dropped`: the consumer fell behind and `count` older events were dropped
- *   from its buffer before the events that follow.
+ *   from its buffer before the events that follow (a dropped `Subscribed` or
+ *   `Resubscribed` is counted too: the gap stays visible either way).
  *
  * @since 0.1.0
  * @category models
