@@ -153,7 +153,9 @@ const millis = (input: Duration.Input | undefined, fallback: number): number => 
  * @since 0.1.0
  * @category constructors
  */
-export const make = Effect.fnUntraced(function*(options: SubscriberOptions) {
+export const make = Effect.fnUntraced(function*(
+  options: SubscriberOptions
+): Effect.fn.Return<Subscriber, never, Scope.Scope> {
   const bufferSize = options.bufferSize !== undefined && options.bufferSize >= 1 ? Math.floor(options.bufferSize) : 1024
   const scope = yield* Effect.scope
   const connections = yield* Scope.fork(scope)
