@@ -192,6 +192,19 @@ export class ReplyTypeError extends Data.TaggedError("ReplyTypeError")<{
 }> {}
 
 /**
+ * A pub/sub consumer fell more than `bufferSize` events behind on a subscriber made
+ * with `overflow: "fail"`: its stream (or queue) delivers what it buffered, then fails
+ * with this error instead of dropping messages.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SubscriberOverflowError extends Data.TaggedError("SubscriberOverflowError")<{
+  readonly bufferSize: number
+  readonly message: string
+}> {}
+
+/**
  * An option, URL or argument passed by the caller is invalid.
  *
  * @since 0.1.0
@@ -225,3 +238,4 @@ export type RedisError =
   | TransactionAbortedError
   | ReplyTypeError
   | InvalidArgumentError
+  | SubscriberOverflowError

@@ -16,9 +16,8 @@
  *
  * Each stream buffers at most `bufferSize` events. When a consumer falls behind,
  * the oldest events are dropped and the next pull starts with a `Dropped` event
- * that counts them: memory stays bounded and the gap is visible. A consumer that
- * must not miss anything can turn `Dropped` (and `Resubscribed`) into a failure
- * with `Stream.mapEffect`.
+ * that counts them: memory stays bounded and the gap is visible. With
+ * `overflow: "fail"` the stream fails with `SubscriberOverflowError` instead.
  *
  * ```ts
  * const subscriber = yield* PubSub.make({ connect: Conn.make({ port: 6379 }) })
@@ -84,8 +83,15 @@ export type PubSubEvent =
 export interface SubscriberOptions {
   /** Opens the subscriber connection (a `Conn.make` with the service's options); called again on every reconnect. */
   readonly connect: Effect.Effect<Conn, ConnectionError, Scope.Scope>
-  /** Events buffered per stream (and messages per `subscribeQueue`); beyond it the oldest are dropped. Default 1024. */
+  /** Events buffered per stream (and messages per `subscribeQueue`). Default 1024. */
   readonly bufferSize?: number | undefined
+  /**
+   * What a full buffer does with one more event. `"dropOldest"` (default): drop the
+   * oldest and start the next pull with a `Dropped` event counting them (invisible in
+   * `subscribeQueue`). `"fail"`: deliver what is buffered, then fail with
+   * `SubscriberOverflowError` (and unsubscribe).
+   */
+  readonly overflow?: "dropOldest" | "fail" | undefined
   /** Delays between connection attempts. Default: exponential from 50 ms, capped at 2 s, jittered. */
   readonly reconnect?: Schedule.Schedule<unknown, ConnectionError> | undefined
   /**
@@ -157,11 +163,13 @@ export const make = Effect.fnUntraced(function*(
   options: SubscriberOptions
 ): Effect.fn.Return<Subscriber, never, Scope.Scope> {
   const bufferSize = options.bufferSize !== undefined && options.bufferSize >= 1 ? Math.floor(options.bufferSize) : 1024
+  const overflow = options.overflow ?? "dropOldest"
   const scope = yield* Effect.scope
   const connections = yield* Scope.fork(scope)
   const subscriber = new internal.Subscriber({
     connect: options.connect,
     bufferSize,
+    overflow,
     reconnect: options.reconnect ?? internal.defaultReconnect,
     reconnectTimeout: millis(options.reconnectTimeout, 30_000),
     pingInterval: millis(options.pingInterval, 10_000)
@@ -173,7 +181,7 @@ export const make = Effect.fnUntraced(function*(
     Stream.unwrap(Effect.gen(function*() {
       const unique = yield* internal.checkNames(names)
       const queue = yield* Queue.make<internal.Event, RedisError | Cause.Done>({ capacity: bufferSize, strategy: "sliding" })
-      const listener = new internal.StreamListener(bufferSize, queue)
+      const listener = new internal.StreamListener(bufferSize, overflow, queue)
       yield* Effect.addFinalizer(() => subscriber.unsubscribe(kind, unique, listener))
       yield* subscriber.subscribe(kind, unique, listener)
       return Stream.fromPull(Effect.succeed(listener.pull as Effect.Effect<readonly [PubSubEvent, ...Array<PubSubEvent>], RedisError | Cause.Done>))
@@ -186,7 +194,7 @@ export const make = Effect.fnUntraced(function*(
     })
     let confirmed = false
     let wake: (() => void) | undefined
-    const listener = new internal.QueueListener(bufferSize, queue, () => {
+    const listener = new internal.QueueListener(bufferSize, overflow, queue, () => {
       confirmed = true
       wake?.()
     })

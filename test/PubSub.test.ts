@@ -185,6 +185,36 @@ layer(RedisServer.layer(), { excludeTestServices: true })("PubSub against one se
       assert.deepStrictEqual(yield* bounded(slow, "the next message"), [{ _tag: "Message", channel: "slow", message: "after" }])
     }))
 
+  it.effect("overflow \"fail\": a consumer that falls behind gets what was buffered, then SubscriberOverflowError, and the channel is released", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const publisher = yield* Conn.make({ port: server.port })
+      const subscriber = yield* PubSub.make({
+        connect: Conn.make({ port: server.port }),
+        bufferSize: 4,
+        overflow: "fail"
+      })
+      const scope = yield* Scope.make()
+      const slow = yield* Scope.provide(scope)(Stream.toPull(subscriber.subscribe("strict")))
+      assert.deepStrictEqual(yield* bounded(slow, "Subscribed"), [{ _tag: "Subscribed" }])
+      const sentinel = yield* consume(subscriber.subscribe("strict-sentinel"))
+      assert.strictEqual((yield* sentinel.next("Subscribed"))._tag, "Subscribed")
+      for (let i = 0; i < 10; i++) yield* publisher.send(["PUBLISH", "strict", `m${i}`])
+      yield* publisher.send(["PUBLISH", "strict-sentinel", "done"])
+      assert.strictEqual((yield* sentinel.nextMessage("sentinel")).message, "done")
+      const buffered: ReadonlyArray<PubSub.PubSubEvent> = yield* bounded(slow, "the buffered events")
+      assert.deepStrictEqual(buffered, [0, 1, 2, 3].map((i) => ({ _tag: "Message", channel: "strict", message: `m${i}` })))
+      const failed = yield* bounded(Effect.exit(slow), "the failure")
+      const error = errorOf(failed) as RedisError | undefined
+      assert.strictEqual(error?._tag, "SubscriberOverflowError")
+      assert.strictEqual(error?._tag === "SubscriberOverflowError" ? error.bufferSize : undefined, 4)
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(yield* numsub(publisher, "strict"), 0)
+      // The other stream is unaffected.
+      yield* publisher.send(["PUBLISH", "strict-sentinel", "still"])
+      assert.strictEqual((yield* sentinel.nextMessage("still")).message, "still")
+    }))
+
   it.effect("interrupted streams (some mid-subscribe) leave no subscription behind; closing the subscriber closes its connection and fails its streams", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.RedisServer

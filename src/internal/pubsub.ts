@@ -13,7 +13,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import type { Conn } from "../Conn.ts"
-import { ConnectionError, InvalidArgumentError, type RedisError } from "../Errors.ts"
+import { ConnectionError, InvalidArgumentError, type RedisError, SubscriberOverflowError } from "../Errors.ts"
 import type { Reply } from "../Resp.ts"
 
 /** What a subscription is to: a channel, a glob pattern, or a shard channel. */
@@ -36,6 +36,15 @@ const utf8 = new TextDecoder()
 const text = (value: Reply | undefined): string | undefined =>
   typeof value === "string" ? value : value instanceof Uint8Array ? utf8.decode(value) : undefined
 
+/** What a full buffer does with one more event: drop the oldest (and count it), or fail. */
+export type Overflow = "dropOldest" | "fail"
+
+const overflowError = (bufferSize: number) =>
+  new SubscriberOverflowError({
+    bufferSize,
+    message: `the consumer fell more than ${bufferSize} events behind (overflow: "fail")`
+  })
+
 /**
  * The receiving end of one `subscribe` call. Until its subscription is confirmed
  * (`pending` set), messages wait in `early` so that the marker event precedes them.
@@ -46,8 +55,10 @@ export abstract class Listener {
   private early: Array<Event> = []
   private earlyDropped = 0
   readonly capacity: number
-  constructor(capacity: number) {
+  readonly overflow: Overflow
+  constructor(capacity: number, overflow: Overflow) {
     this.capacity = capacity
+    this.overflow = overflow
   }
   /** Hands an event to the consumer's buffer. */
   protected abstract push(event: Event): void
@@ -57,6 +68,7 @@ export abstract class Listener {
   message(event: Event): void {
     if (this.pending === undefined) this.push(event)
     else if (this.early.length < this.capacity) this.early.push(event)
+    else if (this.overflow === "fail") this.fail(overflowError(this.capacity))
     else {
       this.early.shift()
       this.early.push(event)
@@ -89,8 +101,8 @@ export class StreamListener extends Listener {
   dropped = 0
   readonly queue: Queue.Queue<Event, RedisError | Cause.Done>
   readonly pull: Effect.Effect<ReadonlyArray<Event>, RedisError | Cause.Done>
-  constructor(capacity: number, queue: Queue.Queue<Event, RedisError | Cause.Done>) {
-    super(capacity)
+  constructor(capacity: number, overflow: Overflow, queue: Queue.Queue<Event, RedisError | Cause.Done>) {
+    super(capacity, overflow)
     this.queue = queue
     this.pull = Effect.map(Queue.takeAll(queue), (events) => {
       const dropped = this.dropped
@@ -100,7 +112,10 @@ export class StreamListener extends Listener {
     })
   }
   protected push(event: Event): void {
-    if (Queue.isFullUnsafe(this.queue)) this.dropped++
+    if (Queue.isFullUnsafe(this.queue)) {
+      if (this.overflow === "fail") return this.fail(overflowError(this.capacity))
+      this.dropped++
+    }
     Queue.offerUnsafe(this.queue, event)
   }
   fail(error: RedisError): void {
@@ -114,15 +129,19 @@ export class QueueListener extends Listener {
   private onConfirm: (() => void) | undefined
   constructor(
     capacity: number,
+    overflow: Overflow,
     queue: Queue.Queue<{ readonly channel: string; readonly message: string }, RedisError>,
     onConfirm: () => void
   ) {
-    super(capacity)
+    super(capacity, overflow)
     this.queue = queue
     this.onConfirm = onConfirm
   }
   protected push(event: Event): void {
-    if (event._tag === "Message") Queue.offerUnsafe(this.queue, { channel: event.channel, message: event.message })
+    if (event._tag === "Message") {
+      if (this.overflow === "fail" && Queue.isFullUnsafe(this.queue)) return this.fail(overflowError(this.capacity))
+      Queue.offerUnsafe(this.queue, { channel: event.channel, message: event.message })
+    }
     else if (event._tag === "Subscribed" && this.onConfirm !== undefined) {
       const onConfirm = this.onConfirm
       this.onConfirm = undefined
@@ -141,6 +160,7 @@ export class QueueListener extends Listener {
 export interface Settings {
   readonly connect: Effect.Effect<Conn, ConnectionError, Scope.Scope>
   readonly bufferSize: number
+  readonly overflow: Overflow
   readonly reconnect: Schedule.Schedule<unknown, ConnectionError>
   readonly reconnectTimeout: number
   readonly pingInterval: number
