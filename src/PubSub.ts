@@ -184,7 +184,9 @@ export const make = Effect.fnUntraced(function*(
       const listener = new internal.StreamListener(bufferSize, overflow, queue)
       yield* Effect.addFinalizer(() => subscriber.unsubscribe(kind, unique, listener))
       yield* subscriber.subscribe(kind, unique, listener)
-      return Stream.fromPull(Effect.succeed(listener.pull as Effect.Effect<readonly [PubSubEvent, ...Array<PubSubEvent>], RedisError | Cause.Done>))
+      // `takeAll` never yields an empty array, so neither does `pull`.
+      const pull = listener.pull as Effect.Effect<readonly [PubSubEvent, ...Array<PubSubEvent>], RedisError | Cause.Done>
+      return Stream.fromPull(Effect.succeed(pull))
     }))
 
   const subscribeQueue = Effect.fnUntraced(function*(channel: string) {
@@ -198,7 +200,9 @@ export const make = Effect.fnUntraced(function*(
       confirmed = true
       wake?.()
     })
-    yield* Effect.addFinalizer(() => Effect.andThen(subscriber.unsubscribe("channel", [channel], listener), Queue.shutdown(queue)))
+    yield* Effect.addFinalizer(() =>
+      Effect.andThen(subscriber.unsubscribe("channel", [channel], listener), Queue.shutdown(queue))
+    )
     const exit = yield* Effect.exit(
       Effect.flatMap(internal.checkNames([channel]), (names) => subscriber.subscribe("channel", names, listener))
     )
@@ -226,7 +230,7 @@ export const make = Effect.fnUntraced(function*(
       connected: subscriber.conn !== undefined,
       connections: subscriber.connections
     }))
-  } satisfies Subscriber as Subscriber
+  }
 })
 
 /**

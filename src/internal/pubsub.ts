@@ -283,13 +283,16 @@ export class Subscriber {
         listener.flush()
         return Effect.void
       }
-      return Effect.flatMap(Effect.exit(conn.sendPubSub([subscribeCommand[kind], ...fresh])), (exit): Effect.Effect<void, RedisError> => {
+      const sent = Effect.exit(conn.sendPubSub([subscribeCommand[kind], ...fresh]))
+      return Effect.flatMap(sent, (exit): Effect.Effect<void, RedisError> => {
         if (Exit.isSuccess(exit)) {
           listener.flush()
           return Effect.void
         }
         const error = Exit.findErrorOption(exit)
-        if (error._tag === "Some" && (error.value._tag === "RedisReplyError" || error.value._tag === "InvalidArgumentError")) {
+        const refused = error._tag === "Some" &&
+          (error.value._tag === "RedisReplyError" || error.value._tag === "InvalidArgumentError")
+        if (refused) {
           this.detach(kind, names, listener)
           return Effect.fail(error.value)
         }
