@@ -100,7 +100,11 @@ export interface SubscriberOptions {
    * `reconnect` schedule alone decides).
    */
   readonly reconnectTimeout?: Duration.Input | undefined
-  /** How often an idle subscriber connection is PINGed, so that a silent network is noticed. Default 10 s; zero disables. */
+  /**
+   * How often the subscriber connection is PINGed; a PING unanswered within the same
+   * interval replaces the connection, so that a silent network is noticed. Default 10 s;
+   * zero disables.
+   */
   readonly pingInterval?: Duration.Input | undefined
 }
 

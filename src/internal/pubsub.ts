@@ -410,7 +410,8 @@ export class Subscriber {
     return Effect.forever(
       Effect.andThen(
         Effect.sleep(interval),
-        Effect.catch(conn.send(["PING"]), () => conn.close)
+        // Unanswered within one interval (whatever the connection's own readTimeout): the connection is dead.
+        Effect.catch(conn.send(["PING"], { timeout: interval }), () => conn.close)
       )
     )
   }
