@@ -368,6 +368,56 @@ describe("PubSub across server faults", () => {
       )
     }), 60_000)
 
+  it.live("churn: streams come and go on overlapping channels while the connection is cut; the server ends with what the table holds", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const proxy = yield* FaultProxy.make({ port: server.port })
+      const subscriber = yield* PubSub.make({
+        connect: Conn.make({ port: proxy.port }),
+        reconnect: fastReconnect
+      })
+      let seed = 42
+      const random = (n: number) => {
+        seed = (seed * 1103515245 + 12345) % 2147483648
+        return seed % n
+      }
+      const publisher = yield* Conn.make({ port: server.port })
+      const keeper = yield* consume(subscriber.subscribe("churn:0"))
+      assert.strictEqual((yield* keeper.next("Subscribed"))._tag, "Subscribed")
+      const fibers = []
+      for (let i = 0; i < 120; i++) {
+        const names = Array.from({ length: 1 + random(3) }, () => `churn:${random(8)}`)
+        const stream = random(4) === 0 ? subscriber.psubscribe(`churn:${random(8)}*`) : subscriber.subscribe(...names)
+        const hold = random(20)
+        fibers.push(
+          yield* Effect.forkChild(
+            Stream.runDrain(stream.pipe(Stream.take(1))).pipe(Effect.andThen(pause(hold)), Effect.exit),
+            { startImmediately: true }
+          )
+        )
+        if (i % 30 === 17) yield* proxy.cutAll
+        if (random(5) === 0) yield* pause(random(5))
+      }
+      for (const fiber of fibers) {
+        const exit = yield* bounded(Fiber.join(fiber), "a churning stream")
+        assert.isTrue(Exit.isSuccess(exit), String(exit))
+      }
+      // Only the keeper is left, and the server agrees once the subscriber is connected again.
+      const stats = yield* subscriber.stats
+      assert.deepStrictEqual([stats.channels, stats.patterns], [1, 0])
+      assert.isAbove(stats.connections, 1)
+      yield* bounded(
+        Effect.gen(function*() {
+          while (!(yield* subscriber.stats).connected) yield* pause(10)
+        }),
+        "the subscriber to reconnect"
+      )
+      assert.deepStrictEqual(yield* publisher.send(["PUBSUB", "CHANNELS", "churn:*"]), ["churn:0"])
+      assert.strictEqual(yield* publisher.send(["PUBSUB", "NUMPAT"]), 0)
+      assert.strictEqual(yield* publisher.send(["PUBLISH", "churn:0", "last"]), 1)
+      assert.strictEqual((yield* keeper.nextMessage("last")).message, "last")
+    }), 60_000)
+
   it.live("the server gone for good: every stream and queue fails with a ConnectionError, none hangs", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
