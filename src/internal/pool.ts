@@ -748,26 +748,51 @@ export class PoolImpl<C extends Poolable> {
     this.dialing++
     if (request.kind === REFILL_REQ) this.refillDialing++
     const start = this.now()
-    this.runFork(
-      Effect.uninterruptibleMask((restore) => {
-        const scope = Scope.forkUnsafe(this.connsScope)
-        return Effect.flatMap(
-          Effect.exit(restore(
-            Effect.timeoutOrElse(Scope.provide(this.dial, scope), {
-              duration: this.options.dialTimeout,
-              orElse: () =>
-                Effect.fail(
-                  new ConnectionError({
-                    reason: "timeout",
-                    message: `dial did not complete within dialTimeout ${this.options.dialTimeout} ms`
-                  })
-                )
-            })
-          )),
-          (exit) => this.dialDone(request, scope, exit, start)
-        )
-      })
-    )
+    this.runFork(this.dialOnce((scope, exit) => this.dialDone(request, scope, exit, start)))
+  }
+
+  /**
+   * Dials once into a new child scope of `connsScope`, bounded by
+   * `dialTimeout`. The dial is interruptible (closing the pool interrupts
+   * it); `onDone`, the bookkeeping, is not.
+   */
+  dialOnce<A>(
+    onDone: (scope: Scope.Closeable, exit: Exit.Exit<C, ConnectionError>) => Effect.Effect<A>
+  ): Effect.Effect<A> {
+    return Effect.uninterruptibleMask((restore) => {
+      const scope = Scope.forkUnsafe(this.connsScope)
+      return Effect.flatMap(
+        Effect.exit(restore(
+          Effect.timeoutOrElse(Scope.provide(this.dial, scope), {
+            duration: this.options.dialTimeout,
+            orElse: () =>
+              Effect.fail(
+                new ConnectionError({
+                  reason: "timeout",
+                  message: `dial did not complete within dialTimeout ${this.options.dialTimeout} ms`
+                })
+              )
+          })
+        )),
+        (exit) => onDone(scope, exit)
+      )
+    })
+  }
+
+  newEntry(conn: C, scope: Scope.Closeable): Entry<C> {
+    const now = this.approxNow = this.now()
+    const entry: Entry<C> = {
+      conn,
+      scope,
+      createdAt: now,
+      expiresAt: expiresAt(now, this.options.connMaxLifetime, this.options.connMaxLifetimeJitter, Math.random()),
+      state: IDLE,
+      inFlight: 0,
+      retiring: false,
+      lastUsed: now
+    }
+    this.entries.set(conn, entry)
+    return entry
   }
 
   dialRefused(request: Request<C>, error: AcquireError): void {
@@ -806,20 +831,9 @@ export class PoolImpl<C extends Poolable> {
       }
       return Scope.close(scope, exit)
     }
-    const now = this.now()
-    this.metrics.createTime.updateUnsafe((now - start) / 1000, this.context)
     this.dialSucceeded()
-    const entry: Entry<C> = {
-      conn: exit.value,
-      scope,
-      createdAt: now,
-      expiresAt: expiresAt(now, this.options.connMaxLifetime, this.options.connMaxLifetimeJitter, Math.random()),
-      state: IDLE,
-      inFlight: 0,
-      retiring: false,
-      lastUsed: now
-    }
-    this.entries.set(entry.conn, entry)
+    const entry = this.newEntry(exit.value, scope)
+    this.metrics.createTime.updateUnsafe((entry.createdAt - start) / 1000, this.context)
     if (this.closed) {
       this.closeEntry(entry, "closed")
       this.turnsTaken--
@@ -885,59 +899,30 @@ export class PoolImpl<C extends Poolable> {
       return Effect.flatMap(Effect.sleep(delay), () => {
         if (!this.breakerOpen || this.closed) return Effect.void
         this.probing++
-        return Effect.uninterruptibleMask((restore) => {
-          const scope = Scope.forkUnsafe(this.connsScope)
-          return Effect.flatMap(
-            Effect.exit(restore(
-              Effect.timeoutOrElse(Scope.provide(this.dial, scope), {
-                duration: this.options.dialTimeout,
-                orElse: () =>
-                  Effect.fail(
-                    new ConnectionError({
-                      reason: "timeout",
-                      message: `dial did not complete within dialTimeout ${this.options.dialTimeout} ms`
-                    })
-                  )
-              })
-            )),
-            (exit): Effect.Effect<void> => {
-              this.probing--
-              if (exit._tag === "Failure") {
-                if (!Cause.hasInterruptsOnly(exit.cause)) {
-                  const error = toConnectionError(exit.cause, undefined)
-                  this.failures++
-                  this.lastError = error
-                }
-                return Effect.flatMap(Scope.close(scope, exit), () => probe)
+        return Effect.flatMap(
+          this.dialOnce((scope, exit): Effect.Effect<boolean> => {
+            this.probing--
+            if (exit._tag === "Failure") {
+              if (!Cause.hasInterruptsOnly(exit.cause)) {
+                this.failures++
+                this.lastError = toConnectionError(exit.cause, undefined)
               }
-              this.dialSucceeded()
-              const now = this.now()
-              const entry: Entry<C> = {
-                conn: exit.value,
-                scope,
-                createdAt: now,
-                expiresAt: expiresAt(
-                  now,
-                  this.options.connMaxLifetime,
-                  this.options.connMaxLifetimeJitter,
-                  Math.random()
-                ),
-                state: IDLE,
-                inFlight: 0,
-                retiring: false,
-                lastUsed: now
-              }
-              this.entries.set(entry.conn, entry)
-              if (this.closed || this.entries.size + this.dialing > this.options.poolSize) {
-                this.closeEntry(entry, "maxIdle")
-              } else {
-                this.putIdle(entry)
-                if (this.sharedWaiters.size > 0) this.grow(true)
-              }
-              return Effect.void
+              return Effect.as(Scope.close(scope, exit), false)
             }
-          )
-        })
+            this.dialSucceeded()
+            const entry = this.newEntry(exit.value, scope)
+            if (this.closed || this.entries.size + this.dialing > this.options.poolSize) {
+              this.closeEntry(entry, "maxIdle")
+            } else {
+              this.putIdle(entry)
+              if (this.sharedWaiters.size > 0) this.grow(true)
+            }
+            return Effect.succeed(true)
+          }),
+          // The next attempt starts outside the uninterruptible bookkeeping, so
+          // closing the pool can interrupt the probe's backoff.
+          (recovered) => (recovered ? Effect.void : probe)
+        )
       })
     })
     this.runFork(probe)
