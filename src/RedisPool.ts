@@ -176,7 +176,7 @@ export interface Options {
   readonly closeTimeout?: Duration.Input | undefined
   /** Callers at once on one shared connection. Default 256. */
   readonly maxInFlight?: number | undefined
-  /** Callers per shared connection at which the shared set grows. Default 32. */
+  /** Callers per shared connection at which the shared set grows. Default `maxInFlight` (grow only when full). */
   readonly sharedGrowAt?: number | undefined
   /** Unused shared connections go back to the idle list after this. Default 5 s. */
   readonly sharedIdleTime?: Duration.Input | undefined
@@ -499,7 +499,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
       serverPort: resolved.serverPort,
       db: resolved.db,
       poolName: resolved.pool.name ?? "default"
-    })
+    }, yield* Effect.context<never>())
+    yield* Effect.addFinalizer(() => Effect.sync(() => observer.close()))
     const schedule = resolved.retrySchedule
     const retries = resolved.maxRetries > 0 || options.retrySchedule !== undefined
 

@@ -8,8 +8,15 @@
  * with tracing disabled (`Effect.withTracerEnabled(false)`), commands run
  * without one.
  *
+ * Metrics are pull-based: each operation's histogram and error counts live in
+ * plain typed arrays updated in a few nanoseconds, and are registered once
+ * with `Metric.registerUnsafe` (in the registry of the context that built the
+ * service), so a snapshot or an exporter reads them. Pushing every sample
+ * through `Metric.update` cost ~0.5 µs per command, a third of the budget.
+ *
  * @internal
  */
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
@@ -59,23 +66,66 @@ export interface ObserverOptions {
   readonly poolName: string
 }
 
+const bounds = Float64Array.from(boundaries)
+
+/** One operation's duration histogram, in the shape of `Metric.HistogramState`. */
+class Durations {
+  readonly counts = new Float64Array(bounds.length + 1)
+  count = 0
+  sum = 0
+  min = Number.MAX_VALUE
+  max = -Number.MAX_VALUE
+  add(seconds: number): void {
+    let i = 0
+    while (i < bounds.length && seconds > bounds[i]!) i++
+    this.counts[i]!++
+    this.count++
+    this.sum += seconds
+    if (seconds < this.min) this.min = seconds
+    if (seconds > this.max) this.max = seconds
+  }
+  state(): Metric.HistogramState {
+    const buckets: Array<[number, number]> = []
+    let cumulated = 0
+    for (let i = 0; i < bounds.length; i++) {
+      cumulated += this.counts[i]!
+      buckets.push([bounds[i]!, cumulated])
+    }
+    return { buckets, count: this.count, min: this.min, max: this.max, sum: this.sum }
+  }
+}
+
+const ignoreUpdate = () => {}
+
 /** @internal */
 export class Observer {
   readonly options: ObserverOptions
-  readonly durations = new Map<string, Metric.Histogram<number>>()
-  readonly errors = new Map<string, Metric.Counter<number>>()
-  constructor(options: ObserverOptions) {
+  readonly context: Context.Context<never>
+  readonly durations = new Map<string, Durations>()
+  readonly errors = new Map<string, { count: number }>()
+  readonly registrations: Array<Metric.Registration> = []
+  constructor(options: ObserverOptions, context: Context.Context<never>) {
     this.options = options
+    this.context = context
+  }
+
+  /** Removes every series from the registry (when the service's scope closes). */
+  close(): void {
+    for (const registration of this.registrations) registration.remove()
+    this.registrations.length = 0
   }
 
   operation(name: string): string {
     return this.durations.has(name) || this.durations.size < maxOperations ? name : "_OTHER"
   }
 
-  duration(operation: string): Metric.Histogram<number> {
-    let metric = this.durations.get(operation)
-    if (metric === undefined) {
-      metric = Metric.histogram("db.client.operation.duration", {
+  duration(operation: string): Durations {
+    let series = this.durations.get(operation)
+    if (series === undefined) {
+      const created = new Durations()
+      series = created
+      this.durations.set(operation, created)
+      const metric = Metric.histogram("db.client.operation.duration", {
         description: "Duration of Redis commands in seconds, from the call to the reply (retries included)",
         attributes: {
           "db.system.name": "redis",
@@ -84,16 +134,25 @@ export class Observer {
         },
         boundaries
       })
-      this.durations.set(operation, metric)
+      this.registrations.push(
+        Metric.registerUnsafe(metric, this.context, {
+          get: () => created.state(),
+          update: ignoreUpdate,
+          modify: ignoreUpdate
+        })
+      )
     }
-    return metric
+    return series
   }
 
-  error(operation: string, tag: string): Metric.Counter<number> {
+  error(operation: string, tag: string): { count: number } {
     const key = `${operation}\u0000${tag}`
-    let metric = this.errors.get(key)
-    if (metric === undefined) {
-      metric = Metric.counter("db.client.operation.errors", {
+    let series = this.errors.get(key)
+    if (series === undefined) {
+      const created = { count: 0 }
+      series = created
+      this.errors.set(key, created)
+      const metric = Metric.counter("db.client.operation.errors", {
         description: "Failed Redis commands by error tag",
         attributes: {
           "db.system.name": "redis",
@@ -103,9 +162,15 @@ export class Observer {
         },
         incremental: true
       })
-      this.errors.set(key, metric)
+      this.registrations.push(
+        Metric.registerUnsafe(metric, this.context, {
+          get: () => ({ count: created.count, incremental: true }),
+          update: ignoreUpdate,
+          modify: ignoreUpdate
+        })
+      )
     }
-    return metric
+    return series
   }
 
   spanAttributes(operation: string, args: ReadonlyArray<Arg> | undefined, batchSize: number | undefined) {
@@ -124,8 +189,8 @@ export class Observer {
 
   /**
    * Wraps one command (or batch) named `name`. `args` feeds `db.query.text`
-   * when `traceArguments` is on; `batch` holds the commands of a pipeline or
-   * transaction.
+   * when `traceArguments` is on; `batchSize` is set for pipelines and
+   * transactions.
    */
   observe<A, E, R>(
     name: string,
@@ -150,10 +215,11 @@ export class Observer {
       if (!o.metrics) return observed
       const start = performance.now()
       return Effect.onExitPrimitive(observed, (exit) => {
-        const context = fiber.context
-        this.duration(operation).updateUnsafe((performance.now() - start) / 1000, context)
-        const tag = errorTag(exit)
-        if (tag !== undefined) this.error(operation, tag).updateUnsafe(1, context)
+        this.duration(operation).add((performance.now() - start) / 1000)
+        if (exit._tag === "Failure") {
+          const tag = errorTag(exit)
+          if (tag !== undefined) this.error(operation, tag).count++
+        }
         return undefined
       })
     })

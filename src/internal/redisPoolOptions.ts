@@ -155,7 +155,10 @@ const resolveUnsafe = (options: Options): Resolved => {
     closeTimeout: o.closeTimeout,
     drainTimeout: o.drainTimeout,
     maxInFlight: o.maxInFlight,
-    sharedGrowAt: o.sharedGrowAt,
+    // One pipelined connection keeps a Redis core busy from Node; spreading callers over more connections
+    // only adds writes and wake-ups (measured: 8 or 32 callers per connection ran at 0.3-0.6x of one
+    // connection with 50 and 500 fibers), so the shared set grows only when a connection is full.
+    sharedGrowAt: o.sharedGrowAt ?? o.maxInFlight ?? 256,
     sharedIdleTime: o.sharedIdleTime,
     name: o.name
   })
