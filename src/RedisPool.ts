@@ -69,6 +69,8 @@ import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import * as Commands from "./Commands.ts"
 import * as Conn from "./Conn.ts"
 import {
   InvalidArgumentError,
@@ -206,18 +208,12 @@ export interface Options {
 // commands
 
 /**
- * A typed command: its arguments and how to decode its reply. `decode` throws a
- * `ReplyTypeError` for a reply of the wrong shape; `invalid` carries an
- * argument error found when the command was built (it is then never sent).
+ * A typed command (see `Commands`): its arguments and how to decode its reply.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Command<A> {
-  readonly args: ReadonlyArray<Resp.Arg>
-  readonly decode: (reply: Resp.Reply) => A
-  readonly invalid?: InvalidArgumentError | undefined
-}
+export type Command<A> = Commands.Command<A>
 
 /**
  * An item of a pipeline or transaction: a typed {@link Command} or raw
@@ -269,10 +265,74 @@ export interface Executor {
    * answers NOSCRIPT.
    */
   readonly evalScript: (
-    script: string,
+    script: string | Commands.Script,
     keys?: ReadonlyArray<Resp.Arg>,
     args?: ReadonlyArray<Resp.Arg>
   ) => Effect.Effect<Resp.Reply, RedisError>
+}
+
+/** Exports of `Commands` that are not command constructors, or that the service replaces. */
+type NotMethods = "decodeReply" | "executeWith" | "parseInfo" | "script" | "evalScript"
+
+/** A command constructor (up to three overloads) as a method running the command. */
+type Lift<F> = F extends {
+  (...args: infer A1): Commands.Command<infer R1>
+  (...args: infer A2): Commands.Command<infer R2>
+  (...args: infer A3): Commands.Command<infer R3>
+} ? {
+    (...args: A1): Effect.Effect<R1, RedisError>
+    (...args: A2): Effect.Effect<R2, RedisError>
+    (...args: A3): Effect.Effect<R3, RedisError>
+  }
+  : never
+
+/** A `...Stream(execute, ...rest)` helper as a method taking `...rest`. */
+type LiftStream<F> = F extends (execute: any, ...rest: infer P) => Stream.Stream<infer A, any, any>
+  ? (...rest: P) => Stream.Stream<A, RedisError>
+  : never
+
+type Module = typeof Commands
+
+type CommandKey = {
+  [K in keyof Module]: K extends NotMethods | `${string}Stream` ? never
+    : Module[K] extends (...args: any) => Commands.Command<any> ? K
+    : never
+}[keyof Module]
+
+type StreamKey = { [K in keyof Module]: K extends `${string}Stream` ? K : never }[keyof Module]
+
+/**
+ * Every typed command of the `Commands` module as a method that runs it:
+ * `redis.get(key)`, `redis.set(key, value, { expire: "10 seconds" })`,
+ * `redis.hgetall(key)`, and the SCAN families as streams
+ * (`redis.scanStream({ match: "user:*" })`). Derived from `Commands`, so the
+ * arguments and results are exactly those of its constructors.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CommandMethods =
+  & { readonly [K in CommandKey]: Lift<Module[K]> }
+  & { readonly [K in StreamKey]: LiftStream<Module[K]> }
+
+const notMethods: ReadonlySet<string> = new Set<NotMethods>([
+  "decodeReply",
+  "executeWith",
+  "parseInfo",
+  "script",
+  "evalScript"
+])
+
+const commandMethods = (run: <A>(command: Command<A>) => Effect.Effect<A, RedisError>): CommandMethods => {
+  const methods: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(Commands)) {
+    if (typeof value !== "function" || notMethods.has(name)) continue
+    const constructor = value as (...args: Array<unknown>) => never
+    methods[name] = name.endsWith("Stream")
+      ? (...rest: Array<unknown>) => constructor(run, ...rest)
+      : (...args: Array<unknown>) => run(constructor(...args))
+  }
+  return methods as CommandMethods
 }
 
 /**
@@ -283,7 +343,7 @@ export interface Executor {
  * @since 0.1.0
  * @category models
  */
-export interface Connection extends Executor {
+export interface Connection extends Executor, CommandMethods {
   readonly conn: Conn.Conn
 }
 
@@ -293,7 +353,7 @@ export interface Connection extends Executor {
  * @since 0.1.0
  * @category models
  */
-export interface Service extends Executor {
+export interface Service extends Executor, CommandMethods {
   /** MULTI, the commands and EXEC on an exclusive connection; never retried. EXEC nil → `TransactionAbortedError`. */
   readonly multi: <const T extends ReadonlyArray<BatchItem>>(
     commands: T
@@ -571,18 +631,19 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
       sendArgs: (args: ReadonlyArray<Resp.Arg>) => Effect.Effect<Resp.Reply, RedisError>
     ) =>
     (
-      script: string,
+      script: string | Commands.Script,
       keys: ReadonlyArray<Resp.Arg> = [],
       args: ReadonlyArray<Resp.Arg> = []
     ): Effect.Effect<Resp.Reply, RedisError> => {
-      if (typeof script !== "string") {
+      const source = typeof script === "string" ? script : script?.source
+      if (typeof source !== "string") {
         return Effect.fail(new InvalidArgumentError({ option: "script", message: "a script must be a string" }))
       }
-      const digest = sha1(script)
+      const digest = typeof script === "string" ? sha1(script) : script.sha1
       return Effect.catchIf(
         sendArgs(["EVALSHA", digest, keys.length, ...keys, ...args]),
         (error) => error._tag === "RedisReplyError" && error.code === "NOSCRIPT",
-        () => sendArgs(["EVAL", script, keys.length, ...keys, ...args])
+        () => sendArgs(["EVAL", source, keys.length, ...keys, ...args])
       )
     }
 
@@ -593,13 +654,15 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
         track(state, name, args)
         return observer.observe(name, args, conn.send(args))
       }
+      const runOn = <A>(command: Command<A>): Effect.Effect<A, RedisError> =>
+        command.invalid !== undefined
+          ? Effect.fail(command.invalid)
+          : Effect.flatMap(sendOn(command.args), decodeEffect(commandName(command.args), command))
       return {
+        ...commandMethods(runOn),
         conn,
         send: (command, ...args) => sendOn([command, ...args]),
-        run: (command) =>
-          command.invalid !== undefined
-            ? Effect.fail(command.invalid)
-            : Effect.flatMap(sendOn(command.args), decodeEffect(commandName(command.args), command)),
+        run: runOn,
         pipeline: (items) => {
           const invalid = checkItems(items, false)
           if (invalid !== undefined) return Effect.fail(invalid)
@@ -689,6 +752,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
     }
 
     return RedisPool.of({
+      ...commandMethods(run),
       send,
       run,
       pipeline,

@@ -8,6 +8,8 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import * as Commands from "../src/Commands.ts"
 import * as Tracer from "effect/Tracer"
 import { ConnectionError, type RedisError, RedisReplyError, ReplyTypeError } from "../src/Errors.ts"
 import { isIdempotent } from "../src/internal/redisPoolClassify.ts"
@@ -178,6 +180,37 @@ const suite = (protocol: 2 | 3) =>
         else assert.deepStrictEqual(hello, ["f", "1"])
         const stats = yield* redis.stats
         assert.isAtLeast(stats.shared, 1)
+      })))
+
+    it.effect("every Commands constructor is a method of the service and of an own connection", () =>
+      withRedis(Effect.gen(function*() {
+        const redis = yield* RedisPool.RedisPool
+        const key = `methods${protocol}`
+        assert.isTrue(yield* redis.set(key, "v1", { expire: "10 seconds" }))
+        const previous: string | null = yield* redis.set(key, "v2", { get: true })
+        assert.strictEqual(previous, "v1")
+        const value: string | null = yield* redis.get(key)
+        assert.strictEqual(value, "v2")
+        // @ts-expect-error the methods keep the constructors' types: GET is not a number
+        const notNumber: number = yield* redis.get(key)
+        assert.strictEqual(notNumber, "v2")
+        assert.strictEqual(yield* redis.hset(`${key}:h`, { a: "1", b: "2" }), 2)
+        assert.deepStrictEqual(yield* redis.hgetall(`${key}:h`), { a: "1", b: "2" })
+        yield* redis.rpush(`${key}:l`, "x", "y", "z")
+        const one: string | null = yield* redis.lpop(`${key}:l`)
+        const two: ReadonlyArray<string> | null = yield* redis.lpop(`${key}:l`, 2)
+        assert.strictEqual(one, "x")
+        assert.deepStrictEqual(two, ["y", "z"])
+        yield* redis.mset(Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`${key}:scan:${i}`, String(i)])))
+        const keys = yield* Stream.runCollect(redis.scanStream({ match: `${key}:scan:*`, count: 7 }))
+        assert.strictEqual(new Set(keys).size, 30)
+        const fromMethods = yield* redis.withConnection((c) => c.get(key))
+        assert.strictEqual(fromMethods, "v2")
+        const invalid = yield* Effect.exit(redis.expire(key, Number.NaN))
+        assert.strictEqual(tagOf(invalid), "InvalidArgumentError")
+        const [piped] = yield* redis.pipeline([Commands.get(key)])
+        assert.strictEqual(piped, "v2")
+        assert.strictEqual(yield* redis.evalScript(Commands.script("return ARGV[1]"), [], ["echo"]), "echo")
       })))
 
     it.effect("commands that change connection state are refused on the shared path", () =>
