@@ -85,6 +85,7 @@ import { Observer } from "./internal/redisPoolObserve.ts"
 import { resolve } from "./internal/redisPoolOptions.ts"
 import { isRetryable, retryAfter } from "./internal/redisPoolRetry.ts"
 import * as Pool from "./Pool.ts"
+import * as PubSub from "./PubSub.ts"
 import type * as Resp from "./Resp.ts"
 
 // -----------------------------------------------------------------------------
@@ -184,6 +185,10 @@ export interface Options {
   readonly sharedIdleTime?: Duration.Input | undefined
   /** `db.client.connection.pool.name` on metrics. Default "default". */
   readonly name?: string | undefined
+
+  // pub/sub
+  /** The subscriber connection's buffer, overflow, reconnect and ping options (see `PubSub.SubscriberOptions`). */
+  readonly pubsub?: Omit<PubSub.SubscriberOptions, "connect"> | undefined
 
   // retries
   /** Retries of a failed command when safe; 0 (or -1, as in go-redis) disables them. Default 3. (go-redis `MaxRetries`) */
@@ -373,6 +378,20 @@ export interface Service extends Executor, CommandMethods {
   readonly withConnection: <A, E, R>(
     f: (connection: Connection) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | RedisError, R>
+  /**
+   * Messages of `channels` as a `Stream` of `PubSub.PubSubEvent`s (`Subscribed`,
+   * `Message`, `Resubscribed` after a reconnect, `Dropped` when the consumer
+   * fell behind), subscribed while the stream runs. One dedicated connection,
+   * outside the pool, serves every subscription of the service; it is opened on
+   * the first subscription. `PubSub.messages` keeps only the messages.
+   */
+  readonly subscribe: (...channels: ReadonlyArray<string>) => Stream.Stream<PubSub.PubSubEvent, RedisError>
+  /** As `subscribe`, for glob patterns (PSUBSCRIBE). */
+  readonly psubscribe: (...patterns: ReadonlyArray<string>) => Stream.Stream<PubSub.PubSubEvent, RedisError>
+  /** As `subscribe`, for shard channels (SSUBSCRIBE, Redis 7+). */
+  readonly ssubscribe: (...channels: ReadonlyArray<string>) => Stream.Stream<PubSub.PubSubEvent, RedisError>
+  /** The subscriber shared by `subscribe`, `psubscribe` and `ssubscribe` (and its `subscribeQueue` and `stats`). */
+  readonly subscriber: PubSub.Subscriber
   /** The pool's counters. */
   readonly stats: Effect.Effect<Pool.PoolStats>
   /** The underlying pool. */
@@ -551,6 +570,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
   Effect.gen(function*() {
     const resolved = yield* resolve(options)
     const pool = yield* Pool.make<Conn.Conn>({ ...resolved.pool, dial: Conn.make(resolved.conn) })
+    const subscriber = yield* PubSub.make({ ...options.pubsub, connect: Conn.make(resolved.conn) })
     const observer = new Observer({
       tracing: resolved.tracing,
       traceArguments: resolved.traceArguments,
@@ -760,6 +780,10 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
       multi,
       watch,
       withConnection,
+      subscribe: subscriber.subscribe,
+      psubscribe: subscriber.psubscribe,
+      ssubscribe: subscriber.ssubscribe,
+      subscriber,
       stats: pool.stats,
       pool
     })

@@ -213,6 +213,22 @@ const suite = (protocol: 2 | 3) =>
         assert.strictEqual(yield* redis.evalScript(Commands.script("return ARGV[1]"), [], ["echo"]), "echo")
       })))
 
+    it.effect("a pub/sub round trip through the service's subscriber", () =>
+      withRedis(Effect.gen(function*() {
+        const redis = yield* RedisPool.RedisPool
+        const channel = `news${protocol}`
+        const events = yield* redis.subscribe(channel).pipe(
+          Stream.tap((event) =>
+            event._tag === "Subscribed" ? Effect.asVoid(redis.send("PUBLISH", channel, "hello")) : Effect.void
+          ),
+          Stream.take(2),
+          Stream.runCollect
+        )
+        assert.deepStrictEqual(events.map((e) => e._tag), ["Subscribed", "Message"])
+        assert.strictEqual((events[1] as { message: string }).message, "hello")
+        assert.strictEqual((yield* redis.subscriber.stats).channels, 0)
+      })))
+
     it.effect("commands that change connection state are refused on the shared path", () =>
       withRedis(Effect.gen(function*() {
         const redis = yield* RedisPool.RedisPool
