@@ -318,6 +318,31 @@ const suite = (protocol: 2 | 3) =>
         assert.strictEqual(fromDb1, "in-db-1")
       })))
 
+    it.effect("an interrupted watch or withConnection closes its connection instead of returning it", () =>
+      withRedis(Effect.gen(function*() {
+        const redis = yield* RedisPool.RedisPool
+        const key = `interrupted${protocol}`
+        const watching = yield* Effect.forkChild(redis.watch([key], () => Effect.never))
+        assert.isTrue(yield* eventually(Effect.map(redis.stats, (s) => s.inUse === 1)))
+        const before = sumRemoved((yield* redis.stats).removals)
+        yield* Fiber.interrupt(watching)
+        const after = yield* redis.stats
+        assert.strictEqual(after.inUse, 0)
+        assert.strictEqual(sumRemoved(after.removals), before + 1)
+        const multi = yield* Effect.forkChild(
+          redis.withConnection((c) => Effect.andThen(c.send("MULTI"), Effect.never))
+        )
+        assert.isTrue(yield* eventually(Effect.map(redis.stats, (s) => s.inUse === 1)))
+        yield* Fiber.interrupt(multi)
+        assert.strictEqual(sumRemoved((yield* redis.stats).removals), before + 2)
+        // An uninterrupted block that leaves a WATCH behind gets UNWATCH and its connection back.
+        yield* redis.withConnection((c) => c.send("WATCH", key))
+        assert.strictEqual(sumRemoved((yield* redis.stats).removals), before + 2)
+        yield* redis.set(key, "x")
+        const [ok] = yield* redis.multi([["GET", key]])
+        assert.strictEqual(ok, "x")
+      })))
+
     it.effect("evalScript loads the script on NOSCRIPT and then runs it by digest", () =>
       withRedis(Effect.gen(function*() {
         const redis = yield* RedisPool.RedisPool
@@ -509,6 +534,23 @@ layer(
       yield* proxy.cutOnNextReply
       const getExit = yield* Effect.exit(noRetry.send("GET", "retry:k"))
       assert.strictEqual(tagOf(getExit), "ConnectionError")
+    }))
+
+  it.effect("a transaction cut after it was written is not sent again", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const proxy = yield* FaultProxy.FaultProxy
+      const redis = yield* RedisPool.make({ port: proxy.port, minRetryBackoff: 1, maxRetryBackoff: 5 })
+      const before = yield* execCalls
+      assert.strictEqual(yield* redis.send("PING"), "PONG")
+      const multiExit = yield* Effect.exit(redis.multi([incr("retry:tx")]))
+      assert.isTrue(Exit.isSuccess(multiExit))
+      // Every connection is exclusive now or idle; cut the next reply, whichever connection it is on.
+      yield* proxy.cutOnNextReply
+      const cut = yield* Effect.exit(redis.multi([incr("retry:tx")]))
+      assert.strictEqual(tagOf(cut), "ConnectionError")
+      assert.strictEqual((yield* execCalls) - before, 2)
+      assert.strictEqual(yield* server.cli("GET", "retry:tx"), "2")
     }))
 
   it.effect("a command that was never written is retried, even a non-idempotent one", () =>
