@@ -599,19 +599,29 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
       const refused = refusal(name, args)
       if (refused !== undefined) return Effect.fail(refused)
       const blocking = isBlocking(args)
-      // Whether the attempt got a connection: a failure before that (a dial) never wrote the command.
-      let sent = false
-      const body = (conn: Conn.Conn) => {
-        sent = true
-        return conn.send(args)
+      if (!retries) {
+        const send = (conn: Conn.Conn) => conn.send(args)
+        return observer.observe(name, args, blocking ? pool.withConn(send) : pool.withShared(send))
       }
-      const once: Effect.Effect<Resp.Reply, RedisError> = blocking ? pool.withConn(body) : pool.withShared(body)
-      const retryable = (error: RedisError) => {
-        const result = isRetryable(error, name, args, blocking, sent)
-        sent = false
-        return result
-      }
-      return observer.observe(name, args, withRetry(once, retryable))
+      // Per run (an Effect may run many times at once): whether the attempt got a connection; a failure
+      // before that (a dial, its handshake) never wrote the command.
+      return observer.observe(
+        name,
+        args,
+        Effect.suspend(() => {
+          let sent = false
+          const body = (conn: Conn.Conn) => {
+            sent = true
+            return conn.send(args)
+          }
+          const once: Effect.Effect<Resp.Reply, RedisError> = blocking ? pool.withConn(body) : pool.withShared(body)
+          return withRetry(once, (error) => {
+            const result = isRetryable(error, name, args, blocking, sent)
+            sent = false
+            return result
+          })
+        })
+      )
     }
 
     const send = (command: string, ...args: ReadonlyArray<Resp.Arg>) => exec([command, ...args])
@@ -628,21 +638,23 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
       if (invalid !== undefined) return Effect.fail(invalid)
       const batch = items.map(argsOf)
       const blocking = batch.some(isBlocking)
-      let sent = false
-      const body = (conn: Conn.Conn) => {
-        sent = true
-        return conn.sendBatch(batch)
-      }
-      const once: Effect.Effect<Array<Resp.Reply>, RedisError> = blocking ? pool.withConn(body) : pool.withShared(body)
-      const retryable = (error: RedisError) => {
-        const result = batch.every((args) => isRetryable(error, commandName(args), args, blocking, sent))
-        sent = false
-        return result
-      }
+      const attempt = Effect.suspend(() => {
+        let sent = false
+        const body = (conn: Conn.Conn) => {
+          sent = true
+          return conn.sendBatch(batch)
+        }
+        const once: Effect.Effect<Array<Resp.Reply>, RedisError> = blocking ? pool.withConn(body) : pool.withShared(body)
+        return withRetry(once, (error) => {
+          const result = batch.every((args) => isRetryable(error, commandName(args), args, blocking, sent))
+          sent = false
+          return result
+        })
+      })
       return observer.observe(
         "PIPELINE",
         undefined,
-        Effect.map(withRetry(once, retryable), (replies) => batchResults(items, replies)),
+        Effect.map(attempt, (replies) => batchResults(items, replies)),
         batch.length
       )
     }
