@@ -601,14 +601,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
       const blocking = isBlocking(args)
       if (!retries) {
         const send = (conn: Conn.Conn) => conn.send(args)
-        return observer.observe(name, args, blocking ? pool.withConn(send) : pool.withShared(send))
+        return observer.observe(name, args, () => blocking ? pool.withConn(send) : pool.withShared(send))
       }
       // Per run (an Effect may run many times at once): whether the attempt got a connection; a failure
       // before that (a dial, its handshake) never wrote the command.
       return observer.observe(
         name,
         args,
-        Effect.suspend(() => {
+        () => {
           let sent = false
           const body = (conn: Conn.Conn) => {
             sent = true
@@ -620,7 +620,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
             sent = false
             return result
           })
-        })
+        }
       )
     }
 
@@ -638,7 +638,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
       if (invalid !== undefined) return Effect.fail(invalid)
       const batch = items.map(argsOf)
       const blocking = batch.some(isBlocking)
-      const attempt = Effect.suspend(() => {
+      const attempt = () => {
         let sent = false
         const body = (conn: Conn.Conn) => {
           sent = true
@@ -650,11 +650,11 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
           sent = false
           return result
         })
-      })
+      }
       return observer.observe(
         "PIPELINE",
         undefined,
-        Effect.map(attempt, (replies) => batchResults(items, replies)),
+        () => Effect.map(attempt(), (replies) => batchResults(items, replies)),
         batch.length
       )
     }
@@ -684,7 +684,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
       const sendOn = (args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, RedisError> => {
         const name = commandName(args)
         track(state, name, args)
-        return observer.observe(name, args, conn.send(args))
+        return observer.observe(name, args, () => conn.send(args))
       }
       const runOn = <A>(command: Command<A>): Effect.Effect<A, RedisError> =>
         command.invalid !== undefined
@@ -703,7 +703,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
           return observer.observe(
             "PIPELINE",
             undefined,
-            Effect.map(conn.sendBatch(batch), (replies) => batchResults(items, replies)),
+            () => Effect.map(conn.sendBatch(batch), (replies) => batchResults(items, replies)),
             batch.length
           )
         },
@@ -763,7 +763,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
       observer.observe(
         "MULTI",
         undefined,
-        exclusive((conn, state) => transaction(conn, state, items)),
+        () => exclusive((conn, state) => transaction(conn, state, items)),
         items.length
       )
 
@@ -778,7 +778,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
         const tx = connection(conn, state)
         return tx.send("WATCH", ...keys).pipe(
           Effect.andThen(Effect.suspend(() => f(tx))),
-          Effect.flatMap((items) => observer.observe("MULTI", undefined, transaction(conn, state, items), items.length))
+          Effect.flatMap((items) => observer.observe("MULTI", undefined, () => transaction(conn, state, items), items.length))
         )
       })
     }

@@ -188,21 +188,22 @@ export class Observer {
   }
 
   /**
-   * Wraps one command (or batch) named `name`. `args` feeds `db.query.text`
-   * when `traceArguments` is on; `batchSize` is set for pipelines and
-   * transactions.
+   * Runs the effect made by `make` (once per run, so it may hold per-run
+   * state) as one command (or batch) named `name`. `args` feeds
+   * `db.query.text` when `traceArguments` is on; `batchSize` is set for
+   * pipelines and transactions.
    */
   observe<A, E, R>(
     name: string,
     args: ReadonlyArray<Arg> | undefined,
-    effect: Effect.Effect<A, E, R>,
+    make: () => Effect.Effect<A, E, R>,
     batchSize?: number
   ): Effect.Effect<A, E, R> {
     const o = this.options
-    if (!o.tracing && !o.metrics) return effect
+    if (!o.tracing && !o.metrics) return Effect.suspend(make)
     return Effect.withFiber((fiber) => {
       const operation = this.operation(name)
-      let observed = effect
+      let observed = make()
       if (
         o.tracing && fiber.getRef(References.TracerEnabled) && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer
       ) {
