@@ -1,5 +1,6 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -432,6 +433,17 @@ layer(RedisServer.layer(), { excludeTestServices: true })("RedisPool against one
         Effect.provide(RedisPool.RedisPool, RedisPool.layerConfig().pipe(Layer.provide(ConfigProvider.layer(badProvider))))
       )
       assert.isTrue(Exit.isFailure(bad))
+      const wrapped = yield* Effect.gen(function*() {
+        const redis = yield* RedisPool.RedisPool
+        return yield* redis.send("CLIENT", "GETNAME")
+      }).pipe(
+        Effect.provide(
+          RedisPool.layerConfig({ url: Config.String("CACHE_URL"), clientName: Config.String("CACHE_NAME") }).pipe(
+            Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { CACHE_URL: server.url, CACHE_NAME: "cache" } })))
+          )
+        )
+      )
+      assert.strictEqual(wrapped, "cache")
       const password = yield* RedisPool.config().parse(
         ConfigProvider.fromEnv({ env: { REDIS_PASSWORD: "s3cret" } })
       )
