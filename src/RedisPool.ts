@@ -60,6 +60,7 @@
  */
 import { createHash } from "node:crypto"
 import type * as tls from "node:tls"
+import type * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -527,6 +528,16 @@ const transactionResults = <T extends ReadonlyArray<BatchItem>>(
   return Effect.succeed(batchResults(items, exec as ReadonlyArray<Resp.Reply>))
 }
 
+const failureOf = <E>(cause: Cause.Cause<E>): E | undefined => {
+  for (const reason of cause.reasons) {
+    if (reason._tag === "Interrupt") return undefined
+  }
+  for (const reason of cause.reasons) {
+    if (reason._tag === "Fail") return reason.error
+  }
+  return undefined
+}
+
 const sha1 = (script: string): string => createHash("sha1").update(script).digest("hex")
 
 /** Connection state left by commands run on an exclusive connection. */
@@ -589,8 +600,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
       retryable: (error: RedisError) => boolean
     ): Effect.Effect<A, RedisError> =>
       retries
-        ? Effect.catch(attempt, (error) =>
-          retryable(error) ? retryAfter(attempt, error, schedule, retryable) : Effect.fail(error))
+        ? Effect.catchCause(attempt, (cause) => {
+          // One frame and no filter on the success path; only a typed failure (not a defect or an
+          // interruption) is considered for a retry.
+          const error = failureOf(cause)
+          return error !== undefined && retryable(error)
+            ? retryAfter(attempt, error, schedule, retryable)
+            : Effect.failCause(cause)
+        })
         : attempt
 
     /** The shared path: pipelined unless blocking, retried when safe, observed. */
