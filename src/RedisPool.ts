@@ -282,9 +282,10 @@ type NotMethods = "decodeReply" | "executeWith" | "parseInfo" | "script" | "eval
 
 /** A command constructor (up to three overloads) as a method running the command. */
 type Lift<F> = F extends {
-  (...args: infer A1): Commands.Command<infer R1>
-  (...args: infer A2): Commands.Command<infer R2>
-  (...args: infer A3): Commands.Command<infer R3>
+  // `extends ReadonlyArray` so that variadic constructors (`del(...keys: ReadonlyArray<string>)`) match too.
+  (...args: infer A1 extends ReadonlyArray<unknown>): Commands.Command<infer R1>
+  (...args: infer A2 extends ReadonlyArray<unknown>): Commands.Command<infer R2>
+  (...args: infer A3 extends ReadonlyArray<unknown>): Commands.Command<infer R3>
 } ? {
     (...args: A1): Effect.Effect<R1, RedisError>
     (...args: A2): Effect.Effect<R2, RedisError>
@@ -293,7 +294,7 @@ type Lift<F> = F extends {
   : never
 
 /** A `...Stream(execute, ...rest)` helper as a method taking `...rest`. */
-type LiftStream<F> = F extends (execute: any, ...rest: infer P) => Stream.Stream<infer A, any, any>
+type LiftStream<F> = F extends (execute: any, ...rest: infer P extends ReadonlyArray<unknown>) => Stream.Stream<infer A, any, any>
   ? (...rest: P) => Stream.Stream<A, RedisError>
   : never
 
@@ -301,7 +302,7 @@ type Module = typeof Commands
 
 type CommandKey = {
   [K in keyof Module]: K extends NotMethods | `${string}Stream` ? never
-    : Module[K] extends (...args: any) => Commands.Command<any> ? K
+    : Module[K] extends (...args: ReadonlyArray<any>) => Commands.Command<any> ? K
     : never
 }[keyof Module]
 

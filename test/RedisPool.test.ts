@@ -151,6 +151,17 @@ describe("options", () => {
     }))
 })
 
+// Every constructor of Commands is a callable method (a constructor whose type the lifting misses would be `never`).
+type Missing = Exclude<
+  keyof typeof Commands,
+  keyof RedisPool.CommandMethods | "decodeReply" | "executeWith" | "parseInfo" | "script" | "evalScript"
+>
+type Uncallable = {
+  [K in keyof RedisPool.CommandMethods]: [RedisPool.CommandMethods[K]] extends [never] ? K : never
+}[keyof RedisPool.CommandMethods]
+const everyCommandIsAMethod: [Missing | Uncallable] extends [never] ? true : Missing | Uncallable = true
+assert.isTrue(everyCommandIsAMethod)
+
 const suite = (protocol: 2 | 3) =>
   layer(RedisServer.layer(), { excludeTestServices: true })(`RedisPool (RESP${protocol})`, (it) => {
     const redisLayer = Layer.unwrap(
@@ -205,6 +216,9 @@ const suite = (protocol: 2 | 3) =>
         yield* redis.mset(Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`${key}:scan:${i}`, String(i)])))
         const keys = yield* Stream.runCollect(redis.scanStream({ match: `${key}:scan:*`, count: 7 }))
         assert.strictEqual(new Set(keys).size, 30)
+        assert.strictEqual(yield* redis.exists(...keys.slice(0, 3)), 3)
+        assert.deepStrictEqual(yield* redis.mget(`${key}:scan:1`, `${key}:none`), ["1", null])
+        assert.strictEqual(yield* redis.del(...keys), 30)
         const fromMethods = yield* redis.withConnection((c) => c.get(key))
         assert.strictEqual(fromMethods, "v2")
         const invalid = yield* Effect.exit(redis.expire(key, Number.NaN))
