@@ -599,3 +599,33 @@ layer(
       assert.strictEqual(yield* server.cli("GET", "retry:unwritten"), "1")
     }))
 })
+
+layer(RedisServer.layer(), { excludeTestServices: true })("RedisPool retries server refusals", (it) => {
+  it.effect("a READONLY refusal is retried under the schedule, even for INCR, then reported", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const retried: Array<RedisError> = []
+      const redis = yield* RedisPool.make({
+        port: server.port,
+        retrySchedule: Schedule.recurs(2).pipe(
+          Schedule.setInputType<RedisError>(),
+          Schedule.tap((meta) => Effect.sync(() => void retried.push(meta.input)))
+        )
+      })
+      assert.strictEqual(yield* redis.send("SET", "ro:k", "1"), "OK")
+      // A replica of a master that does not exist refuses writes with READONLY.
+      yield* server.cli("REPLICAOF", "127.0.0.1", "1")
+      const exit = yield* Effect.exit(redis.send("INCR", "ro:k"))
+      yield* server.cli("REPLICAOF", "NO", "ONE")
+      assert.strictEqual(tagOf(exit), "RedisReplyError")
+      assert.strictEqual((failure(exit) as RedisReplyError).code, "READONLY")
+      // recurs(2): two retries after the first refusal, each seen by the schedule.
+      assert.deepStrictEqual(retried.map((e) => (e as RedisReplyError).code), ["READONLY", "READONLY"])
+      assert.strictEqual(yield* redis.send("GET", "ro:k"), "1")
+      // A plain error reply is not retried.
+      retried.length = 0
+      const syntax = yield* Effect.exit(redis.send("INCRBY", "ro:k", "x"))
+      assert.strictEqual(tagOf(syntax), "RedisReplyError")
+      assert.strictEqual(retried.length, 0)
+    }))
+})
