@@ -57,6 +57,7 @@ const config = fc.record({
   poolSize: fc.integer({ min: 1, max: 4 }),
   minIdleConns: fc.integer({ min: 0, max: 2 }),
   maxIdleConns: fc.constantFrom(0, 1, 3),
+  maxActiveConns: fc.constantFrom(0, 0, 1, 2),
   maxInFlight: fc.integer({ min: 1, max: 3 }),
   sharedGrowAt: fc.integer({ min: 1, max: 3 }),
   poolFifo: fc.boolean(),

@@ -931,10 +931,16 @@ export class PoolImpl<C extends Poolable> {
   // ---------------------------------------------------------------------------
   // minIdleConns and the reaper
 
+  /** Whether a dial would be attempted now (not refused by the breaker or `maxActiveConns`). */
+  canDial(): boolean {
+    const maxActive = this.options.maxActiveConns
+    return !this.breakerOpen && (maxActive === 0 || this.entries.size + this.dialing < maxActive)
+  }
+
   checkMinIdle(): void {
     const o = this.options
     while (
-      !this.closed && !this.breakerOpen &&
+      !this.closed && this.canDial() &&
       this.idle.length + this.refillDialing < o.minIdleConns &&
       this.entries.size + this.dialing < o.poolSize &&
       this.refillDialing < o.maxConcurrentDials &&
@@ -1043,7 +1049,9 @@ export class PoolImpl<C extends Poolable> {
    * a turn is free now.
    */
   grow(queue: boolean): void {
-    if (this.growPending || this.closed) return
+    // A refused dial gives its turn back at once; growing again on that turn
+    // would loop, so grow only when an idle connection or a dial can serve.
+    if (this.growPending || this.closed || (this.idle.length === 0 && !this.canDial())) return
     const request: Request<C> = {
       kind: GROW_REQ,
       start: 0,
