@@ -178,7 +178,7 @@ export interface Options {
   readonly maxConcurrentDials?: number | undefined
   /** How long closing waits for checked-out connections. Default 5 s. */
   readonly closeTimeout?: Duration.Input | undefined
-  /** Callers at once on one shared connection. Default 256. */
+  /** Callers at once on one shared connection. Default `maxPending` (1000). */
   readonly maxInFlight?: number | undefined
   /** Callers per shared connection at which the shared set grows. Default `maxInFlight` (grow only when full). */
   readonly sharedGrowAt?: number | undefined

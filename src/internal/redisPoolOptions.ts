@@ -154,11 +154,12 @@ const resolveUnsafe = (options: Options): Resolved => {
     maxConcurrentDials: o.maxConcurrentDials,
     closeTimeout: o.closeTimeout,
     drainTimeout: o.drainTimeout,
-    maxInFlight: o.maxInFlight,
     // One pipelined connection keeps a Redis core busy from Node; spreading callers over more connections
-    // only adds writes and wake-ups (measured: 8 or 32 callers per connection ran at 0.3-0.6x of one
-    // connection with 50 and 500 fibers), so the shared set grows only when a connection is full.
-    sharedGrowAt: o.sharedGrowAt ?? o.maxInFlight ?? 256,
+    // only adds writes and wake-ups (measured with 500 fibers: 2 shared connections ran at 0.5x of one,
+    // 8 or 32 callers per connection at 0.3-0.6x), so a shared connection takes as many callers as it
+    // may have commands in flight (`maxPending`), and the shared set grows only when one is full.
+    maxInFlight: o.maxInFlight ?? o.maxPending ?? 1000,
+    sharedGrowAt: o.sharedGrowAt ?? o.maxInFlight ?? o.maxPending ?? 1000,
     sharedIdleTime: o.sharedIdleTime,
     name: o.name
   })
