@@ -157,7 +157,7 @@ const cleanup = Effect.gen(function*() {
   const redis = yield* RedisPool.RedisPool
   let deleted = 0
   const keys = yield* Stream.runCollect(redis.scanStream({ match: "demo:*", count: 1000 }))
-  for (let i = 0; i < keys.length; i += 500) deleted += yield* redis.run(Commands.del(...keys.slice(i, i + 500)))
+  for (let i = 0; i < keys.length; i += 500) deleted += yield* redis.del(...keys.slice(i, i + 500))
   yield* Console.log(`   cleaned up ${deleted} demo:* keys`)
 })
 
