@@ -84,6 +84,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as RcMap from "effect/RcMap"
 import * as Scope from "effect/Scope"
+import * as Conn from "./Conn.ts"
 import type { ConnectionError, PoolError } from "./Errors.ts"
 import { InvalidArgumentError, PoolClosedError } from "./Errors.ts"
 import * as internal from "./internal/pool.ts"
@@ -336,6 +337,26 @@ const fromImpl = <C extends Poolable>(pool: internal.PoolImpl<C>): Pool<C> & int
     stats: Effect.sync(() => pool.stats()),
     statsUnsafe: () => pool.stats()
   }
+}
+
+/**
+ * A pool of real Redis connections: `conn` are the options of each
+ * `Conn.make` (address, credentials, timeouts, handshake). `poolTimeout`
+ * defaults to the connection's `readTimeout` + 1 s, as in go-redis.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeConnPool = (
+  options: Omit<PoolOptions<Conn.Conn>, "dial"> & { readonly conn?: Conn.ConnOptions | undefined }
+): Effect.Effect<Pool<Conn.Conn>, InvalidArgumentError, Scope.Scope> => {
+  const conn = options.conn ?? {}
+  const readTimeout = conn.readTimeout === undefined ? 3_000 : Duration.toMillis(conn.readTimeout)
+  return make({
+    ...options,
+    poolTimeout: options.poolTimeout ?? (Number.isFinite(readTimeout) && readTimeout > 0 ? readTimeout + 1_000 : 30_000),
+    dial: Conn.make(conn)
+  })
 }
 
 /**
