@@ -1,5 +1,6 @@
 import { assert, describe, it, layer } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -16,6 +17,7 @@ import * as Redis from "effect/persistence/Redis"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
 import { RedisReplyError } from "../src/Errors.ts"
 import * as Persistence from "../src/Persistence.ts"
 import * as RedisPool from "../src/RedisPool.ts"
@@ -341,7 +343,7 @@ const suite = (protocol: 2 | 3) =>
 suite(3)
 suite(2)
 
-describe("Persistence subscriptions across restarts", () => {
+describe("Persistence on a server of its own", () => {
   it.live("a subscription survives a server restart, and fails rather than hangs when the server is gone", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
@@ -371,4 +373,39 @@ describe("Persistence subscriptions across restarts", () => {
       assert.instanceOf(error, Redis.RedisError, Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "")
       assert.strictEqual((error!.cause as { _tag: string })._tag, "ConnectionError")
     }).pipe(Effect.scoped), { timeout: 60_000 })
+
+  it.live("layerWithPoolConfig reads the pool's options from Config and provides both services", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const provider = ConfigProvider.fromEnv({ env: { REDIS_URL: server.url, REDIS_CLIENT_NAME: "persistence-cfg" } })
+      const name = yield* Effect.gen(function*() {
+        const redis = yield* Redis.Redis
+        const pool = yield* RedisPool.RedisPool
+        yield* redis.send("SET", "cfg", "1")
+        assert.strictEqual(yield* pool.send("GET", "cfg"), "1")
+        return yield* redis.send("CLIENT", "GETNAME")
+      }).pipe(Effect.provide(Persistence.layerWithPoolConfig().pipe(Layer.provide(ConfigProvider.layer(provider)))))
+      assert.strictEqual(name, "persistence-cfg")
+    }).pipe(Effect.scoped))
+
+  it.live("closing the layer fails a command still running on a reserved connection instead of waiting", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const layerScope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        Persistence.layerWithPool({ port: server.port, closeTimeout: "500 millis" }),
+        layerScope
+      )
+      const redis = Context.get(context, Redis.Redis)
+      const reservation = yield* Scope.make()
+      const conn = yield* Scope.provide(redis.reserve, reservation)
+      const blpop = yield* Effect.forkChild(conn.send("BLPOP", "never", "0"))
+      const blocked = Effect.map(redis.send<string>("INFO", "clients"), (info) => info.includes("blocked_clients:1"))
+      assert.isTrue(yield* eventually(blocked))
+      yield* Scope.close(layerScope, Exit.void)
+      const exit = yield* Fiber.await(blpop)
+      assert.isTrue(Exit.isFailure(exit))
+      assert.strictEqual((failure(exit)?.cause as { _tag: string })._tag, "ConnectionError")
+      yield* Scope.close(reservation, Exit.void)
+    }).pipe(Effect.scoped))
 })
