@@ -67,6 +67,24 @@ describe("Pool: shared (pipelined) checkout", () => {
       assert.strictEqual(pool.statsUnsafe().sharedInFlight, 0)
     }))
 
+  it.effect("while the set grows by a slow dial, callers keep running on the busy connection", () =>
+    Effect.gen(function*() {
+      const dialer = makeDialer()
+      const { pool } = yield* makePool({ poolSize: 3, sharedGrowAt: 1, maxInFlight: 8 }, dialer)
+      const a = yield* sharedCaller(pool)
+      const first = yield* Deferred.await(a.on)
+      const gate = yield* Deferred.make<void>()
+      dialer.mode = { _tag: "block", gate }
+      const others = yield* Effect.forEach(Array.from({ length: 3 }), () => sharedCaller(pool))
+      for (const o of others) assert.strictEqual(yield* Deferred.await(o.on), first)
+      assert.strictEqual(dialer.dials, 2) // one growth dial at a time
+      yield* Deferred.succeed(gate, undefined)
+      assert.isTrue(yield* until(() => pool.statsUnsafe().shared === 2))
+      const next = yield* sharedCaller(pool)
+      assert.notStrictEqual(yield* Deferred.await(next.on), first)
+      yield* Effect.forEach([a, ...others, next], (x) => x.finish)
+    }))
+
   it.effect("maxInFlight bounds callers per connection; beyond it they wait, then time out under poolTimeout", () =>
     Effect.gen(function*() {
       const { pool } = yield* makePool({ poolSize: 1, maxInFlight: 2, poolTimeout: 1_000 })

@@ -280,6 +280,27 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(pool.statsUnsafe().total, 1)
     }))
 
+  it.effect("one deadline covers turn and dial: a slow dial fails the caller with waitingFor dial; its connection goes idle", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const dialer = makeDialer()
+      dialer.mode = { _tag: "block", gate }
+      const { pool } = yield* makePool({ poolSize: 1, poolTimeout: 1_000, dialTimeout: 60_000 }, dialer)
+      const caller = yield* Effect.forkChild(Effect.exit(pool.withConn(() => Effect.void)))
+      assert.isTrue(yield* until(() => dialer.dials === 1))
+      yield* TestClock.adjust(1_000)
+      const exit = yield* Fiber.join(caller)
+      assert.strictEqual(tagOf(exit), "PoolTimeoutError")
+      const error = errorOf(exit) as { waitingFor: string; waitedMillis: number; message: string }
+      assert.strictEqual(error.waitingFor, "dial")
+      assert.strictEqual(error.waitedMillis, 1_000)
+      assert.include(error.message, "poolTimeout 1000 ms")
+      yield* Deferred.succeed(gate, undefined)
+      assert.isTrue(yield* until(() => pool.statsUnsafe().idle === 1))
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+      assert.strictEqual(pool.statsUnsafe().timeouts, 1)
+    }))
+
   it.effect("11. 1000 gets against a failing dial: the breaker opens, no dials until the probe, no turn leaks", () =>
     Effect.gen(function*() {
       const dialer = makeDialer()
