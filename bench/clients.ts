@@ -1,0 +1,480 @@
+/**
+ * `npm run bench clients`: this library's `RedisPool` (default options) side by side with
+ * ioredis (default, and `enableAutoPipelining`), node-redis `createClient` and
+ * `@effect/platform-node`'s `NodeRedis`, each used as ONE client object by c concurrent
+ * fibers / async workers, each awaiting one command at a time.
+ *
+ * Cells, in one process run against one own redis-server on a free loopback port:
+ * - throughput: GET and SET of 16-byte values over 10 000 keys at each level of
+ *   `CONCURRENCY`; a warm-up per contender, then `ROUNDS` interleaved repetitions (the
+ *   order rotates every round) of `MILLIS` each; medians of ops/s, p50 and p99;
+ *   `redis-benchmark` (with and without `-P 16`) against the same server as reference;
+ * - blocking: 50 fibers doing `BLPOP` on empty lists (timeout 0.1 s) and one doing GETs,
+ *   for `BLOCK_MILLIS`, on the same client;
+ * - memory: heap and RSS with 1 000 idle connections, each contender in a fresh process.
+ *
+ * Environment: `ROUNDS` (5), `MILLIS` (1000), `CONCURRENCY` ("1,50,500"), `OPS`
+ * ("GET,SET"), `ONLY` (contender names, comma-separated), `CELLS`
+ * ("throughput,reference,blocking,memory"), `BLOCK_MILLIS` (2000), `CONNS` (1000).
+ * For a profile of ours alone: `ONLY=ours CELLS=throughput CONCURRENCY=50
+ * node --cpu-prof bench/clients.ts`.
+ */
+import { spawn, spawnSync } from "node:child_process"
+import * as os from "node:os"
+import { fileURLToPath } from "node:url"
+import * as NodeRedis from "@effect/platform-node/NodeRedis"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as EffectRedis from "effect/persistence/Redis"
+import * as Scope from "effect/Scope"
+import { Redis as IORedis } from "ioredis"
+import { createClient } from "redis"
+import * as RedisPool from "../src/RedisPool.ts"
+import { freePort, waitForPort } from "./support/server.ts"
+
+const ROUNDS = Number(process.env["ROUNDS"] ?? 5)
+const MILLIS = Number(process.env["MILLIS"] ?? 1000)
+const LEVELS = (process.env["CONCURRENCY"] ?? "1,50,500").split(",").map(Number)
+const OPS = (process.env["OPS"] ?? "GET,SET").split(",") as Array<Op>
+const ONLY = process.env["ONLY"]?.split(",")
+const CELLS = (process.env["CELLS"] ?? "throughput,reference,blocking,memory").split(",")
+const BLOCK_MILLIS = Number(process.env["BLOCK_MILLIS"] ?? 2000)
+const CONNS = Number(process.env["CONNS"] ?? 1000)
+const HOST = "127.0.0.1"
+const NKEYS = 10_000
+const VALUE = "0123456789abcdef"
+const KEYS = Array.from({ length: NKEYS }, (_, i) => `key:${String(i).padStart(12, "0")}`)
+const BLPOP_FIBERS = 50
+const BLPOP_TIMEOUT = "0.1"
+
+type Op = "GET" | "SET"
+
+// -----------------------------------------------------------------------------
+// measurement
+
+/** Latencies (ms) of one run, in a buffer reused by every run. */
+class Recorder {
+  readonly samples = new Float64Array(1 << 22)
+  count = 0
+  reset() {
+    this.count = 0
+  }
+  add(ms: number) {
+    if (this.count < this.samples.length) this.samples[this.count] = ms
+    this.count++
+  }
+  percentiles(): { p50: number; p99: number; max: number } {
+    const n = Math.min(this.count, this.samples.length)
+    if (n === 0) return { p50: NaN, p99: NaN, max: NaN }
+    const s = this.samples.subarray(0, n).sort()
+    return { p50: s[Math.floor(n * 0.5)]!, p99: s[Math.min(n - 1, Math.floor(n * 0.99))]!, max: s[n - 1]! }
+  }
+}
+
+interface Sample {
+  readonly opsPerSec: number
+  readonly p50: number
+  readonly p99: number
+}
+
+const median = (xs: ReadonlyArray<number>) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+const load = () => os.loadavg().map((l) => l.toFixed(2)).join(" ")
+
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
+
+// -----------------------------------------------------------------------------
+// contenders
+
+interface Contender {
+  readonly name: string
+  /** `workers` concurrent loops of `op` until `millis` passed; latencies into `rec`. */
+  readonly run: (op: Op, workers: number, millis: number, rec: Recorder) => Promise<void>
+  /** BLPOP loops beside one GET loop; GET latencies into `rec`; returns the BLPOPs done. */
+  readonly blocking: (millis: number, rec: Recorder) => Promise<number>
+  readonly close: () => Promise<void>
+}
+
+const promiseContender = (
+  name: string,
+  get: (key: string) => Promise<unknown>,
+  set: (key: string, value: string) => Promise<unknown>,
+  blpop: (key: string) => Promise<unknown>,
+  close: () => Promise<void>
+): Contender => {
+  const loop = async (call: (key: string) => Promise<unknown>, start: number, end: number, rec: Recorder) => {
+    let i = start
+    for (;;) {
+      const t0 = performance.now()
+      await call(KEYS[i]!)
+      const t1 = performance.now()
+      rec.add(t1 - t0)
+      if (t1 >= end) return
+      i = i + 1 === NKEYS ? 0 : i + 1
+    }
+  }
+  const setValue = (key: string) => set(key, VALUE)
+  return {
+    name,
+    run: async (op, workers, millis, rec) => {
+      const end = performance.now() + millis
+      const call = op === "GET" ? get : setValue
+      const all: Array<Promise<void>> = []
+      for (let w = 0; w < workers; w++) all.push(loop(call, (w * 7919) % NKEYS, end, rec))
+      await Promise.all(all)
+    },
+    blocking: async (millis, rec) => {
+      const end = performance.now() + millis
+      let pops = 0
+      const popper = async (w: number) => {
+        while (performance.now() < end) {
+          await blpop(`bench:empty:${w}`)
+          pops++
+        }
+      }
+      const all: Array<Promise<void>> = [loop(get, 0, end, rec)]
+      for (let w = 0; w < BLPOP_FIBERS; w++) all.push(popper(w))
+      await Promise.all(all)
+      return pops
+    },
+    close
+  }
+}
+
+const effectContender = (
+  name: string,
+  get: (key: string) => Effect.Effect<unknown, unknown>,
+  set: (key: string, value: string) => Effect.Effect<unknown, unknown>,
+  blpop: (key: string) => Effect.Effect<unknown, unknown>,
+  close: () => Promise<void>
+): Contender => {
+  const loop = (call: (key: string) => Effect.Effect<unknown, unknown>, start: number, end: number, rec: Recorder) =>
+    Effect.gen(function*() {
+      let i = start
+      for (;;) {
+        const t0 = performance.now()
+        yield* call(KEYS[i]!)
+        const t1 = performance.now()
+        rec.add(t1 - t0)
+        if (t1 >= end) return
+        i = i + 1 === NKEYS ? 0 : i + 1
+      }
+    })
+  const setValue = (key: string) => set(key, VALUE)
+  return {
+    name,
+    run: (op, workers, millis, rec) => {
+      const end = performance.now() + millis
+      const call = op === "GET" ? get : setValue
+      const all: Array<Effect.Effect<void, unknown>> = []
+      for (let w = 0; w < workers; w++) all.push(loop(call, (w * 7919) % NKEYS, end, rec))
+      return Effect.runPromise(Effect.all(all, { concurrency: "unbounded", discard: true }))
+    },
+    blocking: (millis, rec) => {
+      const end = performance.now() + millis
+      let pops = 0
+      const popper = (w: number) =>
+        Effect.gen(function*() {
+          while (performance.now() < end) {
+            yield* blpop(`bench:empty:${w}`)
+            pops++
+          }
+        })
+      const all: Array<Effect.Effect<void, unknown>> = [loop(get, 0, end, rec)]
+      for (let w = 0; w < BLPOP_FIBERS; w++) all.push(popper(w))
+      return Effect.runPromise(Effect.all(all, { concurrency: "unbounded", discard: true })).then(() => pops)
+    },
+    close
+  }
+}
+
+const makeOurs = async (
+  port: number,
+  options: RedisPool.Options = {},
+  name = "ours"
+): Promise<Contender & { redis: RedisPool.Service }> => {
+  const scope = await Effect.runPromise(Scope.make())
+  const redis = await Effect.runPromise(RedisPool.make({ host: HOST, port, ...options }).pipe(Scope.provide(scope)))
+  return {
+    redis,
+    ...effectContender(
+      name,
+      (key) => redis.get(key),
+      (key, value) => redis.set(key, value),
+      (key) => redis.send("BLPOP", key, BLPOP_TIMEOUT),
+      () => Effect.runPromise(Scope.close(scope, Exit.void))
+    )
+  }
+}
+
+const makeIoredis = async (port: number, auto: boolean): Promise<Contender> => {
+  const io = new IORedis({ port, host: HOST, enableAutoPipelining: auto, lazyConnect: true })
+  await io.connect()
+  return promiseContender(
+    auto ? "ioredis-auto" : "ioredis",
+    (key) => io.get(key),
+    (key, value) => io.set(key, value),
+    (key) => io.blpop(key, BLPOP_TIMEOUT),
+    async () => void io.disconnect()
+  )
+}
+
+const makeNodeRedis = async (port: number): Promise<Contender> => {
+  const nr = createClient({ socket: { port, host: HOST } })
+  nr.on("error", () => {})
+  await nr.connect()
+  return promiseContender(
+    "node-redis",
+    (key) => nr.get(key),
+    (key, value) => nr.set(key, value),
+    (key) => nr.sendCommand(["BLPOP", key, BLPOP_TIMEOUT]),
+    async () => void nr.destroy()
+  )
+}
+
+const makeEffectNodeRedis = async (port: number): Promise<Contender> => {
+  const scope = await Effect.runPromise(Scope.make())
+  const context = await Effect.runPromise(
+    Layer.buildWithScope(NodeRedis.layer({ socket: { port, host: HOST } }), scope)
+  )
+  const redis = Context.get(context, EffectRedis.Redis)
+  return effectContender(
+    "NodeRedis",
+    (key) => redis.send("GET", key),
+    (key, value) => redis.send("SET", key, value),
+    (key) => redis.send("BLPOP", key, BLPOP_TIMEOUT),
+    () => Effect.runPromise(Scope.close(scope, Exit.void))
+  )
+}
+
+const CONTENDERS: ReadonlyArray<[string, (port: number) => Promise<Contender>]> = [
+  ["ours", (port) => makeOurs(port)],
+  ["ioredis", (port) => makeIoredis(port, false)],
+  ["ioredis-auto", (port) => makeIoredis(port, true)],
+  ["node-redis", makeNodeRedis],
+  ["NodeRedis", makeEffectNodeRedis]
+]
+
+// -----------------------------------------------------------------------------
+// cells
+
+const fmtOps = (x: number) => Math.round(x).toLocaleString("en-US").replace(/,/g, " ")
+const fmtMs = (x: number) => Number.isNaN(x) ? "–" : x < 1 ? x.toFixed(3) : x.toFixed(2)
+
+const throughput = async (contenders: ReadonlyArray<Contender>, port: number) => {
+  const rec = new Recorder()
+  const runOnce = async (c: Contender, op: Op, workers: number, millis: number): Promise<Sample> => {
+    gc()
+    rec.reset()
+    const started = performance.now()
+    await c.run(op, workers, millis, rec)
+    const elapsed = performance.now() - started
+    const { p50, p99 } = rec.percentiles()
+    return { opsPerSec: rec.count / (elapsed / 1000), p50, p99 }
+  }
+  for (const workers of LEVELS) {
+    for (const c of contenders) for (const op of OPS) await runOnce(c, op, workers, 300)
+    const loads: Array<string> = [load()]
+    const results = new Map<string, Array<Sample>>()
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const op of OPS) {
+        for (let k = 0; k < contenders.length; k++) {
+          const c = contenders[(round + k) % contenders.length]!
+          const key = `${op} ${c.name}`
+          if (!results.has(key)) results.set(key, [])
+          results.get(key)!.push(await runOnce(c, op, workers, MILLIS))
+        }
+      }
+    }
+    loads.push(load())
+    console.log(`\nc=${workers}: ${ROUNDS} rounds x ${MILLIS} ms, load ${loads.join(" -> ")}`)
+    console.log("| op | contender | ops/s | p50 ms | p99 ms | ops/s vs best peer | p50 vs best peer |")
+    console.log("|---|---|---:|---:|---:|---:|---:|")
+    for (const op of OPS) {
+      const m = contenders.map((c) => {
+        const xs = results.get(`${op} ${c.name}`)!
+        return {
+          name: c.name,
+          ops: median(xs.map((x) => x.opsPerSec)),
+          p50: median(xs.map((x) => x.p50)),
+          p99: median(xs.map((x) => x.p99)),
+          all: xs.map((x) => Math.round(x.opsPerSec))
+        }
+      })
+      const peers = m.filter((x) => x.name !== "ours")
+      const bestOps = Math.max(...peers.map((x) => x.ops))
+      const bestP50 = Math.min(...peers.map((x) => x.p50))
+      for (const x of m) {
+        console.log(
+          `| ${op} | ${x.name} | ${fmtOps(x.ops)} | ${fmtMs(x.p50)} | ${fmtMs(x.p99)} | ${
+            (x.ops / bestOps).toFixed(2)
+          }× | ${(x.p50 / bestP50).toFixed(2)}× |`
+        )
+      }
+      for (const x of m) console.log(`    ${op} ${x.name} runs: ${x.all.join(" ")}`)
+    }
+    if (CELLS.includes("reference")) reference(port, workers)
+  }
+}
+
+/** `redis-benchmark` GET and SET at `workers` clients, with and without `-P 16`. */
+const reference = (port: number, workers: number) => {
+  const pipelines = workers === 1 ? [1] : [1, 16]
+  for (const p of pipelines) {
+    const n = p === 1 ? (workers === 1 ? 30_000 : 150_000) : 1_000_000
+    const before = load()
+    const out = spawnSync("redis-benchmark", [
+      "-h", HOST, "-p", String(port), "-c", String(workers), "-n", String(n), "-d", "16", "-r", String(NKEYS),
+      "-P", String(p), "-t", "get,set", "--csv"
+    ], { encoding: "utf8" })
+    if (out.status !== 0) {
+      console.log(`redis-benchmark failed: ${out.stderr}`)
+      continue
+    }
+    for (const line of out.stdout.trim().split("\n").slice(1)) {
+      const f = line.split(",").map((s) => s.replace(/"/g, ""))
+      console.log(
+        `| ${f[0]} | redis-benchmark -c ${workers}${p > 1 ? ` -P ${p}` : ""} | ${fmtOps(Number(f[1]))} | ${f[4]} | ${
+          f[6]
+        } | load ${before} |`
+      )
+    }
+  }
+}
+
+const blocking = async (contenders: ReadonlyArray<Contender>) => {
+  const rec = new Recorder()
+  console.log(
+    `\nblocking: ${BLPOP_FIBERS} BLPOP ${BLPOP_TIMEOUT} s loops + 1 GET loop on one client, ${BLOCK_MILLIS} ms, load ${load()}`
+  )
+  console.log("| contender | GETs/s in the window | GET p50 ms | GET p99 ms | GET max ms | BLPOPs done | ended after ms |")
+  console.log("|---|---:|---:|---:|---:|---:|---:|")
+  for (const c of contenders) {
+    gc()
+    rec.reset()
+    const started = performance.now()
+    const pops = await c.blocking(BLOCK_MILLIS, rec)
+    const elapsed = performance.now() - started
+    const { max, p50, p99 } = rec.percentiles()
+    console.log(
+      `| ${c.name} | ${fmtOps(rec.count / (Math.max(elapsed, BLOCK_MILLIS) / 1000))} | ${fmtMs(p50)} | ${fmtMs(p99)} | ${
+        fmtMs(max)
+      } | ${pops} | ${Math.round(elapsed)} |`
+    )
+  }
+}
+
+// -----------------------------------------------------------------------------
+// memory (each contender in a process of its own, so that heaps do not mix)
+
+const memoryChild = async (name: string, port: number) => {
+  const settle = async () => {
+    for (let i = 0; i < 4; i++) {
+      gc()
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+  await settle()
+  const before = process.memoryUsage()
+  let close: () => Promise<void>
+  if (name === "ours") {
+    const ours = await makeOurs(port, { poolSize: CONNS, minIdleConns: CONNS, maxConcurrentDials: 32 })
+    const deadline = Date.now() + 60_000
+    while (ours.redis.pool.statsUnsafe().idle < CONNS) {
+      if (Date.now() > deadline) throw new Error(`only ${ours.redis.pool.statsUnsafe().idle} idle connections`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    close = ours.close
+  } else if (name === "ioredis") {
+    const clients = Array.from({ length: CONNS }, () => new IORedis({ port, host: HOST, lazyConnect: true }))
+    for (let i = 0; i < CONNS; i += 50) await Promise.all(clients.slice(i, i + 50).map((c) => c.connect()))
+    close = async () => clients.forEach((c) => c.disconnect())
+  } else {
+    const clients = Array.from({ length: CONNS }, () => createClient({ socket: { port, host: HOST } }))
+    for (let i = 0; i < CONNS; i += 50) await Promise.all(clients.slice(i, i + 50).map((c) => c.connect()))
+    close = async () => clients.forEach((c) => c.destroy())
+  }
+  await settle()
+  const after = process.memoryUsage()
+  console.log(JSON.stringify({ name, before, after }))
+  await close()
+}
+
+const memory = async (port: number) => {
+  console.log(`\nmemory: ${CONNS} idle connections, each contender in a fresh process, load ${load()}`)
+  console.log("| contender | heap used MB | heap per connection KB | RSS MB | RSS per connection KB | external MB |")
+  console.log("|---|---:|---:|---:|---:|---:|")
+  const self = fileURLToPath(import.meta.url)
+  for (const name of ["ours", "ioredis", "node-redis"]) {
+    if (ONLY !== undefined && !ONLY.includes(name)) continue
+    const child = spawnSync(process.execPath, ["--expose-gc", self, "--memory", name, String(port)], {
+      encoding: "utf8",
+      env: process.env
+    })
+    const line = child.stdout.trim().split("\n").pop() ?? ""
+    if (child.status !== 0 || !line.startsWith("{")) {
+      console.log(`| ${name} | failed: ${child.stderr.trim().split("\n").slice(-3).join(" ")} |`)
+      continue
+    }
+    const { after, before } = JSON.parse(line) as Record<"before" | "after", NodeJS.MemoryUsage>
+    const mb = (x: number) => (x / 1048576).toFixed(1)
+    const kb = (x: number) => (x / 1024 / CONNS).toFixed(1)
+    console.log(
+      `| ${name} | ${mb(before.heapUsed)} → ${mb(after.heapUsed)} | ${kb(after.heapUsed - before.heapUsed)} | ${
+        mb(before.rss)
+      } → ${mb(after.rss)} | ${kb(after.rss - before.rss)} | ${mb(before.external)} → ${mb(after.external)} |`
+    )
+  }
+}
+
+// -----------------------------------------------------------------------------
+
+const main = async () => {
+  const port = await freePort()
+  const server = spawn(
+    "redis-server",
+    ["--port", String(port), "--bind", HOST, "--save", "", "--appendonly", "no", "--maxclients", String(CONNS + 1000)],
+    { stdio: "ignore" }
+  )
+  process.on("exit", () => server.kill("SIGKILL"))
+  await waitForPort(port)
+  const version = spawnSync("redis-server", ["--version"], { encoding: "utf8" }).stdout.match(/v=(\S+)/)?.[1]
+  console.log(
+    `node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? "?"}, redis-server ${version}, load ${load()}`
+  )
+
+  const seed = new IORedis({ port, host: HOST })
+  for (let i = 0; i < NKEYS; i += 1000) await seed.mset(...KEYS.slice(i, i + 1000).flatMap((k) => [k, VALUE]))
+  seed.disconnect()
+
+  const contenders: Array<Contender> = []
+  for (const [name, make] of CONTENDERS) if (ONLY === undefined || ONLY.includes(name)) contenders.push(await make(port))
+  if (CELLS.includes("throughput")) await throughput(contenders, port)
+  if (CELLS.includes("blocking")) {
+    // The default poolSize (10 x CPUs) is below the 51 connections this cell asks for; a pool
+    // with room for them shows what the routing does when turns are not the limit.
+    const roomy = ONLY === undefined || ONLY.includes("ours")
+      ? [await makeOurs(port, { poolSize: 64 }, "ours (poolSize 64)")]
+      : []
+    await blocking([...contenders, ...roomy])
+    for (const c of roomy) await c.close()
+  }
+  for (const c of contenders) await c.close()
+  if (CELLS.includes("memory")) await memory(port)
+  server.kill("SIGKILL")
+}
+
+const memoryFlag = process.argv.indexOf("--memory")
+const done = memoryFlag >= 0
+  ? memoryChild(process.argv[memoryFlag + 1]!, Number(process.argv[memoryFlag + 2]))
+  : main()
+done.then(() => process.exit(0), (error) => {
+  console.error(error)
+  process.exit(1)
+})
