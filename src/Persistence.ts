@@ -20,7 +20,10 @@
  *   and arguments are sent as given. Replies come in node-redis's default
  *   shapes over RESP2, whatever protocol the pool speaks: strings, integers
  *   as numbers, nil as `null`, arrays; a RESP3 map becomes its flat key/value
- *   array, a set an array, a double (a score, a distance) a string.
+ *   array, a set an array, a double (a score, a coordinate) a string. Scores
+ *   are written in the shortest form that reads back as the same number, as
+ *   Redis 7.2+ does over RESP2 (older servers write 17 digits: `0.1` where
+ *   they sent `0.10000000000000001`).
  * - Every failure is a `Redis.RedisError` whose `cause` is this library's
  *   tagged error (`RedisReplyError`, `ConnectionError`, `PoolTimeoutError`,
  *   ...); a server's error reply stringifies to the server's text

@@ -17,6 +17,7 @@ import * as Redis from "effect/persistence/Redis"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import { createClient } from "redis"
 import * as Scope from "effect/Scope"
 import { RedisReplyError } from "../src/Errors.ts"
 import * as Persistence from "../src/Persistence.ts"
@@ -91,6 +92,73 @@ const suite = (protocol: 2 | 3) =>
         assert.instanceOf(cause, RedisReplyError)
         assert.isTrue(String(cause).startsWith("WRONGTYPE"), String(cause))
       })))
+
+    it.effect("send gives the replies node-redis gives over RESP2, command by command", () =>
+      withRedis(Effect.gen(function*() {
+        const redis = yield* Redis.Redis
+        const server = yield* RedisServer.RedisServer
+        const k = (name: string) => p(`cmp:${name}`)
+        const setup: ReadonlyArray<ReadonlyArray<string>> = [
+          ["HSET", k("h"), "f", "1", "g", "two"],
+          ["SADD", k("s"), "x"],
+          ["ZADD", k("z"), "1.5", "a", "2", "b", "-3.25", "c"],
+          ["ZADD", k("z1"), "0.125", "only"],
+          ["RPUSH", k("l"), "1", "2", "3"],
+          ["GEOADD", k("g"), "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania"],
+          ["XADD", k("x"), "1-1", "field", "value"],
+          ["SET", k("f"), "1.25"]
+        ]
+        for (const command of setup) yield* redis.send(command[0]!, ...command.slice(1))
+        const queries: ReadonlyArray<ReadonlyArray<string>> = [
+          ["HGETALL", k("h")],
+          ["HMGET", k("h"), "f", "nope"],
+          ["SMEMBERS", k("s")],
+          ["ZSCORE", k("z"), "b"],
+          ["ZMSCORE", k("z"), "a", "nope"],
+          ["ZRANGE", k("z"), "0", "-1", "WITHSCORES"],
+          ["ZREVRANGEBYSCORE", k("z"), "+inf", "-inf", "WITHSCORES"],
+          ["ZRANDMEMBER", k("z1"), "1", "WITHSCORES"],
+          ["ZRANK", k("z"), "a"],
+          ["LRANGE", k("l"), "0", "-1"],
+          ["GEOPOS", k("g"), "Palermo", "nope"],
+          ["GEODIST", k("g"), "Palermo", "Catania", "km"],
+          ["GEOSEARCH", k("g"), "FROMLONLAT", "15", "37", "BYRADIUS", "200", "km", "ASC", "WITHDIST", "WITHCOORD"],
+          ["XRANGE", k("x"), "-", "+"],
+          ["CONFIG", "GET", "maxmemory"],
+          ["TYPE", k("h")],
+          ["EXISTS", k("h"), k("nope")],
+          ["EVAL", "return {1, 'a', false, true, {2}}", "0"],
+          ["SCAN", "0", "MATCH", k("nothing*"), "COUNT", "10"],
+          ["GET", k("nope")]
+        ]
+        const node = createClient({ socket: { host: "127.0.0.1", port: server.port }, RESP: 2 })
+        yield* Effect.acquireRelease(Effect.promise(() => node.connect()), () => Effect.sync(() => node.destroy()))
+        for (const query of queries) {
+          const ours = yield* redis.send(query[0]!, ...query.slice(1))
+          const theirs = yield* Effect.promise(() => node.sendCommand([...query]))
+          assert.deepStrictEqual(ours, theirs, query.join(" "))
+        }
+        const mutations: ReadonlyArray<(key: string) => ReadonlyArray<string>> = [
+          (key) => ["ZINCRBY", key, "0.5", "a"],
+          (key) => ["ZADD", key, "INCR", "1", "b"],
+          (key) => ["ZPOPMIN", key, "1"],
+          (key) => ["ZPOPMAX", key],
+          (key) => ["INCRBYFLOAT", key + ":f", "0.25"]
+        ]
+        // Writes: the same command on two copies of a sorted set, one through each client.
+        for (const mutation of mutations) {
+          const run = (key: string, send: (command: ReadonlyArray<string>) => Effect.Effect<unknown, unknown>) =>
+            Effect.gen(function*() {
+              yield* redis.send("ZADD", key, "1.5", "a", "2", "b", "3", "c")
+              const reply = yield* send(mutation(key))
+              yield* redis.send("DEL", key, `${key}:f`)
+              return reply
+            })
+          const ours = yield* run(k("m"), (command) => redis.send(command[0]!, ...command.slice(1)))
+          const theirs = yield* run(k("m"), (command) => Effect.promise(() => node.sendCommand([...command])))
+          assert.deepStrictEqual(ours, theirs, mutation(k("m")).join(" "))
+        }
+      }).pipe(Effect.scoped)))
 
     it.effect("eval caches the script by SHA and reloads it after SCRIPT FLUSH and a restart", () =>
       withRedis(Effect.gen(function*() {

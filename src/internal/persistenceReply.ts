@@ -57,7 +57,7 @@ const mapArray = (array: ReadonlyArray<Reply>, f: (reply: Reply) => unknown): Re
   return array
 }
 
-/** Every number (a score or coordinate) as RESP2's bulk string. */
+/** Every number (a score, a float) as RESP2's bulk string. */
 const scores = (reply: unknown): unknown =>
   typeof reply === "number"
     ? doubleText(reply)
@@ -81,6 +81,14 @@ const hasWord = (args: ReadonlyArray<string>, word: string): boolean => {
   return false
 }
 
+/** A coordinate as RESP2's `%.17Lf` with trailing zeros trimmed. */
+const coordinate = (reply: unknown): unknown =>
+  typeof reply === "number"
+    ? Number.isFinite(reply) ? reply.toFixed(17).replace(/\.?0+$/, "") : doubleText(reply)
+    : Array.isArray(reply)
+    ? reply.map(coordinate)
+    : reply
+
 /** GEO searches: each item is `[name, dist?, hash?, [lon, lat]?]`; dist and coordinates are doubles, the hash an integer. */
 const geoItems = (args: ReadonlyArray<string>, reply: unknown): unknown => {
   const dist = hasWord(args, "WITHDIST")
@@ -90,7 +98,7 @@ const geoItems = (args: ReadonlyArray<string>, reply: unknown): unknown => {
     if (!Array.isArray(item)) return item
     const out = item.slice()
     if (dist && out.length > 1) out[1] = scores(out[1])
-    if (coord && out.length > 1) out[out.length - 1] = scores(out[out.length - 1])
+    if (coord && out.length > 1) out[out.length - 1] = coordinate(out[out.length - 1])
     return out
   })
 }
@@ -108,7 +116,7 @@ const byCommand: Record<string, (args: ReadonlyArray<string>, reply: unknown) =>
   INCRBYFLOAT: (_, reply) => scores(reply),
   HINCRBYFLOAT: (_, reply) => scores(reply),
   GEODIST: (_, reply) => scores(reply),
-  GEOPOS: (_, reply) => scores(reply),
+  GEOPOS: (_, reply) => coordinate(reply),
   BZPOPMIN: (_, reply) => scores(reply),
   BZPOPMAX: (_, reply) => scores(reply),
   ZMPOP: (_, reply) => scores(reply),
@@ -151,9 +159,8 @@ const conversionOf = (command: string) => {
  */
 export const toNodeReply = (command: string, args: ReadonlyArray<string>, reply: Reply): unknown => {
   if (typeof reply === "string" || reply === null) return reply
-  const value = generic(reply)
   const conversion = conversionOf(command)
-  return conversion === null ? value : conversion(args, value)
+  return generic(conversion === null ? reply : conversion(args, reply) as Reply)
 }
 
 /**
