@@ -56,12 +56,7 @@ const suite = (protocol: 2 | 3) =>
       Effect.map(RedisServer.RedisServer, (server: RedisServer.RedisServer) =>
         Persistence.layerWithPool({ port: server.port, protocol, poolSize: 8 }))
     )
-    const withRedis = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-      Effect.provide(effect, backend) as Effect.Effect<
-        A,
-        E | RedisServer.RedisServerError | Exclude<Layer.Error<typeof backend>, never>,
-        Exclude<R, Redis.Redis | RedisPool.RedisPool> | RedisServer.RedisServer
-      >
+    const withRedis = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.provide(effect, backend)
     const p = (key: string) => `p${protocol}:${key}`
 
     it.effect("send returns node-redis's RESP2 shapes, names and arguments verbatim", () =>
