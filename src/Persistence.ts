@@ -37,7 +37,9 @@
  *   command on it failed, was interrupted or is still running, or left state
  *   behind (`WATCH`, `MULTI`, `SELECT`, ...): then it is closed. Its commands
  *   are neither retried nor observed by the pool's metrics. Closing the layer
- *   closes the connections still reserved, failing their commands.
+ *   closes the connections still reserved, failing their commands. A
+ *   connection used after its scope closed fails with `InvalidArgumentError`
+ *   rather than reaching a connection someone else now holds.
  * - `subscribe` is served by the pool's single subscriber connection (one for
  *   every channel), renewed after a reconnect; the queue fails with a
  *   `RedisError` when the subscription is refused or lost for good. A slow
@@ -103,6 +105,7 @@ const refusedOnReserved = new Set(["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MON
 
 /** What a reserved connection has done that decides whether it may go back to the pool. */
 interface Reservation {
+  released: boolean
   active: number
   healthy: boolean
   watching: boolean
@@ -165,6 +168,14 @@ export const make: Effect.Effect<Redis.Redis["Service"], never, RedisPool.RedisP
     const reserveConnection = (conn: Conn.Conn, state: Reservation): Redis.Connection => {
       const sendArgs = (args: ReadonlyArray<string>): Effect.Effect<Resp.Reply, RedisError> =>
         Effect.suspend(() => {
+          if (state.released) {
+            return Effect.fail(
+              new InvalidArgumentError({
+                option: "reserve",
+                message: "this reserved connection was released when its scope closed: reserve another one"
+              })
+            )
+          }
           const name = commandName(args)
           if (refusedOnReserved.has(name)) {
             return Effect.fail(
@@ -200,12 +211,13 @@ export const make: Effect.Effect<Redis.Redis["Service"], never, RedisPool.RedisP
       (restore) =>
         Effect.gen(function*() {
           const conn = yield* Effect.mapError(restore(pool.get), toRedisError)
-          const state: Reservation = { active: 0, healthy: true, watching: false, inMulti: false, dirty: false }
+          const state: Reservation = { released: false, active: 0, healthy: true, watching: false, inMulti: false, dirty: false }
           reserved.add(conn)
           // Runs before the pool's own release (added after it): a connection that may carry
           // a command or state is closed, and the pool's release then finds nothing to return.
           yield* Effect.addFinalizer(() =>
             Effect.suspend(() => {
+              state.released = true
               if (!reserved.delete(conn)) return Effect.void
               return reusable(conn, state) ? Effect.void : pool.remove(conn)
             })
