@@ -385,6 +385,14 @@ const suite = (protocol: 2 | 3) =>
         // Used after its scope closed: refused, not sent on a connection someone else may hold.
         const late = yield* Effect.exit(leftBehind.send("GET", key))
         assert.strictEqual((causeOf(late) as { _tag: string })._tag, "InvalidArgumentError")
+        // An interrupted command: closed too, even though nothing is running when the scope closes.
+        yield* Effect.scoped(Effect.gen(function*() {
+          const conn = yield* redis.reserve
+          const fiber = yield* Effect.forkChild(conn.send("BLPOP", key + ":other", "0"))
+          assert.isTrue(yield* eventually(blocked))
+          yield* Fiber.interrupt(fiber)
+        }))
+        assert.strictEqual(yield* removed(), before + 4)
         // A full MULTI/EXEC leaves it clean.
         const exec = yield* Effect.scoped(Effect.gen(function*() {
           const conn = yield* redis.reserve
@@ -393,7 +401,7 @@ const suite = (protocol: 2 | 3) =>
           return yield* conn.send("EXEC")
         }))
         assert.deepStrictEqual(exec, [1])
-        assert.strictEqual(yield* removed(), before + 3)
+        assert.strictEqual(yield* removed(), before + 4)
       })))
 
     it.effect("subscribe shares the service's single subscriber connection", () =>
