@@ -162,23 +162,30 @@ const main = async () => {
   const stats = pool.statsUnsafe()
   if (stats.total > SIZE || stats.turnsInUse !== 0) throw new Error(`pool invariant broken: ${JSON.stringify(stats)}`)
 
+  // Ratios are medians of per-round ratios (both runs of a round are close in
+  // time, so a load swing on the shared machine hits both), throughputs are
+  // medians over rounds.
+  const ratio = (name: string, base: string, load: "sequential" | "contended") => {
+    const a = results.get(name)![load]
+    const b = results.get(base)![load]
+    return median(a.map((x, i) => x / b[i]!))
+  }
   const fmt = (n: number) => `${(n / 1e6).toFixed(2)} M/s`
-  const base = results.get("effect/Pool use")!
-  console.log(`machine: ${os.cpus()[0]?.model ?? "?"} × ${os.cpus().length}, Node ${process.version}`)
-  console.log(`cycles per run ${CYCLES}, rounds ${ROUNDS}, medians; ratio vs effect/Pool use`)
+  const base = "effect/Pool use"
+  console.log(`machine: ${os.cpus()[0]?.model ?? "?"} × ${os.cpus().length}, Node ${process.version}, load ${os.loadavg()[0]!.toFixed(1)}`)
+  console.log(`cycles per run ${CYCLES}, rounds ${ROUNDS}; throughput medians, ratio = median of per-round ratios vs ${base}`)
   console.log(`${"case".padEnd(30)} ${"sequential".padStart(12)} ${"ratio".padStart(6)} ${"100 fibers/10".padStart(14)} ${"ratio".padStart(6)}`)
   for (const c of cases) {
     const r = results.get(c.name)!
-    const s = median(r.sequential)
-    const k = median(r.contended)
     console.log(
-      `${c.name.padEnd(30)} ${fmt(s).padStart(12)} ${(s / median(base.sequential)).toFixed(2).padStart(6)} ` +
-        `${fmt(k).padStart(14)} ${(k / median(base.contended)).toFixed(2).padStart(6)}`
+      `${c.name.padEnd(30)} ${fmt(median(r.sequential)).padStart(12)} ${ratio(c.name, base, "sequential").toFixed(2).padStart(6)} ` +
+        `${fmt(median(r.contended)).padStart(14)} ${ratio(c.name, base, "contended").toFixed(2).padStart(6)}`
     )
   }
-  const scopedOurs = median(results.get("this pool scoped get")!.sequential)
-  const scopedTheirs = median(results.get("effect/Pool scoped get")!.sequential)
-  console.log(`scoped get vs effect/Pool scoped get: ${(scopedOurs / scopedTheirs).toFixed(2)}×`)
+  console.log(
+    `scoped get vs effect/Pool scoped get: ${ratio("this pool scoped get", "effect/Pool scoped get", "sequential").toFixed(2)}× ` +
+      `sequential, ${ratio("this pool scoped get", "effect/Pool scoped get", "contended").toFixed(2)}× contended`
+  )
   await generic.drain()
   await generic.clear()
   process.exit(0)

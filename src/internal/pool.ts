@@ -402,6 +402,10 @@ export class PoolImpl<C extends Poolable> {
    * turn on) are queued, so a long line of waiters never deepens the stack.
    */
   releaseTurn(): void {
+    if (this.waiters.size === 0 && this.sharedWaiters.size === 0 && !this.releasing && this.options.minIdleConns === 0) {
+      this.turnsTaken--
+      return
+    }
     this.pendingReleases++
     if (this.releasing) return
     this.releasing = true
@@ -1113,10 +1117,8 @@ export class PoolImpl<C extends Poolable> {
 
   releaseShared(entry: Entry<C>, exit: Exit.Exit<unknown, unknown>): undefined {
     entry.inFlight--
-    if (entry.state !== SHARED) {
-      if (entry.state === CLOSED) return undefined
-      return undefined
-    }
+    // Removed (closed) while this caller ran: `dropShared` already settled its counts.
+    if (entry.state !== SHARED) return undefined
     this.sharedInFlight--
     if (this.closed) {
       if (entry.inFlight === 0) {
