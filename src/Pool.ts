@@ -284,7 +284,8 @@ const fromImpl = <C extends Poolable>(pool: internal.PoolImpl<C>): Pool<C> & int
   // runs with that finalizer already in place.)
   const get: Effect.Effect<C, PoolError | ConnectionError, Scope.Scope> = Effect.withFiber((fiber) => {
     const scope = Context.getUnsafe(fiber.context, Scope.Scope)
-    if (!pool.canTakeIdle()) return getSlow(scope)
+    // A closed scope runs a finalizer at once: take the path that adds it last.
+    if (!pool.canTakeIdle() || scope.state._tag === "Closed") return getSlow(scope)
     let held: internal.Entry<C> | undefined
     return Effect.flatMap(
       Scope.addFinalizerExit(scope, (exit) => {

@@ -225,6 +225,17 @@ describe("Pool: return and close", () => {
       assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
     }))
 
+  it.effect("get into an already closed scope returns the connection at once and leaks no turn", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 1 })
+      yield* pool.withConn(() => Effect.void)
+      const scope = yield* Scope.make()
+      yield* Scope.close(scope, Exit.void)
+      yield* Scope.provide(pool.get, scope)
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+      assert.strictEqual(pool.statsUnsafe().idle, 1)
+    }))
+
   it.effect("maxIdleConns closes connections returned beyond it", () =>
     Effect.gen(function*() {
       const { pool } = yield* makePool({ poolSize: 5, maxIdleConns: 2 })
