@@ -1,0 +1,250 @@
+/**
+ * Runs one chaos scenario end to end: a fresh `redis-server` (and the fault
+ * proxy or the huge-bulk server in front of it when the scenario needs one), a
+ * `RedisPool` service, the seeded workload at 200 fibers with the fault beside
+ * it, then the checks: the server's state against the ledger, the pool's
+ * stats back to rest, the pool closing within a bound, its connections gone
+ * from the server, the heap before and after.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Conn from "../../src/Conn.ts"
+import type * as Pool from "../../src/Pool.ts"
+import * as RedisPool from "../../src/RedisPool.ts"
+import type * as Resp from "../../src/Resp.ts"
+import * as FaultProxy from "../support/FaultProxy.ts"
+import * as RedisServer from "../support/RedisServer.ts"
+import * as HugeBulkServer from "./HugeBulkServer.ts"
+import { COUNTER_BASE, defaultShape, Ledger, type Shape, type Verdict, verify } from "./Ledger.ts"
+import type { Mode, Scenario } from "./scenarios.ts"
+import * as Workload from "./Workload.ts"
+
+/**
+ * Everything measured in one run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Result extends Verdict {
+  readonly id: number
+  readonly name: string
+  readonly mode: Mode
+  readonly durationMillis: number
+  readonly fibers: number
+  readonly attempted: number
+  readonly acked: number
+  readonly failures: Readonly<Record<string, number>>
+  readonly interrupted: number
+  readonly misdelivered: number
+  readonly hung: number
+  readonly defects: number
+  readonly faultEvents: number
+  /** Connections the faults destroyed. */
+  readonly destroyed: number
+  /** Slowest time from a fault's end to the next success, over the faults; undefined when none was measured. */
+  readonly recoveryMillis: number | undefined
+  /** Faults after whose end no operation succeeded. */
+  readonly unrecovered: number
+  /** Connections that completed their handshake (counted by `onConnect`). */
+  readonly opened: number
+  readonly poolSize: number
+  readonly heapBeforeMb: number
+  readonly heapAfterMb: number
+  /** The pool's stats once the workload stopped. */
+  readonly finalStats: Pick<Pool.PoolStats, "inUse" | "turnsInUse" | "sharedInFlight" | "pendingWaiters" | "dialing">
+  readonly balanced: boolean
+  /** The pool's scope closed within its bound. */
+  readonly closed: boolean
+  /** The pool's connections the server still listed after closing. */
+  readonly leftoverClients: number
+  readonly notes: ReadonlyArray<string>
+}
+
+/**
+ * Options of {@link runScenario}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions {
+  readonly mode: Mode
+  readonly shape?: Shape | undefined
+  readonly poolSize?: number | undefined
+}
+
+const sleep = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
+
+const heapMb = (): number => {
+  ;(globalThis as { gc?: () => void }).gc?.()
+  return Math.round(process.memoryUsage().heapUsed / 1024 / 1024 * 10) / 10
+}
+
+const atRest = (stats: Pool.PoolStats): boolean =>
+  stats.inUse === 0 && stats.turnsInUse === 0 && stats.sharedInFlight === 0 && stats.pendingWaiters === 0 &&
+  stats.dialing === 0
+
+const strings = (reply: Resp.Reply): Array<string> =>
+  Array.isArray(reply) ? reply.map((item) => (typeof item === "string" ? item : String(item))) : []
+
+const POOL_CLIENT_NAME = "chaos-pool"
+
+/** Clients named as the pool's in `CLIENT LIST`. */
+const poolClients = (admin: Conn.Conn) =>
+  Effect.map(admin.send(["CLIENT", "LIST"]), (list) =>
+    String(list).split("\n").filter((line) => line.includes(`name=${POOL_CLIENT_NAME} `)).length)
+
+/**
+ * Runs `scenario` once and measures it. Fails only when the harness itself
+ * cannot run (a server that will not start, a seed that fails); whatever the
+ * library does wrong is in the result.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const runScenario = (scenario: Scenario, options: RunOptions): Effect.Effect<Result, unknown> =>
+  Effect.scoped(Effect.gen(function*() {
+    const shape = options.shape ?? defaultShape
+    const poolSize = options.poolSize ?? 40
+    const server = yield* RedisServer.make({ config: scenario.serverConfig ?? [] })
+    const proxy = scenario.via === "proxy" ? yield* FaultProxy.make({ port: server.port }) : undefined
+    const huge = scenario.via === "huge" ? yield* HugeBulkServer.make({ port: server.port }) : undefined
+    const port = proxy?.port ?? huge?.port ?? server.port
+
+    const admin = yield* Conn.make({ port: server.port, clientName: "chaos-admin" })
+    yield* Workload.seed((args) => admin.send(args), shape)
+
+    const heapBeforeMb = heapMb()
+    let opened = 0
+    const poolScope = yield* Scope.make()
+    const redis = yield* RedisPool.make({
+      port,
+      poolSize,
+      clientName: POOL_CLIENT_NAME,
+      onConnect: () => Effect.sync(() => void opened++)
+    }).pipe(Scope.provide(poolScope))
+
+    const ledger = new Ledger(shape)
+    const durationMillis = scenario.durationMillis[options.mode]
+    let report = { events: 0, destroyed: 0 }
+    const faults = scenario.fault({ mode: options.mode, server, proxy, huge, admin, ledger, poolSize }).pipe(
+      Effect.tap((done) => Effect.sync(() => void (report = done))),
+      Effect.catchCause((cause) => Effect.sync(() => ledger.note(`the fault itself failed: ${String(cause)}`)))
+    )
+    const workload = yield* Workload.run(redis, ledger, { durationMillis, joinMillis: 30_000, faults })
+
+    // Once nobody calls, the pool must come back to rest.
+    let stats = yield* redis.stats
+    for (let i = 0; i < 200 && !atRest(stats); i++) {
+      yield* sleep(50)
+      stats = yield* redis.stats
+    }
+    const closed = Option.isSome(yield* Effect.timeoutOption(Scope.close(poolScope, Exit.void), 15_000))
+
+    // The harness's own view of the server, straight to it (the admin connection may have been killed).
+    const check = yield* Conn.make({ port: server.port, clientName: "chaos-check" })
+    let leftoverClients = yield* poolClients(check)
+    for (let i = 0; i < 100 && leftoverClients > 0; i++) {
+      yield* sleep(50)
+      leftoverClients = yield* poolClients(check)
+    }
+    const counters: Array<number> = []
+    for (let c = 0; c < shape.counters; c++) counters.push(Number(yield* check.send(["GET", `c:${c}`])) - COUNTER_BASE)
+    const writerLists: Array<Array<string>> = []
+    for (let w = 0; w < shape.writers; w++) writerLists.push(strings(yield* check.send(["LRANGE", `w:${w}`, 0, -1])))
+    const queues: Array<Array<string>> = []
+    for (let c = 0; c < shape.consumers; c++) queues.push(strings(yield* check.send(["LRANGE", `q:${c}`, 0, -1])))
+    const verdict = verify(ledger, { counters, writerLists, queues })
+    const heapAfterMb = heapMb()
+
+    return {
+      id: scenario.id,
+      name: scenario.name,
+      mode: options.mode,
+      durationMillis,
+      fibers: shape.writers + shape.readers + shape.producers + shape.consumers,
+      attempted: ledger.attempted,
+      acked: ledger.acked,
+      failures: ledger.failures,
+      interrupted: ledger.interrupted,
+      misdelivered: ledger.misdelivered,
+      hung: workload.hung,
+      defects: workload.defects,
+      faultEvents: report.events,
+      destroyed: report.destroyed,
+      recoveryMillis: ledger.recoveries.length === 0 ? undefined : Math.max(...ledger.recoveries),
+      unrecovered: ledger.unrecovered,
+      opened,
+      poolSize,
+      heapBeforeMb,
+      heapAfterMb,
+      finalStats: {
+        inUse: stats.inUse,
+        turnsInUse: stats.turnsInUse,
+        sharedInFlight: stats.sharedInFlight,
+        pendingWaiters: stats.pendingWaiters,
+        dialing: stats.dialing
+      },
+      balanced: atRest(stats),
+      closed,
+      leftoverClients,
+      notes: ledger.notes,
+      ...verdict
+    } satisfies Result
+  }))
+
+/**
+ * The bound on connections opened: twice the pool, plus twice what the faults destroyed.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const connectionBound = (result: Result): number => 2 * (result.poolSize + result.destroyed)
+
+/**
+ * The invariants every run must hold, as a list of violations (empty when all hold).
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const violations = (result: Result): Array<string> => {
+  const out: Array<string> = []
+  const zero = (name: keyof Result) => {
+    const value = result[name]
+    if (value !== 0) out.push(`${name} = ${String(value)}`)
+  }
+  zero("lostAcked")
+  zero("appliedTwice")
+  zero("appliedUnsent")
+  zero("misdelivered")
+  zero("silentPopLoss")
+  zero("foreign")
+  zero("hung")
+  zero("defects")
+  zero("unrecovered")
+  zero("leftoverClients")
+  if (!result.balanced) out.push(`stats not at rest: ${JSON.stringify(result.finalStats)}`)
+  if (!result.closed) out.push("the pool did not close within 15 s")
+  if (result.opened > connectionBound(result)) {
+    out.push(`opened ${result.opened} connections > bound ${connectionBound(result)}`)
+  }
+  return out
+}
+
+/**
+ * A one-line summary for logs.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const summary = (result: Result): string =>
+  `#${result.id} ${result.mode}: attempted ${result.attempted}, acked ${result.acked}, failed ${
+    JSON.stringify(result.failures)
+  }, interrupted ${result.interrupted}, lost ${result.lostAcked}, twice ${result.appliedTwice}, unsent-applied ${result.appliedUnsent}, wrong ${result.misdelivered}, silent pops ${result.silentPopLoss}, pops lost with conn ${result.popLostWithConnection}, recovery ${result.recoveryMillis} ms, opened ${result.opened} (destroyed ${result.destroyed}), heap ${result.heapBeforeMb}->${result.heapAfterMb} MB, stats ${
+    JSON.stringify(result.finalStats)
+  }, closed ${result.closed}, leftover ${result.leftoverClients}, hung ${result.hung}, defects ${result.defects}${
+    result.notes.length > 0 ? `\n  notes: ${result.notes.join("\n  ")}` : ""
+  }`
