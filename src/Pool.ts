@@ -296,7 +296,7 @@ const fromImpl = <C extends Poolable>(pool: internal.PoolImpl<C>): Pool<C> & int
         const entry = pool.tryTakeIdle()
         if (entry !== undefined) {
           held = entry
-          return Effect.succeed(entry.conn)
+          return entry.success
         }
         return Effect.uninterruptibleMask((restore) =>
           Effect.map(restore(pool.acquireSlow()), (entry) => {

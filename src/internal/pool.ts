@@ -86,6 +86,8 @@ export interface Entry<C> {
   inFlight: number
   /** A shared connection that takes no new callers, so that it can go back to the idle list. */
   retiring: boolean
+  /** `Exit.succeed(conn)`, made once: a checkout returns it without allocating. */
+  readonly success: Exit.Exit<C>
   /** Pool clock time of the dial or of the move into the shared set; idle time counts from this or `conn.usedAt`, whichever is later. */
   lastUsed: number
 }
@@ -788,6 +790,7 @@ export class PoolImpl<C extends Poolable> {
     const entry: Entry<C> = {
       conn,
       scope,
+      success: Exit.succeed(conn),
       createdAt: now,
       expiresAt: expiresAt(now, this.options.connMaxLifetime, this.options.connMaxLifetimeJitter, Math.random()),
       state: IDLE,
