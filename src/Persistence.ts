@@ -60,7 +60,7 @@ import type * as Scope from "effect/Scope"
 import type * as Conn from "./Conn.ts"
 import { InvalidArgumentError, type RedisError, type RedisReplyError } from "./Errors.ts"
 import { toNodeReply, toNodeScriptReply } from "./internal/persistenceReply.ts"
-import { commandName, statefulAdvice } from "./internal/redisPoolClassify.ts"
+import { commandName, type ConnState, track } from "./internal/redisPoolClassify.ts"
 import * as RedisPool from "./RedisPool.ts"
 import type * as Resp from "./Resp.ts"
 
@@ -104,35 +104,12 @@ const makeEval = (
 const refusedOnReserved = new Set(["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR"])
 
 /** What a reserved connection has done that decides whether it may go back to the pool. */
-interface Reservation {
+interface Reservation extends ConnState {
   released: boolean
   active: number
   healthy: boolean
-  watching: boolean
-  inMulti: boolean
-  dirty: boolean
 }
 
-const track = (state: Reservation, name: string, args: ReadonlyArray<string>): void => {
-  switch (name) {
-    case "WATCH":
-      state.watching = true
-      return
-    case "UNWATCH":
-      state.watching = false
-      return
-    case "MULTI":
-      state.inMulti = true
-      return
-    case "EXEC":
-    case "DISCARD":
-      state.inMulti = false
-      state.watching = false
-      return
-    default:
-      if (statefulAdvice(name, args) !== undefined) state.dirty = true
-  }
-}
 
 const reusable = (conn: Conn.Conn, state: Reservation): boolean =>
   state.healthy && state.active === 0 && !state.watching && !state.inMulti && !state.dirty && conn.isHealthy &&

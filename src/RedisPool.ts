@@ -81,7 +81,7 @@ import {
   TransactionAbortedError
 } from "./Errors.ts"
 import { isBlocking } from "./internal/connBlocking.ts"
-import { commandName, statefulAdvice } from "./internal/redisPoolClassify.ts"
+import { commandName, type ConnState, statefulAdvice, track } from "./internal/redisPoolClassify.ts"
 import { Observer } from "./internal/redisPoolObserve.ts"
 import { resolve } from "./internal/redisPoolOptions.ts"
 import { isRetryable, retryAfter } from "./internal/redisPoolRetry.ts"
@@ -542,32 +542,6 @@ const failureOf = <E>(cause: Cause.Cause<E>): E | undefined => {
 const sha1 = (script: string): string => createHash("sha1").update(script).digest("hex")
 
 /** Connection state left by commands run on an exclusive connection. */
-interface ConnState {
-  watching: boolean
-  inMulti: boolean
-  dirty: boolean
-}
-
-const track = (state: ConnState, name: string, args: ReadonlyArray<Resp.Arg>): void => {
-  switch (name) {
-    case "WATCH":
-      state.watching = true
-      return
-    case "UNWATCH":
-      state.watching = false
-      return
-    case "MULTI":
-      state.inMulti = true
-      return
-    case "EXEC":
-    case "DISCARD":
-      state.inMulti = false
-      state.watching = false
-      return
-    default:
-      if (statefulAdvice(name, args) !== undefined) state.dirty = true
-  }
-}
 
 /**
  * Builds the service on a pool made in the current scope; closing the scope
