@@ -289,8 +289,23 @@ describe("Pool: return and close", () => {
 describe("Pool: metrics and keyed pools", () => {
   it.effect("metrics carry OpenTelemetry's names", () =>
     Effect.gen(function*() {
-      const { pool } = yield* makePool({ poolSize: 2, name: "metrics-test", poolTimeout: 100 })
+      const { pool } = yield* makePool({ poolSize: 1, name: "metrics-test", poolTimeout: 100 })
       yield* pool.withConn(() => Effect.void)
+      // One wait that succeeds, one that times out.
+      const scope = yield* Scope.make()
+      yield* Scope.provide(pool.get, scope)
+      const waiter = yield* Effect.forkChild(pool.withConn(() => Effect.void))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      yield* TestClock.adjust(50)
+      yield* Scope.close(scope, Exit.void)
+      yield* Fiber.join(waiter)
+      const scope2 = yield* Scope.make()
+      yield* Scope.provide(pool.get, scope2)
+      const late = yield* Effect.forkChild(Effect.exit(pool.withConn(() => Effect.void)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      yield* TestClock.adjust(100)
+      assert.strictEqual(tagOf(yield* Fiber.join(late)), "PoolTimeoutError")
+      yield* Scope.close(scope2, Exit.void)
       yield* TestClock.adjust(1_000) // a reaper tick refreshes the gauges
       const snapshot = yield* Metric.snapshot
       const names = new Set(
@@ -302,7 +317,9 @@ describe("Pool: metrics and keyed pools", () => {
         const name of [
           "db.client.connection.count",
           "db.client.connection.create_time",
-          "db.client.connection.pending_requests"
+          "db.client.connection.pending_requests",
+          "db.client.connection.wait_time",
+          "db.client.connection.timeouts"
         ]
       ) assert.isTrue(names.has(name), name)
       const idle = snapshot.find((m) =>
@@ -311,6 +328,13 @@ describe("Pool: metrics and keyed pools", () => {
         m.attributes?.["db.client.connection.state"] === "idle"
       )
       assert.deepStrictEqual((idle?.state as { value: number } | undefined)?.value, 1)
+      const timeouts = snapshot.find((m) =>
+        m.id === "db.client.connection.timeouts" &&
+        m.attributes?.["db.client.connection.pool.name"] === "metrics-test"
+      )
+      assert.deepStrictEqual((timeouts?.state as { count: number } | undefined)?.count, 1)
+      assert.strictEqual(pool.statsUnsafe().waitCount, 1)
+      assert.strictEqual(pool.statsUnsafe().waitDurationMillis, 50)
     }))
 
   it.effect("keyed pools: one pool per key, made on first use, closed with the parent scope", () =>
