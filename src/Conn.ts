@@ -103,8 +103,13 @@ export interface SendOptions {
   readonly timeout?: Duration.Input | undefined
   /**
    * Whether the command blocks on the server. Detected from the command by default
-   * (BLPOP, XREAD ... BLOCK, WAIT, ...). A caller leaving a blocking command early
-   * closes the connection, so that nothing is popped for nobody.
+   * (BLPOP, XREAD ... BLOCK, WAIT, ...). When a caller leaves a blocking command with
+   * a finite block time early (interrupted, or past its read deadline), the connection
+   * keeps reading until the server answers (bounded by the block time plus
+   * `max(drainTimeout, readTimeout, 1 s)`): a stalled server may still pop for that
+   * caller once it runs again, and what a BLPOP, BRPOP, BLMPOP, BZPOPMIN, BZPOPMAX or
+   * BZMPOP popped for nobody is pushed back where it came from. A caller leaving a
+   * command that blocks without limit closes the connection.
    */
   readonly blocking?: boolean | undefined
 }
@@ -177,7 +182,12 @@ export interface Conn {
   readonly awaitClose: Effect.Effect<ConnectionError>
   /** Sends QUIT, waits for its reply within `readTimeout` (1 s if none), then closes. */
   readonly quit: Effect.Effect<void>
-  /** Destroys the socket now; queued and in-flight commands fail with `ConnectionError` (reason closed). */
+  /**
+   * Destroys the socket now; queued and in-flight commands fail with `ConnectionError` (reason closed).
+   * Exception: when every command in flight was left by its caller and one of them is a blocking pop,
+   * the connection refuses new commands at once but reads on until those replies land (each within its
+   * own deadline), so that what the pop took is put back (see `SendOptions.blocking`).
+   */
   readonly close: Effect.Effect<void>
 }
 

@@ -8,6 +8,7 @@ import * as Scope from "effect/Scope"
 import * as Conn from "../src/Conn.ts"
 import { ConnectionError, RedisReplyError } from "../src/Errors.ts"
 import { blockingMillis, isBlocking } from "../src/internal/connBlocking.ts"
+import { restoreCommand } from "../src/internal/connRestore.ts"
 import type * as Resp from "../src/Resp.ts"
 import * as FaultProxy from "./support/FaultProxy.ts"
 import { freePort } from "./support/ports.ts"
@@ -34,6 +35,22 @@ const tagOf = <A, E>(exit: Exit.Exit<A, E>): string | undefined => {
   const error = failure(exit)
   return typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : undefined
 }
+
+describe("restoreCommand", () => {
+  it("puts back what a blocking pop took: head, tail, or sorted set; nothing for nil or moves", () => {
+    assert.deepStrictEqual(restoreCommand(["BLPOP", "a", "b", 1], ["b", "x"]), ["LPUSH", "b", "x"])
+    assert.deepStrictEqual(restoreCommand(["brpop", "a", 1], ["a", "x"]), ["RPUSH", "a", "x"])
+    assert.deepStrictEqual(restoreCommand(["BLMPOP", 1, 2, "a", "b", "LEFT", "COUNT", 2], ["a", ["x", "y"]]), ["LPUSH", "a", "y", "x"])
+    assert.deepStrictEqual(restoreCommand(["BLMPOP", 1, 1, "a", "RIGHT", "COUNT", 2], ["a", ["z", "y"]]), ["RPUSH", "a", "y", "z"])
+    assert.deepStrictEqual(restoreCommand(["BZPOPMIN", "z", 1], ["z", "m", 1.5]), ["ZADD", "z", 1.5, "m"])
+    assert.deepStrictEqual(restoreCommand(["BZMPOP", 1, 1, "z", "MAX", "COUNT", 2], ["z", [["m", 3], ["n", 2]]]), ["ZADD", "z", 3, "m", 2, "n"])
+    assert.deepStrictEqual(restoreCommand(["BZMPOP", 1, 1, "z", "MIN"], ["z", ["m", "1"]]), ["ZADD", "z", "1", "m"])
+    assert.isUndefined(restoreCommand(["BLPOP", "a", 1], null))
+    assert.isUndefined(restoreCommand(["BLMOVE", "a", "b", "LEFT", "RIGHT", 1], "x"))
+    assert.isUndefined(restoreCommand(["BRPOPLPUSH", "a", "b", 1], "x"))
+    assert.isUndefined(restoreCommand(["WAIT", 1, 100], 0))
+  })
+})
 
 describe("isBlocking", () => {
   it("recognises blocking commands and their block time", () => {
@@ -336,10 +353,14 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Conn against one serv
       const conn = yield* Conn.make({ port: server.port, readTimeout: 100 })
       assert.strictEqual(yield* conn.send(["BLPOP", "empty-list", "0.3"]), null)
       assert.isTrue(conn.isHealthy)
-      const timedOut = yield* Effect.exit(conn.send(["BLPOP", "empty-list", "5"], { timeout: 100 }))
+      const timedOut = yield* Effect.exit(conn.send(["BLPOP", "empty-list", "0.5"], { timeout: 100 }))
       assert.strictEqual(tagOf(timedOut), "CommandTimeoutError")
-      // a caller who leaves a blocking command early takes the connection with it
-      assert.isFalse(conn.isHealthy)
+      // the connection waits for the server's own answer (nil here) and stays usable
+      assert.isTrue(conn.isHealthy)
+      assert.strictEqual(conn.pending, 1)
+      yield* conn.awaitIdle
+      assert.isTrue(conn.isHealthy)
+      assert.strictEqual(yield* conn.send(["ECHO", "after"]), "after")
     }))
 
   it.effect("closing the scope fails pending and queued commands with ConnectionError (closed)", () =>
@@ -500,6 +521,61 @@ describe("Conn handshake", () => {
 })
 
 describe("Conn faults", () => {
+  it.live("closed while its BLPOP caller is gone and the server stopped: the socket reads on and the element is put back", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const scope = yield* Scope.make()
+      const conn = yield* Conn.make({ port: server.port }).pipe(Scope.provide(scope))
+      const producer = yield* Conn.make({ port: server.port })
+      const blpop = yield* Effect.forkChild(conn.send(["BLPOP", "stalled", "2"]), { startImmediately: true })
+      let blocked = "0"
+      for (let i = 0; i < 500 && blocked !== "1"; i++) {
+        blocked = /blocked_clients:(\d+)/.exec(String(yield* producer.send(["INFO", "clients"])))?.[1] ?? "?"
+        if (blocked !== "1") yield* pause(10)
+      }
+      yield* server.pause
+      const push = yield* Effect.forkChild(producer.send(["RPUSH", "stalled", "precious"]), { startImmediately: true })
+      yield* pause(50)
+      yield* Fiber.interrupt(blpop)
+      yield* Scope.close(scope, Exit.void)
+      assert.isFalse(conn.isHealthy)
+      assert.strictEqual(tagOf(yield* Effect.exit(conn.send(["PING"]))), "ConnectionError")
+      yield* server.resume
+      assert.strictEqual(yield* Fiber.join(push), 1)
+      const closed = yield* conn.awaitClose
+      assert.strictEqual(closed.reason, "closed")
+      assert.deepStrictEqual(yield* producer.send(["LRANGE", "stalled", 0, -1]), ["precious"])
+    }))
+
+  it.live("a BLPOP whose caller left while the server was stopped puts back the element the server popped for it", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const conn = yield* Conn.make({ port: server.port })
+      const producer = yield* Conn.make({ port: server.port })
+      const blpop = yield* Effect.forkChild(conn.send(["BLPOP", "stalled", "2"]), { startImmediately: true })
+      let blocked = "0"
+      for (let i = 0; i < 500 && blocked !== "1"; i++) {
+        blocked = /blocked_clients:(\d+)/.exec(String(yield* producer.send(["INFO", "clients"])))?.[1] ?? "?"
+        if (blocked !== "1") yield* pause(10)
+      }
+      assert.strictEqual(blocked, "1")
+      yield* server.pause
+      // The push reaches the stopped server before the caller leaves: once resumed, it serves the pop first.
+      const push = yield* Effect.forkChild(producer.send(["RPUSH", "stalled", "precious"]), { startImmediately: true })
+      yield* pause(50)
+      yield* Fiber.interrupt(blpop)
+      yield* pause(50)
+      yield* server.resume
+      assert.strictEqual(yield* Fiber.join(push), 1)
+      let list: Resp.Reply = []
+      for (let i = 0; i < 500; i++) {
+        list = yield* producer.send(["LRANGE", "stalled", 0, -1])
+        if (Array.isArray(list) && list.length > 0) break
+        yield* pause(10)
+      }
+      assert.deepStrictEqual(list, ["precious"])
+    }))
+
   it.live("SIGSTOP: timeouts; after the drain bound the connection closes; after SIGCONT a fresh connection works", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()

@@ -17,6 +17,7 @@ import {
 } from "../Errors.ts"
 import { type Arg, Decoder, type Reply } from "../Resp.ts"
 import { blockingMillis } from "./connBlocking.ts"
+import { restoreCommand } from "./connRestore.ts"
 import { RespWriter } from "./respWriter.ts"
 
 /** Resolved timeouts and bounds, all in milliseconds; 0 means "no deadline". */
@@ -53,6 +54,8 @@ const CANCELLED = 3
 
 type Resume = (exit: Exit.Exit<any, any>) => void
 
+const ignoreExit: Resume = () => {}
+
 /** One command (or one batch of commands) on its way to and from the server. */
 class Slot {
   /** The caller's continuation; undefined once the caller has left (timed out, interrupted) or been answered. */
@@ -73,6 +76,8 @@ class Slot {
   /** Pub/sub commands only: the confirmation kind (`"subscribe"`, ...) and the names, one confirmation each. */
   kind: string | undefined = undefined
   names: ReadonlyArray<string> | undefined = undefined
+  /** A single blocking command's arguments: what to put back if it pops for a caller who left. */
+  args: ReadonlyArray<Arg> | undefined = undefined
   constructor(
     resume: Resume,
     bytes: Uint8Array,
@@ -154,6 +159,8 @@ export class ConnSocket {
   protocol: 2 | 3 = 2
   /** Number of `socket.write` calls so far: commands issued in one tick share one. */
   writeCount = 0
+  /** Elements popped for callers who had left, pushed back (see `connRestore`). */
+  restored = 0
 
   /** Commands queued and not yet written, cancelled ones excluded. */
   private queued = 0
@@ -166,6 +173,8 @@ export class ConnSocket {
   private flushScheduled = false
   private waitingDrain = false
   private closed = false
+  /** Closed by the client while only callers who left are in flight, one of them a blocking pop: reads on until they land. */
+  private lingering = false
   private closeError: ConnectionError | undefined
   private timer: ReturnType<typeof setTimeout> | undefined
   private timerAt = 0
@@ -220,7 +229,7 @@ export class ConnSocket {
   }
 
   get isHealthy(): boolean {
-    return !this.closed
+    return !this.closed && !this.lingering
   }
 
   get isClosed(): boolean {
@@ -287,7 +296,7 @@ export class ConnSocket {
     kind?: string,
     names?: ReadonlyArray<string>
   ): Effect.Effect<void> | undefined {
-    if (this.closed) {
+    if (this.closed || (this.lingering && resume !== ignoreExit)) {
       resume(Exit.fail(this.closeError ?? this.closedError("the connection is closed", false)))
       return undefined
     }
@@ -326,8 +335,10 @@ export class ConnSocket {
     }
     else readTimeout = blocking ? 0 : this.settings.readTimeout
     let slot: Slot
-    if (kind === undefined) slot = new Slot(resume, bytes, count, readTimeout, blocking, name, commands !== undefined)
-    else {
+    if (kind === undefined) {
+      slot = new Slot(resume, bytes, count, readTimeout, blocking, name, commands !== undefined)
+      if (blocking && args !== undefined) slot.args = args
+    } else {
       count = names!.length
       slot = new Slot(resume, bytes, count, readTimeout, false, name, true)
       slot.kind = kind
@@ -432,7 +443,14 @@ export class ConnSocket {
   /** A written command whose caller left: keep the slot so replies stay in order, drop the reply when it lands. */
   private orphan(slot: Slot, now: number): void {
     if (slot.blocking) {
-      this.fail(this.closedError("a caller left a blocking command early; the connection is closed so that nothing is popped for nobody"))
+      // Closing does not stop a stalled server from popping for this caller once it runs again (it serves the
+      // pop before it reads the close). Keep reading for a bounded time and put back whatever it pops.
+      if (slot.args === undefined || slot.readTimeout === 0) {
+        this.fail(this.closedError("a caller left a blocking command without a deadline; the connection is closed"))
+        return
+      }
+      slot.deadline = Math.max(slot.deadline, now + Math.max(this.settings.drainTimeout, this.settings.readTimeout, 1000))
+      this.armTimer(slot.deadline)
       return
     }
     const drain = this.settings.drainTimeout
@@ -494,9 +512,41 @@ export class ConnSocket {
       if (slot.replies !== undefined) resume(Exit.succeed(slot.replies))
       else if (reply instanceof RedisReplyError) resume(Exit.fail(reply))
       else resume(Exit.succeed(reply))
+    } else if (slot.args !== undefined) {
+      this.restore(slot.args, reply)
     }
     if (this.writeHead < this.writeQueue.length) this.scheduleFlush()
-    else if (this.inFlight === 0) this.checkIdle()
+    else if (this.inFlight === 0) {
+      if (this.lingering) this.fail(this.closedError("closed by the client"))
+      else this.checkIdle()
+    }
+  }
+
+  /**
+   * Whether a close should wait: nothing queued, every command in flight orphaned,
+   * and one of them a blocking pop that may still pop for nobody (see `orphan`). Each
+   * orphan keeps its own deadline, so the wait is bounded.
+   */
+  private lingerForRestore(): boolean {
+    if (this.closed) return false
+    if (this.lingering) return true
+    if (this.queued > 0) return false
+    let restorable = false
+    for (let i = this.readHead; i < this.readQueue.length; i++) {
+      const slot = this.readQueue[i]!
+      if (slot.resume !== undefined) return false
+      if (slot.args !== undefined) restorable = true
+    }
+    this.lingering = restorable
+    return restorable
+  }
+
+  /** A blocking pop answered a caller who left: push what it popped back where it came from. */
+  private restore(args: ReadonlyArray<Arg>, reply: Reply): void {
+    const command = restoreCommand(args, reply)
+    if (command === undefined) return
+    this.restored++
+    this.enqueue(command, undefined, undefined, ignoreExit)
   }
 
   /** A RESP2 frame on a subscriber connection: a confirmation or a message is not a reply. */
@@ -714,5 +764,7 @@ export class ConnSocket {
   }
 
   /** Destroys the socket now (idempotent). */
-  readonly close: Effect.Effect<void> = Effect.sync(() => this.fail(this.closedError("closed by the client")))
+  readonly close: Effect.Effect<void> = Effect.sync(() => {
+    if (!this.lingerForRestore()) this.fail(this.closedError("closed by the client"))
+  })
 }
