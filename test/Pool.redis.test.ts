@@ -76,13 +76,9 @@ describe("Pool against a real redis-server", () => {
         assert.strictEqual(pool.statsUnsafe().idle, 5)
       }))
 
-    // Known failure in src/Conn.ts (not the pool): the server writes
-    // "-ERR max number of clients reached" and closes at once; Conn reports
-    // only "closed: the server closed the connection", dropping the text. The
-    // pool passes the dial's error through unchanged. `.fails` keeps the
-    // expectation visible: this test starts failing (flip it back to
-    // `it.effect`) once Conn keeps the server's text.
-    it.effect.fails("maxclients: the refused dial carries the server's text", () =>
+    // The server writes "-ERR max number of clients reached" and closes at once; the
+    // pool passes the dial's error through unchanged, so the caller reads why.
+    it.effect("maxclients: the refused dial carries the server's text", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer.RedisServer
         yield* server.cli("CONFIG", "SET", "maxclients", "1")

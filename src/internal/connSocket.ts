@@ -210,7 +210,7 @@ export class ConnSocket {
       const reason: ConnectionErrorReason = error.code === "ECONNRESET" || error.code === "EPIPE" ? "reset" : "closed"
       this.fail(new ConnectionError({ reason, message: `${reason}: ${error.message}`, address: settings.address, cause: error }))
     })
-    socket.on("end", () => this.fail(this.closedError("the server closed the connection")))
+    socket.on("end", () => this.fail(this.closedError(this.serverClosedMessage())))
     socket.on("close", () => this.fail(this.closedError("the connection closed")))
   }
 
@@ -483,7 +483,12 @@ export class ConnSocket {
     if (this.subscriber && Array.isArray(reply) && this.routeSubscriber(reply)) return
     const slot = this.readQueue[this.readHead]
     if (slot === undefined) {
-      const error = new ProtocolError({ reason: "unexpected", message: "the server sent a reply nobody asked for" })
+      const error = new ProtocolError({
+        reason: "unexpected",
+        message: reply instanceof RedisReplyError
+          ? `the server sent an error nobody asked for: ${reply.message}`
+          : "the server sent a reply nobody asked for"
+      })
       this.fail(this.closedError(error.message), error)
       return
     }
@@ -710,6 +715,19 @@ export class ConnSocket {
       if (index !== -1) this.closeWaiters.splice(index, 1)
     })
   })
+
+  /**
+   * Why the server hung up, when it said so: a server that refuses a client (`-ERR max
+   * number of clients reached`) answers the first command with an error and closes,
+   * which would otherwise fail a pipelined handshake with a bare "closed".
+   */
+  private serverClosedMessage(): string {
+    const head = this.readQueue[this.readHead]
+    const said = head?.replies?.find((reply) => reply instanceof RedisReplyError)
+    return said === undefined
+      ? "the server closed the connection"
+      : `the server closed the connection after answering: ${(said as RedisReplyError).message}`
+  }
 
   private closedError(message: string, written?: boolean): ConnectionError {
     return new ConnectionError({
