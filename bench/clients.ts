@@ -13,7 +13,11 @@
  *   for `BLOCK_MILLIS`, on the same client;
  * - memory: heap and RSS with 1 000 idle connections, each contender in a fresh process.
  *
- * Environment: `ROUNDS` (5), `MILLIS` (1000), `CONCURRENCY` ("1,50,500"), `OPS`
+ * Besides the ratio of the medians, each row has the median of the per-round ratios (ours,
+ * or that contender, to the best peer of the same round): runs close in time share the
+ * machine's load, which moves a lot on a shared machine.
+ *
+ * Environment: `ROUNDS` (7), `MILLIS` (500), `CONCURRENCY` ("1,50,500"), `OPS`
  * ("GET,SET"), `ONLY` (contender names, comma-separated), `CELLS`
  * ("throughput,reference,blocking,memory"), `BLOCK_MILLIS` (2000), `CONNS` (1000).
  * For a profile of ours alone: `ONLY=ours CELLS=throughput CONCURRENCY=50
@@ -31,11 +35,12 @@ import * as EffectRedis from "effect/persistence/Redis"
 import * as Scope from "effect/Scope"
 import { Redis as IORedis } from "ioredis"
 import { createClient } from "redis"
+import * as Conn from "../src/Conn.ts"
 import * as RedisPool from "../src/RedisPool.ts"
 import { freePort, waitForPort } from "./support/server.ts"
 
-const ROUNDS = Number(process.env["ROUNDS"] ?? 5)
-const MILLIS = Number(process.env["MILLIS"] ?? 1000)
+const ROUNDS = Number(process.env["ROUNDS"] ?? 7)
+const MILLIS = Number(process.env["MILLIS"] ?? 500)
 const LEVELS = (process.env["CONCURRENCY"] ?? "1,50,500").split(",").map(Number)
 const OPS = (process.env["OPS"] ?? "GET,SET").split(",") as Array<Op>
 const ONLY = process.env["ONLY"]?.split(",")
@@ -110,12 +115,13 @@ const promiseContender = (
 ): Contender => {
   const loop = async (call: (key: string) => Promise<unknown>, start: number, end: number, rec: Recorder) => {
     let i = start
+    let t0 = performance.now()
     for (;;) {
-      const t0 = performance.now()
       await call(KEYS[i]!)
       const t1 = performance.now()
       rec.add(t1 - t0)
       if (t1 >= end) return
+      t0 = t1
       i = i + 1 === NKEYS ? 0 : i + 1
     }
   }
@@ -157,12 +163,13 @@ const effectContender = (
   const loop = (call: (key: string) => Effect.Effect<unknown, unknown>, start: number, end: number, rec: Recorder) =>
     Effect.gen(function*() {
       let i = start
+      let t0 = performance.now()
       for (;;) {
-        const t0 = performance.now()
         yield* call(KEYS[i]!)
         const t1 = performance.now()
         rec.add(t1 - t0)
         if (t1 >= end) return
+        t0 = t1
         i = i + 1 === NKEYS ? 0 : i + 1
       }
     })
@@ -253,6 +260,52 @@ const makeEffectNodeRedis = async (port: number): Promise<Contender> => {
   )
 }
 
+/**
+ * Layers of ours, each alone, to see what each costs (only when named in `ONLY`):
+ * `layer:conn` one `Conn`, `layer:shared` the pool's shared checkout around `Conn.send`,
+ * `layer:send` the service's untyped `send`, `layer:bare` the same without metrics, tracing
+ * and retries; `ours` adds the typed reply of `get`/`set`.
+ */
+const makeLayers = async (port: number): Promise<Array<Contender>> => {
+  const ours = await makeOurs(port, {}, "layer:send")
+  const scope = await Effect.runPromise(Scope.make())
+  const conn = await Effect.runPromise(Conn.make({ host: HOST, port }).pipe(Scope.provide(scope)))
+  const pool = ours.redis.pool
+  const blpop = (key: string) => conn.send(["BLPOP", key, BLPOP_TIMEOUT])
+  const bare = await makeOurs(port, { metrics: false, tracing: false, maxRetries: 0 }, "layer:bare")
+  return [
+    {
+      ...bare,
+      ...effectContender(
+        "layer:bare",
+        (key) => bare.redis.send("GET", key),
+        (key, value) => bare.redis.send("SET", key, value),
+        blpop,
+        bare.close
+      )
+    },
+    effectContender("layer:conn", (key) => conn.send(["GET", key]), (key, value) => conn.send(["SET", key, value]), blpop, () =>
+      Effect.runPromise(Scope.close(scope, Exit.void))),
+    effectContender(
+      "layer:shared",
+      (key) => pool.withShared((c) => c.send(["GET", key])),
+      (key, value) => pool.withShared((c) => c.send(["SET", key, value])),
+      blpop,
+      async () => {}
+    ),
+    {
+      ...ours,
+      ...effectContender(
+        "layer:send",
+        (key) => ours.redis.send("GET", key),
+        (key, value) => ours.redis.send("SET", key, value),
+        blpop,
+        ours.close
+      )
+    }
+  ]
+}
+
 const CONTENDERS: ReadonlyArray<[string, (port: number) => Promise<Contender>]> = [
   ["ours", (port) => makeOurs(port)],
   ["ioredis", (port) => makeIoredis(port, false)],
@@ -294,8 +347,10 @@ const throughput = async (contenders: ReadonlyArray<Contender>, port: number) =>
     }
     loads.push(load())
     console.log(`\nc=${workers}: ${ROUNDS} rounds x ${MILLIS} ms, load ${loads.join(" -> ")}`)
-    console.log("| op | contender | ops/s | p50 ms | p99 ms | ops/s vs best peer | p50 vs best peer |")
-    console.log("|---|---|---:|---:|---:|---:|---:|")
+    console.log(
+      "| op | contender | ops/s | p50 ms | p99 ms | ops/s vs best peer | per-round ops/s vs best peer | p50 vs best peer |"
+    )
+    console.log("|---|---|---:|---:|---:|---:|---:|---:|")
     for (const op of OPS) {
       const m = contenders.map((c) => {
         const xs = results.get(`${op} ${c.name}`)!
@@ -307,13 +362,21 @@ const throughput = async (contenders: ReadonlyArray<Contender>, port: number) =>
           all: xs.map((x) => Math.round(x.opsPerSec))
         }
       })
-      const peers = m.filter((x) => x.name !== "ours")
-      const bestOps = Math.max(...peers.map((x) => x.ops))
-      const bestP50 = Math.min(...peers.map((x) => x.p50))
+      const isPeer = (name: string) => !name.startsWith("ours") && !name.startsWith("layer:")
+      const peers = m.filter((x) => isPeer(x.name))
+      const bestOps = peers.length > 0 ? Math.max(...peers.map((x) => x.ops)) : NaN
+      const bestP50 = peers.length > 0 ? Math.min(...peers.map((x) => x.p50)) : NaN
+      const perRound = (name: string) =>
+        median(Array.from({ length: ROUNDS }, (_, r) => {
+          const best = Math.max(
+            ...contenders.filter((c) => isPeer(c.name)).map((c) => results.get(`${op} ${c.name}`)![r]!.opsPerSec)
+          )
+          return results.get(`${op} ${name}`)![r]!.opsPerSec / best
+        }))
       for (const x of m) {
         console.log(
-          `| ${op} | ${x.name} | ${fmtOps(x.ops)} | ${fmtMs(x.p50)} | ${fmtMs(x.p99)} | ${
-            (x.ops / bestOps).toFixed(2)
+          `| ${op} | ${x.name} | ${fmtOps(x.ops)} | ${fmtMs(x.p50)} | ${fmtMs(x.p99)} | ${(x.ops / bestOps).toFixed(2)}× | ${
+            perRound(x.name).toFixed(2)
           }× | ${(x.p50 / bestP50).toFixed(2)}× |`
         )
       }
@@ -408,8 +471,10 @@ const memoryChild = async (name: string, port: number) => {
 
 const memory = async (port: number) => {
   console.log(`\nmemory: ${CONNS} idle connections, each contender in a fresh process, load ${load()}`)
-  console.log("| contender | heap used MB | heap per connection KB | RSS MB | RSS per connection KB | external MB |")
-  console.log("|---|---:|---:|---:|---:|---:|")
+  console.log(
+    "| contender | heap used MB | heap per connection KB | RSS MB | RSS per connection KB | external MB | external per connection KB |"
+  )
+  console.log("|---|---:|---:|---:|---:|---:|---:|")
   const self = fileURLToPath(import.meta.url)
   for (const name of ["ours", "ioredis", "node-redis"]) {
     if (ONLY !== undefined && !ONLY.includes(name)) continue
@@ -428,7 +493,7 @@ const memory = async (port: number) => {
     console.log(
       `| ${name} | ${mb(before.heapUsed)} → ${mb(after.heapUsed)} | ${kb(after.heapUsed - before.heapUsed)} | ${
         mb(before.rss)
-      } → ${mb(after.rss)} | ${kb(after.rss - before.rss)} | ${mb(before.external)} → ${mb(after.external)} |`
+      } → ${mb(after.rss)} | ${kb(after.rss - before.rss)} | ${mb(before.external)} → ${mb(after.external)} | ${kb(after.external - before.external)} |`
     )
   }
 }
@@ -455,6 +520,9 @@ const main = async () => {
 
   const contenders: Array<Contender> = []
   for (const [name, make] of CONTENDERS) if (ONLY === undefined || ONLY.includes(name)) contenders.push(await make(port))
+  if (ONLY?.some((name) => name.startsWith("layer:"))) {
+    contenders.push(...(await makeLayers(port)).filter((c) => ONLY.includes(c.name)))
+  }
   if (CELLS.includes("throughput")) await throughput(contenders, port)
   if (CELLS.includes("blocking")) {
     // The default poolSize (10 x CPUs) is below the 51 connections this cell asks for; a pool
