@@ -31,7 +31,7 @@ export interface HugeBulkServer {
   /** "forward" (plain proxy) or "huge". */
   readonly setMode: (mode: "forward" | "huge") => Effect.Effect<void>
   /** Connections accepted, and huge headers sent. */
-  readonly stats: Effect.Effect<{ readonly accepted: number; readonly open: number; readonly hugeReplies: number }>
+  readonly stats: Effect.Effect<{ readonly accepted: number; readonly clients: number; readonly hugeReplies: number }>
 }
 
 const HEADER = Buffer.from("$4294967296\r\n", "latin1")
@@ -85,6 +85,7 @@ export const make = (target: { readonly port: number }): Effect.Effect<HugeBulkS
     let accepted = 0
     let hugeReplies = 0
     const sockets = new Set<net.Socket>()
+    const clients = new Set<net.Socket>()
     const track = (socket: net.Socket) => {
       sockets.add(socket)
       socket.on("error", () => socket.destroy())
@@ -140,6 +141,8 @@ export const make = (target: { readonly port: number }): Effect.Effect<HugeBulkS
     const server = net.createServer({ noDelay: true }, (client) => {
       accepted++
       track(client)
+      clients.add(client)
+      client.once("close", () => clients.delete(client))
       if (mode === "huge") fake(client)
       else forward(client)
     })
@@ -159,6 +162,6 @@ export const make = (target: { readonly port: number }): Effect.Effect<HugeBulkS
     return {
       port,
       setMode: (next) => Effect.sync(() => void (mode = next)),
-      stats: Effect.sync(() => ({ accepted, open: sockets.size, hugeReplies }))
+      stats: Effect.sync(() => ({ accepted, clients: clients.size, hugeReplies }))
     }
   })

@@ -90,6 +90,19 @@ Columns:
 |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 ${results.map((r) => `| ${row(r)} |`).join("\n")}
 
+What the suite found:
+- **Fixed** (\`src/internal/connSocket.ts\`, \`src/internal/connRestore.ts\`): a BLPOP whose caller left (interrupted, or past
+  its read deadline) closed its connection at once, on the belief that closing stops the pop. It does not when the
+  server is stalled: on SIGCONT, Redis served the queued RPUSH to the blocked (already closed) client before it read
+  the close, and the element was gone. Scenario 2 lost 6 acknowledged elements in 6 s this way. Now the connection
+  reads on until the server answers (bounded by the pop's own deadline, and through a close by the pool), and an
+  element popped for nobody is pushed back where it came from (LPUSH/RPUSH/ZADD). A pop that blocks without limit
+  still closes its connection when its caller leaves.
+- **Open**: scenario 9 opens far more connections than the bound: every connection the fake server accepts passes its
+  handshake and dies on its first reply, and the dial breaker counts only failed dials, so the pool redials at once.
+  Nothing is lost or misdelivered, but it is a reconnect storm (see the table); a fix would count a connection that
+  fails before its first successful reply as a failed dial.
+
 Notes:
 - Scenario 6 injects bytes drawn from an alphabet with no RESP type marker, digit, CR or LF. Bytes that happen to
   form a valid RESP frame cannot be told from a reply by any client (RESP has no framing check); the library's
