@@ -258,7 +258,8 @@ export const verify = (ledger: Ledger, state: ServerState): Verdict => {
     label: string,
     ids: ReadonlyArray<string>,
     owns: (owner: number) => boolean,
-    outcomes: ReadonlyArray<ReadonlyArray<number>>
+    outcomes: ReadonlyArray<ReadonlyArray<number>>,
+    allowed = 0
   ): number => {
     const seen = new Map<string, number>()
     for (const id of ids) seen.set(id, (seen.get(id) ?? 0) + 1)
@@ -285,7 +286,7 @@ export const verify = (ledger: Ledger, state: ServerState): Verdict => {
       list.forEach((outcome, seq) => {
         if (outcome === OK && !seen.has(`${owner}:${seq}`)) {
           missing++
-          if (missing <= 3) ledger.note(`${label}: acknowledged ${owner}:${seq} missing`)
+          if (missing > allowed && missing <= allowed + 3) ledger.note(`${label}: acknowledged ${owner}:${seq} missing`)
         }
       })
     })
@@ -297,8 +298,9 @@ export const verify = (ledger: Ledger, state: ServerState): Verdict => {
   }
   for (let c = 0; c < shape.consumers; c++) {
     const ids = [...(state.queues[c] ?? []), ...ledger.received[c]!]
-    const missing = tally(`q:${c}`, ids, (owner) => owner % shape.consumers === c, ledger.producerOutcome)
-    const explained = Math.min(missing, ledger.consumerConnectionFailures[c]!)
+    const failed = ledger.consumerConnectionFailures[c]!
+    const missing = tally(`q:${c}`, ids, (owner) => owner % shape.consumers === c, ledger.producerOutcome, failed)
+    const explained = Math.min(missing, failed)
     popLostWithConnection += explained
     silentPopLoss += missing - explained
   }
