@@ -68,6 +68,11 @@
  * Handshake failures count: `dial` includes the handshake, and a server that
  * refuses every handshake (wrong password, `maxclients`, `LOADING`) is as
  * unusable as one that refuses the socket, so failing fast spares it a storm.
+ * So do connections that dial fine but fail (a connection or protocol error)
+ * before any checkout on them succeeded: `breakerThreshold` of those in a row
+ * open the breaker too, and then it is half-open: the probe's connections
+ * serve callers, the breaker closes when one of them serves a caller, and the
+ * probe keeps backing off while they die.
  *
  * **Reaper.** A fiber on `Schedule.spaced(reaperFrequency)` in the pool's
  * scope closes idle connections past `connMaxIdleTime` or their lifetime
@@ -151,7 +156,7 @@ export interface PoolOptions<C extends Poolable> extends DurationOptions, CountO
   readonly poolFifo?: boolean | undefined
   /** Bound on one dial, handshake included; failing it is a `ConnectionError` with reason `timeout`. Default 5 s. */
   readonly dialTimeout?: Duration.Input | undefined
-  /** Consecutive dial failures that open the breaker. Default `poolSize`. */
+  /** Consecutive dial failures (or connections failing before their first success) that open the breaker. Default `poolSize`. */
   readonly breakerThreshold?: number | undefined
   /** First backoff of the breaker's probe. Default 100 ms. */
   readonly probeBackoffMin?: Duration.Input | undefined

@@ -90,6 +90,8 @@ export interface Entry<C> {
   readonly success: Exit.Exit<C>
   /** Pool clock time of the dial or of the move into the shared set; idle time counts from this or `conn.usedAt`, whichever is later. */
   lastUsed: number
+  /** A checkout on it has succeeded; one that fails before that counts toward the breaker like a failed dial. */
+  proven: boolean
 }
 
 // Request states.
@@ -250,6 +252,11 @@ export class PoolImpl<C extends Poolable> {
 
   breakerOpen = false
   failures = 0
+  /** Connections in a row that dialed fine but failed before any checkout on them succeeded. */
+  earlyDeaths = 0
+  /** The probe's backoff step, kept across reopenings while connections keep dying early. */
+  probeAttempt = 0
+  probeRunning = false
   failingSince: number | undefined = undefined
   lastError: ConnectionError | undefined = undefined
 
@@ -647,6 +654,11 @@ export class PoolImpl<C extends Poolable> {
       return undefined
     }
     const conn = entry.conn
+    if (exit._tag === "Success") {
+      if (!entry.proven) this.proved(entry)
+    } else if (!entry.proven && !Cause.hasInterruptsOnly(exit.cause) && (!conn.isHealthy || badConnectionFailure(exit.cause))) {
+      this.diedEarly(exit.cause)
+    }
     if (!conn.isHealthy) {
       this.closeEntry(entry, "unhealthy")
     } else if (exit._tag === "Failure" && badConnectionFailure(exit.cause)) {
@@ -796,7 +808,8 @@ export class PoolImpl<C extends Poolable> {
       state: IDLE,
       inFlight: 0,
       retiring: false,
-      lastUsed: now
+      lastUsed: now,
+      proven: false
     }
     this.entries.set(conn, entry)
     return entry
@@ -874,6 +887,43 @@ export class PoolImpl<C extends Poolable> {
     }
   }
 
+  /** A checkout on a new connection succeeded: connections are not dying at birth. */
+  proved(entry: Entry<C>): void {
+    entry.proven = true
+    // Half-open: the breaker that early deaths opened closes once a connection serves a caller.
+    if (this.breakerOpen && this.earlyDeaths >= this.options.breakerThreshold) this.dialSucceeded()
+    this.earlyDeaths = 0
+    this.probeAttempt = 0
+  }
+
+  /**
+   * A connection failed before any checkout on it succeeded (a server that
+   * accepts, handshakes, then answers garbage or hangs up). Dials succeed
+   * there, so without this the pool would redial at once, for every caller:
+   * `breakerThreshold` such deaths in a row open the breaker like failed dials.
+   * Its probe's connection then serves callers while the breaker stays open
+   * (half-open): the breaker closes when that connection proves itself, and
+   * the probe backs off further when it dies too.
+   */
+  diedEarly(cause: Cause.Cause<unknown>): void {
+    this.earlyDeaths++
+    if (this.closed || this.earlyDeaths < this.options.breakerThreshold) return
+    if (this.breakerOpen) return this.startProbe()
+    const error = Cause.squash(cause)
+    this.lastError = new ConnectionError({
+      reason: error instanceof ConnectionError ? error.reason : "unknown",
+      message: `${this.earlyDeaths} connections in a row failed before their first reply: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+      address: error instanceof ConnectionError ? error.address : undefined,
+      cause: error
+    })
+    this.failures = this.earlyDeaths
+    if (this.failingSince === undefined) this.failingSince = this.now()
+    this.breakerOpen = true
+    this.startProbe()
+  }
+
   dialSucceeded(): void {
     this.failures = 0
     this.failingSince = undefined
@@ -897,11 +947,13 @@ export class PoolImpl<C extends Poolable> {
    * idle list when there is room, so the first caller after recovery reuses it.
    */
   startProbe(): void {
-    let attempt = 0
+    if (this.probeRunning) return
+    this.probeRunning = true
+    if (this.earlyDeaths < this.options.breakerThreshold) this.probeAttempt = 0
     const probe: Effect.Effect<void> = Effect.suspend(() => {
       if (!this.breakerOpen || this.closed) return Effect.void
-      const base = Math.min(this.options.probeBackoffMax, this.options.probeBackoffMin * 2 ** attempt)
-      attempt++
+      const base = Math.min(this.options.probeBackoffMax, this.options.probeBackoffMin * 2 ** this.probeAttempt)
+      this.probeAttempt++
       const delay = Math.round(base * (0.5 + Math.random()))
       return Effect.flatMap(Effect.sleep(delay), () => {
         if (!this.breakerOpen || this.closed) return Effect.void
@@ -916,7 +968,10 @@ export class PoolImpl<C extends Poolable> {
               }
               return Effect.as(Scope.close(scope, exit), false)
             }
-            this.dialSucceeded()
+            // Half-open after early deaths: the breaker stays open until a connection serves a caller
+            // (see `proved`), and the probe goes on, backing off, in case this one dies too.
+            const halfOpen = this.earlyDeaths >= this.options.breakerThreshold
+            if (!halfOpen) this.dialSucceeded()
             const entry = this.newEntry(exit.value, scope)
             if (this.closed || this.entries.size + this.dialing > this.options.poolSize) {
               this.closeEntry(entry, "maxIdle")
@@ -924,7 +979,7 @@ export class PoolImpl<C extends Poolable> {
               this.putIdle(entry)
               if (this.sharedWaiters.size > 0) this.grow(true)
             }
-            return Effect.succeed(true)
+            return Effect.succeed(!halfOpen)
           }),
           // The next attempt starts outside the uninterruptible bookkeeping, so
           // closing the pool can interrupt the probe's backoff.
@@ -932,7 +987,7 @@ export class PoolImpl<C extends Poolable> {
         )
       })
     })
-    this.runFork(probe)
+    this.runFork(Effect.ensuring(probe, Effect.sync(() => void (this.probeRunning = false))))
   }
 
   // ---------------------------------------------------------------------------
@@ -1132,9 +1187,18 @@ export class PoolImpl<C extends Poolable> {
       }
       return undefined
     }
-    if (!entry.conn.isHealthy || (exit._tag === "Failure" && badConnectionFailure(exit.cause))) {
+    if (exit._tag === "Success") {
+      if (!entry.proven) this.proved(entry)
+    } else if (!entry.conn.isHealthy || badConnectionFailure(exit.cause)) {
+      if (!entry.proven && !Cause.hasInterruptsOnly(exit.cause)) this.diedEarly(exit.cause)
       this.dropShared(entry)
       this.closeEntry(entry, entry.conn.isHealthy ? "error" : "unhealthy")
+      this.releaseTurn()
+      return undefined
+    }
+    if (!entry.conn.isHealthy) {
+      this.dropShared(entry)
+      this.closeEntry(entry, "unhealthy")
       this.releaseTurn()
       return undefined
     }
