@@ -9,6 +9,15 @@
  * `CommandTimeoutError` but not the connection: the reply is dropped when it lands,
  * and only if it does not land within `drainTimeout` is the connection closed.
  *
+ * A blocking pop whose caller leaves (interrupted, or past its deadline) cannot be
+ * taken back from the server by closing alone: a server that was stalled serves
+ * the pop before it reads the close. A pop with a deadline therefore keeps its
+ * connection reading until that deadline and pushes back whatever was popped for
+ * nobody; a pop without one closes at once. Known limit: an element pushed in the
+ * same instant the server reads that close can still be served to the closed
+ * socket. The cure (CLIENT UNBLOCK from another connection before closing) is not
+ * built yet.
+ *
  * @since 0.1.0
  */
 import * as net from "node:net"
