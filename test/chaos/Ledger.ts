@@ -132,6 +132,8 @@ export class Ledger {
   readonly received: Array<Array<string>>
   /** Per consumer: BLPOPs that failed with the connection (ConnectionError, ProtocolError) after they may have been written. */
   readonly consumerConnectionFailures: Array<number>
+  /** Per consumer: BLPOPs that failed with a read-phase `CommandTimeoutError` or that the caller left by interruption. */
+  readonly consumerReadTimeouts: Array<number>
 
   /** Per fiber: when its current operation started (0 when idle). */
   readonly busySince: Array<number>
@@ -153,6 +155,7 @@ export class Ledger {
     this.producerOutcome = Array.from({ length: shape.producers }, () => [])
     this.received = Array.from({ length: shape.consumers }, () => [])
     this.consumerConnectionFailures = new Array(shape.consumers).fill(0)
+    this.consumerReadTimeouts = new Array(shape.consumers).fill(0)
     this.busySince = new Array(shape.writers + shape.readers + shape.producers + shape.consumers).fill(0)
   }
 
@@ -202,6 +205,8 @@ export interface Verdict {
   readonly silentPopLoss: number
   /** Acknowledged queue elements gone with a BLPOP whose connection failed (its caller was told). */
   readonly popLostWithConnection: number
+  /** Beyond those: gone with a BLPOP whose caller timed out or left; only reply bytes destroyed in transit can do this (must be 0 otherwise). */
+  readonly popLostWithTimeout: number
   /** Ids on the server or received that nobody pushed there. */
   readonly foreign: number
 }
@@ -238,6 +243,7 @@ export const verify = (ledger: Ledger, state: ServerState): Verdict => {
   let foreign = 0
   let silentPopLoss = 0
   let popLostWithConnection = 0
+  let popLostWithTimeout = 0
 
   for (let c = 0; c < shape.counters; c++) {
     const value = state.counters[c] ?? 0
@@ -298,11 +304,13 @@ export const verify = (ledger: Ledger, state: ServerState): Verdict => {
   }
   for (let c = 0; c < shape.consumers; c++) {
     const ids = [...(state.queues[c] ?? []), ...ledger.received[c]!]
-    const failed = ledger.consumerConnectionFailures[c]!
+    const failed = ledger.consumerConnectionFailures[c]! + ledger.consumerReadTimeouts[c]!
     const missing = tally(`q:${c}`, ids, (owner) => owner % shape.consumers === c, ledger.producerOutcome, failed)
-    const explained = Math.min(missing, failed)
-    popLostWithConnection += explained
-    silentPopLoss += missing - explained
+    const withConnection = Math.min(missing, ledger.consumerConnectionFailures[c]!)
+    const withTimeout = Math.min(missing - withConnection, ledger.consumerReadTimeouts[c]!)
+    popLostWithConnection += withConnection
+    popLostWithTimeout += withTimeout
+    silentPopLoss += missing - withConnection - withTimeout
   }
-  return { lostAcked, appliedTwice, appliedUnsent, silentPopLoss, popLostWithConnection, foreign }
+  return { lostAcked, appliedTwice, appliedUnsent, silentPopLoss, popLostWithConnection, popLostWithTimeout, foreign }
 }

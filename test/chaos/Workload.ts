@@ -180,6 +180,7 @@ export const run = <E>(
           if (Exit.isSuccess(exit)) {
             if (Option.isNone(exit.value)) {
               ledger.interrupted++
+              ledger.consumerReadTimeouts[c]!++
               return
             }
             ledger.success()
@@ -194,6 +195,8 @@ export const run = <E>(
             const error = failed(exit)
             if (error !== undefined && (error._tag === "ConnectionError" || error._tag === "ProtocolError") && writeOutcome(error) === UNKNOWN) {
               ledger.consumerConnectionFailures[c]!++
+            } else if (error?._tag === "CommandTimeoutError" && error.phase === "read") {
+              ledger.consumerReadTimeouts[c]!++
             }
           }
         })

@@ -243,7 +243,7 @@ export const violations = (result: Result): Array<string> => {
 export const summary = (result: Result): string =>
   `#${result.id} ${result.mode}: attempted ${result.attempted}, acked ${result.acked}, failed ${
     JSON.stringify(result.failures)
-  }, interrupted ${result.interrupted}, lost ${result.lostAcked}, twice ${result.appliedTwice}, unsent-applied ${result.appliedUnsent}, wrong ${result.misdelivered}, silent pops ${result.silentPopLoss}, pops lost with conn ${result.popLostWithConnection}, recovery ${result.recoveryMillis} ms, opened ${result.opened} (destroyed ${result.destroyed}), heap ${result.heapBeforeMb}->${result.heapAfterMb} MB, stats ${
+  }, interrupted ${result.interrupted}, lost ${result.lostAcked}, twice ${result.appliedTwice}, unsent-applied ${result.appliedUnsent}, wrong ${result.misdelivered}, silent pops ${result.silentPopLoss}, pops lost with conn ${result.popLostWithConnection}, with read timeout ${result.popLostWithTimeout}, recovery ${result.recoveryMillis} ms, opened ${result.opened} (destroyed ${result.destroyed}), heap ${result.heapBeforeMb}->${result.heapAfterMb} MB, stats ${
     JSON.stringify(result.finalStats)
   }, closed ${result.closed}, leftover ${result.leftoverClients}, hung ${result.hung}, defects ${result.defects}${
     result.notes.length > 0 ? `\n  notes: ${result.notes.join("\n  ")}` : ""
