@@ -128,6 +128,31 @@ describe("Pool: shared (pipelined) checkout", () => {
       yield* b.finish
     }))
 
+  it.effect("exclusive callers queued behind exclusive holders leave the last shared connection to shared callers", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 2 })
+      const a = yield* sharedCaller(pool)
+      const shared = yield* Deferred.await(a.on)
+      // The other turn is held by an exclusive checkout (a blocking command, say).
+      const release = yield* Deferred.make<void>()
+      const holder = yield* Effect.forkChild(pool.withConn(() => Deferred.await(release)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().inUse === 1))
+      // A second exclusive caller queues: that turn will come back, so the busy shared connection stays.
+      const waiter = yield* Effect.forkChild(pool.withConn((c) => Effect.succeed(c)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      const b = yield* sharedCaller(pool)
+      assert.strictEqual(yield* Deferred.await(b.on), shared)
+      // When the holder returns, the waiter gets its turn, and the shared callers never lost theirs.
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(holder)
+      assert.notStrictEqual(yield* Fiber.join(waiter), shared)
+      yield* a.finish
+      yield* b.finish
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.turnsInUse, stats.shared)
+      assert.strictEqual(stats.inUse, 0)
+    }))
+
   it.effect("a shared caller never gets a connection in exclusive use; poolSize bounds both modes", () =>
     Effect.gen(function*() {
       const { pool } = yield* makePool({ poolSize: 2 })

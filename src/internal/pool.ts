@@ -1160,15 +1160,22 @@ export class PoolImpl<C extends Poolable> {
    * An exclusive caller waits for a turn while shared connections hold turns:
    * retire one shared connection per such caller. A retiring connection takes
    * no new callers and goes back to the idle list when its last caller leaves.
+   * The last busy shared connection is kept while an exclusive checkout, a dial
+   * or a drain holds a turn that will come back: otherwise a crowd of blocking
+   * commands waiting for turns would take the pipeline from every plain command.
    */
   retireShared(): void {
     if (this.shared.length === 0 || this.retiring >= this.exclusiveWaiting) return
     let best: Entry<C> | undefined
+    let active = 0
     for (const entry of this.shared) {
-      if (!entry.retiring && (best === undefined || entry.inFlight < best.inFlight)) best = entry
+      if (entry.retiring) continue
+      active++
+      if (best === undefined || entry.inFlight < best.inFlight) best = entry
     }
     if (best === undefined) return
     if (best.inFlight === 0) return this.demote(best)
+    if (active === 1 && this.turnsTaken > this.shared.length) return
     best.retiring = true
     this.retiring++
   }
