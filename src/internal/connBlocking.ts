@@ -1,8 +1,9 @@
 /**
  * Recognises Redis commands that block on the server (BLPOP, XREAD BLOCK, WAIT, ...)
  * and reads how long they may block. The connection gives such a command its block
- * time plus a margin as read deadline, and closes itself when the caller leaves early;
- * the service layer routes them to exclusive connections.
+ * time plus a margin as read deadline; when the caller leaves early it closes at once
+ * (no deadline) or reads on until the deadline and pushes back what a pop took for
+ * nobody (see `connRestore.ts`). The service layer routes them to exclusive connections.
  */
 import type { Arg } from "../Resp.ts"
 
