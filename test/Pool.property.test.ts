@@ -15,7 +15,7 @@ import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import { implOf } from "../src/internal/pool.ts"
 import * as Pool from "../src/Pool.ts"
-import { type FakeConn, makeDialer } from "./Pool.support.ts"
+import { type FakeConn, makeDialer } from "./support/FakeConn.ts"
 
 type Op =
   | { readonly _tag: "get" }

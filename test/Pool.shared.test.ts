@@ -8,7 +8,7 @@ import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as Pool from "../src/Pool.ts"
-import { type FakeConn, makeDialer } from "./Pool.support.ts"
+import { type FakeConn, makeDialer } from "./support/FakeConn.ts"
 
 const until = (predicate: () => boolean, rounds = 2_000) =>
   Effect.gen(function*() {

@@ -8,7 +8,7 @@ import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as Pool from "../src/Pool.ts"
 import { expiresAt } from "../src/internal/poolOptions.ts"
-import { type FakeConn, makeDialer } from "./Pool.support.ts"
+import { type FakeConn, makeDialer } from "./support/FakeConn.ts"
 
 /** Lets background fibers run until `predicate` holds (bounded, not a timing assertion). */
 const until = (predicate: () => boolean, rounds = 2_000) =>

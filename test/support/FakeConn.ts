@@ -7,8 +7,8 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
-import { ConnectionError } from "../src/Errors.ts"
-import type { Poolable } from "../src/Pool.ts"
+import { ConnectionError } from "../../src/Errors.ts"
+import type { Poolable } from "../../src/Pool.ts"
 
 export class FakeConn implements Poolable {
   readonly id: number
