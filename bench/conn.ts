@@ -8,7 +8,6 @@
  * `MILLIS` per run (default 1500), `CONCURRENCY` (default "50,500").
  */
 import { spawn } from "node:child_process"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -16,36 +15,12 @@ import * as Scope from "effect/Scope"
 import { Redis as IORedis } from "ioredis"
 import { createClient } from "redis"
 import * as Conn from "../src/Conn.ts"
+import { freePort, waitForPort } from "./support/server.ts"
 
 const ROUNDS = Number(process.env["ROUNDS"] ?? 5)
 const MILLIS = Number(process.env["MILLIS"] ?? 1500)
 const LEVELS = (process.env["CONCURRENCY"] ?? "50,500").split(",").map(Number)
 const VALUE = "0123456789abcdef"
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
-
-const waitForPort = async (port: number) => {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ port, host: "127.0.0.1" }, () => {
-        socket.destroy()
-        resolve(true)
-      })
-      socket.once("error", () => resolve(false))
-    })
-    if (ok) return
-    await new Promise((r) => setTimeout(r, 25))
-  }
-  throw new Error("redis-server did not start")
-}
 
 type Runner = (workers: number, millis: number) => Promise<number>
 

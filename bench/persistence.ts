@@ -16,7 +16,6 @@
  * `OURS_OPTIONS` (JSON `RedisPool.Options` for ours, default `{}`).
  */
 import { spawn } from "node:child_process"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import * as Context from "effect/Context"
@@ -33,37 +32,13 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Persistence from "../src/Persistence.ts"
 import type * as RedisPool from "../src/RedisPool.ts"
+import { freePort, waitForPort } from "./support/server.ts"
 
 const ROUNDS = Number(process.env["ROUNDS"] ?? 5)
 const MILLIS = Number(process.env["MILLIS"] ?? 1500)
 const LEVELS = (process.env["CONCURRENCY"] ?? "50,500").split(",").map(Number)
 const OURS_OPTIONS = JSON.parse(process.env["OURS_OPTIONS"] ?? "{}") as RedisPool.Options
 const KEYS = 1000
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
-
-const waitForPort = async (port: number) => {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ port, host: "127.0.0.1" }, () => {
-        socket.destroy()
-        resolve(true)
-      })
-      socket.once("error", () => resolve(false))
-    })
-    if (ok) return
-    await new Promise((r) => setTimeout(r, 25))
-  }
-  throw new Error("redis-server did not start")
-}
 
 const median = (xs: Array<number>) => {
   const s = [...xs].sort((a, b) => a - b)
