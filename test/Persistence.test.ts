@@ -22,26 +22,9 @@ import * as Scope from "effect/Scope"
 import { RedisReplyError } from "../src/Errors.ts"
 import * as Persistence from "../src/Persistence.ts"
 import * as RedisPool from "../src/RedisPool.ts"
+import { eventually, failure, pause } from "./support/effects.ts"
 import * as RedisServer from "./support/RedisServer.ts"
 
-const pause = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
-
-/** Polls `check` every 10 ms, up to `millis` (a bound against hanging, not a timing assertion). */
-const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, millis = 10_000) =>
-  Effect.gen(function*() {
-    const until = Date.now() + millis
-    while (Date.now() < until) {
-      if (yield* check) return true
-      yield* pause(10)
-    }
-    return yield* check
-  })
-
-const failure = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
-  if (Exit.isSuccess(exit)) return undefined
-  const error = Cause.findErrorOption(exit.cause)
-  return error._tag === "Some" ? error.value : undefined
-}
 
 const causeOf = <A>(exit: Exit.Exit<A, Redis.RedisError>): unknown => failure(exit)?.cause
 

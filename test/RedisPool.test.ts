@@ -1,5 +1,4 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -18,26 +17,9 @@ import { backoffSchedule, isRetryable, retryAfter } from "../src/internal/redisP
 import * as RedisPool from "../src/RedisPool.ts"
 import type * as Resp from "../src/Resp.ts"
 import * as FaultProxy from "./support/FaultProxy.ts"
+import { eventually, failure } from "./support/effects.ts"
 import * as RedisServer from "./support/RedisServer.ts"
 
-const pause = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
-
-/** Polls `check` every 10 ms, up to `millis` (a bound against hanging, not a timing assertion). */
-const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, millis = 10_000) =>
-  Effect.gen(function*() {
-    const until = Date.now() + millis
-    while (Date.now() < until) {
-      if (yield* check) return true
-      yield* pause(10)
-    }
-    return yield* check
-  })
-
-const failure = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
-  if (Exit.isSuccess(exit)) return undefined
-  const error = Cause.findErrorOption(exit.cause)
-  return error._tag === "Some" ? error.value : undefined
-}
 
 const tagOf = <A, E>(exit: Exit.Exit<A, E>): string | undefined => {
   const error = failure(exit)

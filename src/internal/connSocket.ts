@@ -500,17 +500,7 @@ export class ConnSocket {
       slot.replies.push(reply)
       if (--slot.remaining > 0) return
     }
-    this.readQueue[this.readHead] = undefined as any
-    this.readHead++
-    if (this.readHead === this.readQueue.length) {
-      this.readQueue.length = 0
-      this.readHead = 0
-    } else if (this.readHead > 1024 && this.readHead * 2 > this.readQueue.length) {
-      this.readQueue.splice(0, this.readHead)
-      this.readHead = 0
-    }
-    this.inFlight -= slot.count
-    slot.state = DONE
+    this.shiftHead(slot)
     const resume = slot.resume
     if (resume !== undefined) {
       slot.resume = undefined
@@ -572,8 +562,8 @@ export class ConnSocket {
     return true
   }
 
-  /** Removes the head slot (all its replies are in) and answers its caller. */
-  private complete(slot: Slot, exit: Exit.Exit<any, any>): void {
+  /** Takes the head slot, whose replies are all in, off the read queue. */
+  private shiftHead(slot: Slot): void {
     this.readQueue[this.readHead] = undefined as any
     this.readHead++
     if (this.readHead === this.readQueue.length) {
@@ -585,6 +575,11 @@ export class ConnSocket {
     }
     this.inFlight -= slot.count
     slot.state = DONE
+  }
+
+  /** Removes the head slot (all its replies are in) and answers its caller. */
+  private complete(slot: Slot, exit: Exit.Exit<any, any>): void {
+    this.shiftHead(slot)
     const resume = slot.resume
     if (resume !== undefined) {
       slot.resume = undefined
