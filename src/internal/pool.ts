@@ -25,16 +25,9 @@ import {
   type PoolSnapshot,
   PoolTimeoutError
 } from "../Errors.ts"
+import type { Poolable } from "../Pool.ts"
 import { expiresAt, type Resolved } from "./poolOptions.ts"
 
-/** @internal */
-export interface Poolable {
-  readonly isHealthy: boolean
-  readonly createdAt: number
-  readonly usedAt: number
-  readonly pending: number
-  readonly awaitIdle: Effect.Effect<void>
-}
 
 /** @internal */
 export type AcquireError = PoolTimeoutError | PoolExhaustedError | PoolClosedError | CircuitOpenError | ConnectionError
