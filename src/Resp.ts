@@ -9,6 +9,7 @@
  */
 import { Buffer, isAscii } from "node:buffer"
 import { ProtocolError, RedisReplyError } from "./Errors.ts"
+import { parseDouble } from "./internal/respDouble.ts"
 import { RespWriter } from "./internal/respWriter.ts"
 
 /**
@@ -372,7 +373,7 @@ export class Decoder {
           if (buf[p + 1] !== LF) throw malformed("CR not followed by LF")
           pos = p + 2
           const literal = buf.latin1Slice(start + 1, p)
-          value = buf[start] === COMMA ? parseDouble(literal) : parseBigNumber(literal)
+          value = buf[start] === COMMA ? doubleOf(literal) : parseBigNumber(literal)
           break
         }
         default:
@@ -537,21 +538,10 @@ const readLength = (buf: NodeBuffer, p: number, end: number, max: number): numbe
   return INCOMPLETE
 }
 
-const DOUBLE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/
-
-const parseDouble = (text: string): number => {
-  switch (text) {
-    case "inf":
-    case "+inf":
-      return Infinity
-    case "-inf":
-      return -Infinity
-    case "nan":
-    case "-nan":
-      return NaN
-  }
-  if (!DOUBLE.test(text)) throw malformed(`a double that is not a number: ${JSON.stringify(text.slice(0, 40))}`)
-  return Number(text)
+const doubleOf = (text: string): number => {
+  const value = parseDouble(text)
+  if (value === undefined) throw malformed(`a double that is not a number: ${JSON.stringify(text.slice(0, 40))}`)
+  return value
 }
 
 const BIG_NUMBER = /^[+-]?\d+$/

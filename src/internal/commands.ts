@@ -10,6 +10,7 @@
 import * as Duration from "effect/Duration"
 import { InvalidArgumentError, ReplyTypeError } from "../Errors.ts"
 import type * as Resp from "../Resp.ts"
+import { parseDouble } from "./respDouble.ts"
 
 /** @internal */
 export type Decode<A> = (reply: Resp.Reply) => A
@@ -81,21 +82,13 @@ export const bool = (reply: Resp.Reply, command: string): boolean => {
   return fail(command, "0, 1 or a boolean", reply)
 }
 
-const DOUBLE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/
 
 /** RESP3 double, integer, or RESP2 bulk string holding a double (`inf`, `-inf` included). @internal */
 export const double = (reply: Resp.Reply, command: string): number => {
   if (typeof reply === "number") return reply
   if (typeof reply === "string" || reply instanceof Uint8Array) {
-    const text = str(reply, command)
-    switch (text) {
-      case "inf":
-      case "+inf":
-        return Infinity
-      case "-inf":
-        return -Infinity
-    }
-    if (DOUBLE.test(text)) return Number(text)
+    const value = parseDouble(str(reply, command))
+    if (value !== undefined && !Number.isNaN(value)) return value
   }
   return fail(command, "a double", reply)
 }
