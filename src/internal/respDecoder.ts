@@ -1,0 +1,529 @@
+/**
+ * The RESP2/RESP3 stream decoder behind `Resp.Decoder` (see its contract there).
+ *
+ * @internal
+ */
+import { Buffer, isAscii } from "node:buffer"
+import { ProtocolError, RedisReplyError } from "../Errors.ts"
+import type { DecoderOptions, Reply } from "../Resp.ts"
+import { parseDouble } from "./respDouble.ts"
+
+/** @internal */
+export class RespDecoder {
+  readonly #onReply: (reply: Reply) => void
+  readonly #onPush: ((push: ReadonlyArray<Reply>) => void) | undefined
+  readonly #onAttribute: ((attributes: ReadonlyMap<Reply, Reply>) => void) | undefined
+  readonly #bytes: boolean
+  readonly #maxBulk: number
+  readonly #maxAggregate: number
+  readonly #maxDepth: number
+
+  #failed = false
+  #failure: unknown = undefined
+
+  // The element cut by the end of the previous chunk: its first
+  // `#pendingLength` bytes, copied into `#partial`. `#need` is its total size
+  // once known (a bulk whose header was read), 0 while it is a line still
+  // waiting for its CRLF. `#partial` grows by doubling, up to `#need`, so it
+  // holds at most twice the bytes that actually arrived.
+  #partial: NodeBuffer | undefined = undefined
+  #pendingLength = 0
+  #need = 0
+
+  // The stack of open aggregates, as parallel arrays.
+  #depth = 0
+  readonly #kinds: Array<number> = []
+  readonly #remaining: Array<number> = []
+  readonly #containers: Array<Array<Reply> | Map<Reply, Reply> | Set<Reply> | undefined> = []
+  readonly #keys: Array<Reply | undefined> = []
+
+  constructor(options: DecoderOptions) {
+    this.#onReply = options.onReply
+    this.#onPush = options.onPush
+    this.#onAttribute = options.onAttribute
+    this.#bytes = options.bytes === true
+    this.#maxBulk = options.maxBulkLength ?? 512 * 1024 * 1024
+    this.#maxAggregate = options.maxAggregateLength ?? 4294967295
+    this.#maxDepth = options.maxDepth ?? 512
+  }
+
+  /**
+   * Feeds the next bytes of the stream. Throws {@link ProtocolError} on bytes
+   * that are not RESP or exceed a limit.
+   */
+  write(chunk: Uint8Array): void {
+    if (this.#failed) throw this.#failure
+    const buf = asBuffer(chunk)
+    const end = buf.length
+    try {
+      let pos = 0
+      while (this.#pendingLength > 0) {
+        if (pos >= end) return
+        const stop = this.#completes(buf, pos)
+        if (stop === -1) {
+          this.#append(buf, pos, end)
+          return
+        }
+        const whole = this.#takePending(buf, pos, stop)
+        pos = stop
+        this.#parse(whole, 0)
+      }
+      if (pos < end) this.#parse(buf, pos)
+    } catch (error) {
+      this.#clear()
+      this.#failed = true
+      this.#failure = error
+      throw error
+    } finally {
+      checked = undefined
+    }
+  }
+
+  /** Forgets any partial input and a previous failure. */
+  reset(): void {
+    this.#clear()
+    this.#failed = false
+    this.#failure = undefined
+  }
+
+  #clear(): void {
+    this.#partial = undefined
+    this.#pendingLength = 0
+    this.#need = 0
+    this.#depth = 0
+    this.#kinds.length = 0
+    this.#remaining.length = 0
+    this.#containers.length = 0
+    this.#keys.length = 0
+  }
+
+  // Where, in `buf` from `pos`, the pending element ends; -1 when it does not.
+  #completes(buf: NodeBuffer, pos: number): number {
+    if (this.#need > 0) {
+      const stop = pos + this.#need - this.#pendingLength
+      return stop <= buf.length ? stop : -1
+    }
+    if (this.#partial![this.#pendingLength - 1] === CR) return pos + 1
+    const cr = buf.indexOf(CR, pos)
+    return cr === -1 || cr + 1 >= buf.length ? -1 : cr + 2
+  }
+
+  #append(buf: NodeBuffer, pos: number, end: number): void {
+    const length = this.#pendingLength + end - pos
+    let partial = this.#partial
+    if (partial === undefined || partial.length < length) {
+      let size = partial === undefined ? 64 : partial.length * 2
+      if (size < length) size = length
+      if (this.#need > 0 && size > this.#need) size = this.#need
+      const grown = Buffer.allocUnsafe(size) as NodeBuffer
+      if (partial !== undefined) partial.copy(grown, 0, 0, this.#pendingLength)
+      this.#partial = partial = grown
+    }
+    buf.copy(partial, this.#pendingLength, pos, end)
+    this.#pendingLength = length
+    if (this.#need === 0) {
+      const type = partial[0]
+      const limit = type === PLUS || type === MINUS || type === PAREN ? this.#maxBulk + 3 : MAX_HEADER_LINE
+      if (length > limit) throw limitError(`a line of more than ${limit} bytes`)
+    }
+  }
+
+  // The pending element completed by buf[pos..stop).
+  #takePending(buf: NodeBuffer, pos: number, stop: number): NodeBuffer {
+    this.#append(buf, pos, stop)
+    const length = this.#pendingLength
+    const partial = this.#partial!
+    this.#partial = undefined
+    this.#pendingLength = 0
+    this.#need = 0
+    return partial.length === length ? partial : (partial.subarray(0, length) as NodeBuffer)
+  }
+
+  // Keeps buf[start..) for the next chunk. `need` is the element's total size
+  // when known, 0 for a line without its CRLF yet. A short bulk gets its final
+  // size at once.
+  #stash(buf: NodeBuffer, start: number, need: number): void {
+    this.#need = need
+    if (need > 0 && need <= PREALLOCATE) this.#partial = Buffer.allocUnsafe(need) as NodeBuffer
+    this.#append(buf, start, buf.length)
+  }
+
+  #parse(buf: NodeBuffer, pos: number): void {
+    const end = buf.length
+    checked = undefined
+    while (pos < end) {
+      const start = pos
+      let value: Reply
+      switch (buf[pos]) {
+        case DOLLAR:
+        case EQUALS:
+        case BANG: {
+          const length = readLength(buf, pos + 1, end, this.#maxBulk)
+          if (length === INCOMPLETE) return this.#stash(buf, start, 0)
+          if (length === -1) {
+            if (buf[start] !== DOLLAR) throw malformed("a null blob error or verbatim string")
+            value = null
+            pos = lineEnd
+            break
+          }
+          const from = lineEnd
+          const to = from + length
+          if (to + 2 > end) return this.#stash(buf, start, to + 2 - start)
+          if (buf[to] !== CR || buf[to + 1] !== LF) throw malformed("a bulk string not followed by CRLF")
+          pos = to + 2
+          const type = buf[start]
+          if (type === DOLLAR) {
+            value = this.#bytes ? bytesOf(buf, from, to) : text(buf, from, to)
+          } else if (type === BANG) {
+            value = replyError(buf.utf8Slice(from, to))
+          } else {
+            if (length < 4 || buf[from + 3] !== COLON) throw malformed("a verbatim string without its format prefix")
+            value = this.#bytes ? bytesOf(buf, from + 4, to) : text(buf, from + 4, to)
+          }
+          break
+        }
+        case PLUS:
+        case MINUS: {
+          let p = pos + 1
+          while (p < end && buf[p] !== CR) p++
+          if (p + 1 >= end) return this.#stash(buf, start, 0)
+          if (buf[p + 1] !== LF) throw malformed("CR not followed by LF")
+          pos = p + 2
+          if (buf[start] === PLUS) {
+            value = this.#bytes ? bytesOf(buf, start + 1, p) : text(buf, start + 1, p)
+          } else {
+            value = replyError(buf.utf8Slice(start + 1, p))
+          }
+          break
+        }
+        case COLON: {
+          let p = pos + 1
+          let negative = false
+          if (p < end && (buf[p] === MINUS || buf[p] === PLUS)) {
+            negative = buf[p] === MINUS
+            p++
+          }
+          const first = p
+          let n = 0
+          while (p < end) {
+            const digit = buf[p]! - 48
+            if (digit >>> 0 > 9) break
+            n = n * 10 + digit
+            p++
+          }
+          if (p >= end) return this.#stash(buf, start, 0)
+          if (buf[p] !== CR || p === first) throw malformed("an integer that is not a decimal number")
+          if (p + 1 >= end) return this.#stash(buf, start, 0)
+          if (buf[p + 1] !== LF) throw malformed("CR not followed by LF")
+          pos = p + 2
+          value = n <= Number.MAX_SAFE_INTEGER ? (negative ? 0 - n : n) : BigInt(buf.latin1Slice(start + 1, p))
+          break
+        }
+        case STAR:
+        case TILDE:
+        case PERCENT:
+        case GT:
+        case PIPE: {
+          const count = readLength(buf, pos + 1, end, this.#maxAggregate)
+          if (count === INCOMPLETE) return this.#stash(buf, start, 0)
+          pos = lineEnd
+          const kind = buf[start]!
+          if (count === -1) {
+            if (kind !== STAR) throw malformed("a null set, map, push or attribute")
+            value = null
+            break
+          }
+          if (count > 0) {
+            this.#open(kind, count)
+            continue
+          }
+          if (kind === PIPE) {
+            if (this.#onAttribute !== undefined) this.#onAttribute(new Map())
+            continue
+          }
+          value = kind === PERCENT ? new Map() : kind === TILDE ? new Set() : []
+          if (kind === GT && this.#depth === 0) {
+            if (this.#onPush !== undefined) this.#onPush(value as Array<Reply>)
+            continue
+          }
+          break
+        }
+        case UNDERSCORE: {
+          if (pos + 2 >= end) return this.#stash(buf, start, 0)
+          if (buf[pos + 1] !== CR || buf[pos + 2] !== LF) throw malformed("a null with content")
+          pos += 3
+          value = null
+          break
+        }
+        case HASH: {
+          if (pos + 3 >= end) return this.#stash(buf, start, 0)
+          const c = buf[pos + 1]
+          if ((c !== T && c !== F) || buf[pos + 2] !== CR || buf[pos + 3] !== LF) {
+            throw malformed("a boolean that is neither t nor f")
+          }
+          pos += 4
+          value = c === T
+          break
+        }
+        case COMMA:
+        case PAREN: {
+          let p = pos + 1
+          while (p < end && buf[p] !== CR) p++
+          if (p + 1 >= end) return this.#stash(buf, start, 0)
+          if (buf[p + 1] !== LF) throw malformed("CR not followed by LF")
+          pos = p + 2
+          const literal = buf.latin1Slice(start + 1, p)
+          value = buf[start] === COMMA ? doubleOf(literal) : parseBigNumber(literal)
+          break
+        }
+        default:
+          throw malformed(`unknown type byte 0x${buf[pos]!.toString(16).padStart(2, "0")}`)
+      }
+      if (this.#depth === 0) this.#onReply(value)
+      else this.#emit(value)
+    }
+  }
+
+  #open(kind: number, count: number): void {
+    const depth = this.#depth
+    if (depth >= this.#maxDepth) throw limitError(`aggregates nested deeper than ${this.#maxDepth}`)
+    this.#kinds[depth] = kind
+    if (kind === PERCENT || kind === PIPE) {
+      this.#remaining[depth] = count * 2
+      this.#containers[depth] = new Map()
+    } else {
+      this.#remaining[depth] = count
+      this.#containers[depth] = kind === TILDE ? new Set() : []
+    }
+    this.#keys[depth] = undefined
+    this.#depth = depth + 1
+  }
+
+  // Hands a complete value to its parent aggregate, closing every aggregate it
+  // completes, or to the callbacks at the top level.
+  #emit(value: Reply): void {
+    let depth = this.#depth
+    while (depth > 0) {
+      const f = depth - 1
+      const kind = this.#kinds[f]!
+      const container = this.#containers[f]!
+      const left = this.#remaining[f]! - 1
+      if (kind === STAR || kind === GT) {
+        ;(container as Array<Reply>).push(value)
+      } else if (kind === TILDE) {
+        ;(container as Set<Reply>).add(value)
+      } else if (left % 2 === 1) {
+        this.#keys[f] = value
+      } else {
+        ;(container as Map<Reply, Reply>).set(this.#keys[f]!, value)
+        this.#keys[f] = undefined
+      }
+      if (left > 0) {
+        this.#remaining[f] = left
+        return
+      }
+      this.#containers[f] = undefined
+      depth = f
+      this.#depth = f
+      if (kind === PIPE) {
+        if (this.#onAttribute !== undefined) this.#onAttribute(container as Map<Reply, Reply>)
+        return
+      }
+      if (kind === GT && f === 0) {
+        if (this.#onPush !== undefined) this.#onPush(container as Array<Reply>)
+        return
+      }
+      value = container
+    }
+    this.#onReply(value)
+  }
+}
+
+/**
+ * A Node `Buffer` with the fast string methods that Node defines but its type
+ * declarations omit.
+ */
+interface NodeBuffer extends Buffer {
+  utf8Slice(start: number, end: number): string
+  latin1Slice(start: number, end: number): string
+}
+
+const CR = 13
+const LF = 10
+const BANG = 33 // !
+const HASH = 35 // #
+const DOLLAR = 36 // $
+const PERCENT = 37 // %
+const PAREN = 40 // (
+const STAR = 42 // *
+const PLUS = 43 // +
+const COMMA = 44 // ,
+const MINUS = 45 // -
+const COLON = 58 // :
+const EQUALS = 61 // =
+const GT = 62 // >
+const UNDERSCORE = 95 // _
+const F = 102 // f
+const T = 116 // t
+const PIPE = 124 // |
+const TILDE = 126 // ~
+
+const INCOMPLETE = -2
+// A bulk element up to this size, once cut by a chunk's end, is gathered into
+// one buffer of its final size from the start.
+const PREALLOCATE = 64 * 1024
+// The longest header line (type, length or number, CRLF) kept across chunks.
+const MAX_HEADER_LINE = 4096
+
+// Set by readLength: the position after the CRLF of the line it read.
+let lineEnd = 0
+
+const asBuffer = (chunk: Uint8Array): NodeBuffer =>
+  (Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)) as NodeBuffer
+
+const bytesOf = (buf: NodeBuffer, from: number, to: number): Uint8Array => {
+  const out = new Uint8Array(to - from)
+  out.set(buf.subarray(from, to))
+  return out
+}
+
+// An error reply is a value, not a failure of this code: its stack trace would
+// only show the decoder, and capturing one costs more than decoding the reply.
+const replyError = (text: string): RedisReplyError => {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return RedisReplyError.fromText(text)
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
+const malformed = (what: string): ProtocolError =>
+  new ProtocolError({ reason: "malformed", message: `malformed RESP: ${what}` })
+
+const limitError = (what: string): ProtocolError =>
+  new ProtocolError({ reason: "limit", message: `RESP limit exceeded: ${what}` })
+
+// Reads `<digits>\r\n` or `-1\r\n` at `p`: the number, -1, or INCOMPLETE; sets
+// `lineEnd`. Throws as soon as the bytes cannot be a valid length up to `max`.
+const readLength = (buf: NodeBuffer, p: number, end: number, max: number): number => {
+  if (p >= end) return INCOMPLETE
+  if (buf[p] === MINUS) {
+    if (p + 1 >= end) return INCOMPLETE
+    if (buf[p + 1] !== 49) throw malformed("a negative length other than -1")
+    if (p + 2 >= end) return INCOMPLETE
+    if (buf[p + 2] !== CR) throw malformed("a negative length other than -1")
+    if (p + 3 >= end) return INCOMPLETE
+    if (buf[p + 3] !== LF) throw malformed("CR not followed by LF")
+    lineEnd = p + 4
+    return -1
+  }
+  const first = p
+  let n = 0
+  while (p < end) {
+    const c = buf[p]!
+    if (c >= 48 && c <= 57) {
+      n = n * 10 + (c - 48)
+      if (n > max) throw limitError(`a declared length above ${max}`)
+      p++
+      continue
+    }
+    if (c !== CR || p === first) throw malformed("a length that is not a decimal number")
+    if (p + 1 >= end) return INCOMPLETE
+    if (buf[p + 1] !== LF) throw malformed("CR not followed by LF")
+    lineEnd = p + 2
+    return n
+  }
+  return INCOMPLETE
+}
+
+const doubleOf = (text: string): number => {
+  const value = parseDouble(text)
+  if (value === undefined) throw malformed(`a double that is not a number: ${JSON.stringify(text.slice(0, 40))}`)
+  return value
+}
+
+const BIG_NUMBER = /^[+-]?\d+$/
+
+const parseBigNumber = (text: string): bigint => {
+  if (!BIG_NUMBER.test(text)) throw malformed(`a big number that is not an integer: ${JSON.stringify(text.slice(0, 40))}`)
+  return BigInt(text)
+}
+
+// The buffer being parsed, once a long string in it sent us to check whether
+// its bytes from `checkedFrom` on are all ASCII; reset for every buffer.
+let checked: NodeBuffer | undefined = undefined
+let checkedFrom = 0
+let checkedAscii = false
+
+// UTF-8 text of b[s..e). Long strings: one native ASCII check of the rest of
+// the buffer lets every later string in it be copied byte for byte, which is
+// about twice as fast as UTF-8 decoding.
+const text = (b: NodeBuffer, s: number, e: number): string => {
+  if (e - s <= 16) return shortText(b, s, e)
+  if (b !== checked || s < checkedFrom) {
+    checked = b
+    checkedFrom = s
+    checkedAscii = isAscii(b.subarray(s))
+  }
+  return checkedAscii ? b.latin1Slice(s, e) : b.utf8Slice(s, e)
+}
+
+// Short ASCII strings are built in JS, which beats the cost of calling into
+// Node's native decoder.
+const shortText = (b: NodeBuffer, s: number, e: number): string => {
+  switch (e - s) {
+    case 0:
+      return ""
+    case 1:
+      if (b[s]! & 128) break
+      return String.fromCharCode(b[s]!)
+    case 2:
+      if ((b[s]! | b[s + 1]!) & 128) break
+      return String.fromCharCode(b[s]!, b[s + 1]!)
+    case 3:
+      if ((b[s]! | b[s + 1]! | b[s + 2]!) & 128) break
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!)
+    case 4:
+      if ((b[s]! | b[s + 1]! | b[s + 2]! | b[s + 3]!) & 128) break
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!)
+    case 5:
+      if ((b[s]! | b[s + 1]! | b[s + 2]! | b[s + 3]! | b[s + 4]!) & 128) break
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!)
+    case 6:
+      if ((b[s]! | b[s + 1]! | b[s + 2]! | b[s + 3]! | b[s + 4]! | b[s + 5]!) & 128) break
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!)
+    case 7:
+      if ((b[s]! | b[s + 1]! | b[s + 2]! | b[s + 3]! | b[s + 4]! | b[s + 5]! | b[s + 6]!) & 128) break
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!)
+    case 8:
+      if ((b[s]! | b[s + 1]! | b[s + 2]! | b[s + 3]! | b[s + 4]! | b[s + 5]! | b[s + 6]! | b[s + 7]!) & 128) break
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!)
+    case 9:
+      if ((b[s]! | b[s + 1]! | b[s + 2]! | b[s + 3]! | b[s + 4]! | b[s + 5]! | b[s + 6]! | b[s + 7]! | b[s + 8]!) & 128) break
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!)
+    case 10:
+      if ((b[s]! | b[s + 1]! | b[s + 2]! | b[s + 3]! | b[s + 4]! | b[s + 5]! | b[s + 6]! | b[s + 7]! | b[s + 8]! | b[s + 9]!) & 128) break
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!)
+    case 11:
+      if ((b[s]! | b[s + 1]! | b[s + 2]! | b[s + 3]! | b[s + 4]! | b[s + 5]! | b[s + 6]! | b[s + 7]! | b[s + 8]! | b[s + 9]! | b[s + 10]!) & 128) break
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!)
+    case 12:
+      if ((b[s]! | b[s + 1]! | b[s + 2]! | b[s + 3]! | b[s + 4]! | b[s + 5]! | b[s + 6]! | b[s + 7]! | b[s + 8]! | b[s + 9]! | b[s + 10]! | b[s + 11]!) & 128) break
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!)
+    case 13:
+      if ((b[s]! | b[s + 1]! | b[s + 2]! | b[s + 3]! | b[s + 4]! | b[s + 5]! | b[s + 6]! | b[s + 7]! | b[s + 8]! | b[s + 9]! | b[s + 10]! | b[s + 11]! | b[s + 12]!) & 128) break
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!)
+    case 14:
+      if ((b[s]! | b[s + 1]! | b[s + 2]! | b[s + 3]! | b[s + 4]! | b[s + 5]! | b[s + 6]! | b[s + 7]! | b[s + 8]! | b[s + 9]! | b[s + 10]! | b[s + 11]! | b[s + 12]! | b[s + 13]!) & 128) break
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!, b[s + 13]!)
+    case 15:
+      if ((b[s]! | b[s + 1]! | b[s + 2]! | b[s + 3]! | b[s + 4]! | b[s + 5]! | b[s + 6]! | b[s + 7]! | b[s + 8]! | b[s + 9]! | b[s + 10]! | b[s + 11]! | b[s + 12]! | b[s + 13]! | b[s + 14]!) & 128) break
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!, b[s + 13]!, b[s + 14]!)
+    case 16:
+      if ((b[s]! | b[s + 1]! | b[s + 2]! | b[s + 3]! | b[s + 4]! | b[s + 5]! | b[s + 6]! | b[s + 7]! | b[s + 8]! | b[s + 9]! | b[s + 10]! | b[s + 11]! | b[s + 12]! | b[s + 13]! | b[s + 14]! | b[s + 15]!) & 128) break
+      return String.fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!, b[s + 8]!, b[s + 9]!, b[s + 10]!, b[s + 11]!, b[s + 12]!, b[s + 13]!, b[s + 14]!, b[s + 15]!)
+  }
+  return b.utf8Slice(s, e)
+}
