@@ -63,12 +63,15 @@ import type * as tls from "node:tls"
 import type * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as SchemaTransformation from "effect/SchemaTransformation"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import * as Commands from "./Commands.ts"
@@ -81,6 +84,7 @@ import {
   TransactionAbortedError
 } from "./Errors.ts"
 import { isBlocking } from "./internal/connBlocking.ts"
+import { type DurationKind, durationForms, parseDurationText } from "./internal/duration.ts"
 import { commandName, type ConnState, statefulAdvice, track } from "./internal/redisPoolClassify.ts"
 import { Observer } from "./internal/redisPoolObserve.ts"
 import { resolve } from "./internal/redisPoolOptions.ts"
@@ -552,6 +556,24 @@ const sha1 = (script: string): string => createHash("sha1").update(script).diges
  * the background), so an unreachable server fails the first command, not
  * `make`. Invalid options fail with `InvalidArgumentError` naming the option.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RedisPool } from "effect-redis-pool"
+ *
+ * // A transfer that retries itself when someone else changed a balance in between.
+ * const transfer = (from: string, to: string, amount: number) =>
+ *   Effect.scoped(Effect.gen(function*() {
+ *     const redis = yield* RedisPool.make({ url: "redis://localhost:6379" })
+ *     return yield* redis.watch([from, to], (tx) =>
+ *       Effect.gen(function*() {
+ *         const balance = Number((yield* tx.get(from)) ?? 0)
+ *         if (balance < amount) return []
+ *         return [["DECRBY", from, amount], ["INCRBY", to, amount]] as const
+ *       })).pipe(Effect.retry({ while: (e) => e._tag === "TransactionAbortedError", times: 10 }))
+ *   }))
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -834,6 +856,27 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
 /**
  * A layer providing {@link RedisPool}; the pool closes with the layer.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RedisPool } from "effect-redis-pool"
+ *
+ * const visit = Effect.gen(function*() {
+ *   const redis = yield* RedisPool.RedisPool
+ *   const visits: number = yield* redis.incr("visits")
+ *   const greeting: string | null = yield* redis.get("greeting")
+ *   return { visits, greeting }
+ * })
+ *
+ * const main = visit.pipe(
+ *   Effect.catchTags({
+ *     PoolTimeoutError: (e) => Effect.succeed({ visits: 0, greeting: `busy: ${e.message}` }),
+ *     CircuitOpenError: (e) => Effect.succeed({ visits: 0, greeting: `down since ${e.since}` })
+ *   }),
+ *   Effect.provide(RedisPool.layer({ url: "redis://localhost:6379/0?pool_size=20", readTimeout: "1 second" }))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -883,6 +926,27 @@ const stringKeys = ["url", "host", "path", "username", "clientName", "libName", 
 
 const booleanKeys = ["tls", "poolFifo", "bytes", "tracing", "traceArguments", "metrics"] as const
 
+const backoffKeys: ReadonlySet<string> = new Set(["minRetryBackoff", "maxRetryBackoff"])
+
+/** A duration in configuration, read by the same rule as a URL parameter (see `internal/duration.ts`). */
+const durationConfig = (name: string, kind: DurationKind): Config.Config<Duration.Duration> =>
+  Config.schema(
+    Schema.String.pipe(Schema.decodeTo(
+      Schema.Duration,
+      SchemaTransformation.transformEffect({
+        decode: (text: string) => {
+          const duration = parseDurationText(text, kind)
+          return duration === undefined
+            ? Effect.fail(new SchemaIssue.InvalidValue({ message: `expected ${durationForms}, got "${text}"` }))
+            : Effect.succeed(duration)
+        },
+        encode: (duration: Duration.Duration) =>
+          Effect.succeed(Duration.isFinite(duration) ? `${Duration.toMillis(duration)}ms` : "Infinity")
+      })
+    )),
+    name
+  )
+
 /** `poolSize` → `POOL_SIZE`. */
 const constantCase = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()
 
@@ -905,7 +969,7 @@ export const config = (prefix = "REDIS"): Config.Config<Options> => {
       Config.map((value) => value._tag === "Some" ? value.value : undefined)
     )
   }
-  for (const key of durationKeys) optional(key, Config.Duration)
+  for (const key of durationKeys) optional(key, (name) => durationConfig(name, backoffKeys.has(key) ? "backoff" : "limit"))
   for (const key of intKeys) optional(key, Config.Int)
   for (const key of stringKeys) optional(key, Config.String)
   for (const key of booleanKeys) optional(key, Config.Boolean)
@@ -927,6 +991,27 @@ export const config = (prefix = "REDIS"): Config.Config<Options> => {
  * (`REDIS_URL`, `REDIS_POOL_SIZE`, `REDIS_PASSWORD`, ... from the environment
  * with `ConfigProvider.fromEnv`), or any `Config` of options, or a record of
  * `Config`s per option (`{ url: Config.String("CACHE_URL") }`).
+ *
+ * @example
+ * ```ts
+ * import { Config, ConfigProvider, Effect, Layer } from "effect"
+ * import { RedisPool } from "effect-redis-pool"
+ *
+ * // REDIS_URL, REDIS_POOL_SIZE, REDIS_READ_TIMEOUT ("500ms", "3s", "3" or "500 millis"), REDIS_PASSWORD, ...
+ * const fromEnv = RedisPool.layerConfig()
+ *
+ * // any Config per option
+ * const cache = RedisPool.layerConfig({
+ *   url: Config.Redacted("CACHE_URL").pipe(Config.map((url) => String(url))),
+ *   poolSize: Config.Int("CACHE_POOL_SIZE")
+ * })
+ *
+ * // a provider of your own, here a fixed record
+ * const fixed = fromEnv.pipe(
+ *   Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { REDIS_URL: "redis://cache:6379/1" } })))
+ * )
+ * const layers = [fromEnv, cache, fixed]
+ * ```
  *
  * @since 0.1.0
  * @category layers

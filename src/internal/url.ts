@@ -3,8 +3,9 @@
  * query parameters and rules:
  * - `redis://[user[:password]@]host[:port][/db][?param=value&...]`, `rediss://` for TLS,
  *   `unix://[user[:password]@]/path/to/socket[?db=N&...]`;
- * - a duration is a Go duration (`300ms`, `1.5s`, `2m`) or a bare integer of seconds;
- *   zero or less disables it (no deadline, no expiry);
+ * - a duration is read by `parseDurationText` (`./duration.ts`): a Go duration (`300ms`,
+ *   `1.5s`, `2m`), a bare integer of seconds, or Effect's form (`500 millis`); zero or less
+ *   disables it (no deadline, no expiry);
  * - when a parameter repeats, the last value wins;
  * - an unknown parameter is an error.
  */
@@ -12,6 +13,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { InvalidArgumentError } from "../Errors.ts"
+import { durationForms, parseDurationText } from "./duration.ts"
 
 /** What a URL can say; every field is optional, absent means "the default". */
 export interface UrlOptions {
@@ -68,19 +70,6 @@ const params: Record<string, readonly [keyof UrlOptions, Kind]> = {
   min_retry_backoff: ["minRetryBackoff", "backoff"],
   max_retry_backoff: ["maxRetryBackoff", "backoff"],
   skip_verify: ["tls", "bool"]
-}
-
-const goUnits: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "μs": 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 }
-
-/** A Go duration (`1h30m`, `1.5s`, `-2ms`) in milliseconds, or undefined when it is not one. */
-const parseGoDuration = (text: string): number | undefined => {
-  const match = /^([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.exec(text)
-  if (match === null) return text === "0" ? 0 : undefined
-  let millis = 0
-  for (const [, amount, unit] of text.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
-    millis += Number(amount) * goUnits[unit!]!
-  }
-  return match[1] === "-" ? -millis : millis
 }
 
 const fail = (message: string, option?: string) =>
@@ -220,12 +209,9 @@ export const parseUrl = (input: string): Effect.Effect<UrlOptions, InvalidArgume
       }
       case "duration":
       case "backoff": {
-        const seconds = parseInt10(value)
-        const millis = seconds !== undefined ? seconds * 1000 : parseGoDuration(value)
-        if (millis === undefined || !Number.isFinite(millis)) {
-          return fail(`${name} must be a duration such as 500ms, 3s or 3, got "${value}"`, option)
-        }
-        out[option] = millis > 0 ? Duration.millis(millis) : kind === "backoff" ? Duration.zero : Duration.infinity
+        const duration = parseDurationText(value, kind === "backoff" ? "backoff" : "limit")
+        if (duration === undefined) return fail(`${name} must be ${durationForms}, got "${value}"`, option)
+        out[option] = duration
         break
       }
     }
