@@ -264,6 +264,21 @@ export const decodeReply = <A>(command: Command<A>, reply: Resp.Reply): Effect.E
  * Builds an {@link Execute} from a raw `send` (for example `Conn.send`): checks
  * `invalid`, sends `args`, decodes the reply.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Commands, Conn } from "effect-redis-pool"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const conn = yield* Conn.make({ port: 6379 })
+ *   const run = Commands.executeWith((args) => conn.send(args))
+ *   yield* run(Commands.set("greeting", "hello", { expire: "10 seconds" }))
+ *   const greeting: string | null = yield* run(Commands.get("greeting"))
+ *   const scores = yield* run(Commands.zrangeWithScores("board", 0, -1))
+ *   return { greeting, scores }
+ * }))
+ * ```
+ *
  * @since 0.1.0
  * @category running
  */

@@ -595,6 +595,23 @@ const connect = (options: ConnOptions): Effect.Effect<Conn, ConnectionError> => 
  * commands then fail with `ConnectionError`, reason closed). Interrupting it while
  * dialing or handshaking closes the socket.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Conn } from "effect-redis-pool"
+ *
+ * // One connection of your own, outside any pool: 100 INCRs pipelined on one socket.
+ * const counted = Effect.scoped(Effect.gen(function*() {
+ *   const conn = yield* Conn.make({ host: "127.0.0.1", port: 6379, readTimeout: "500 millis" })
+ *   const replies = yield* Effect.forEach(
+ *     Array.from({ length: 100 }, () => conn.send(["INCR", "counter"])),
+ *     (send) => send,
+ *     { concurrency: "unbounded" }
+ *   )
+ *   return replies.at(-1)
+ * }))
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */

@@ -33,6 +33,11 @@ export class RedisReplyError extends Data.TaggedError("RedisReplyError")<{
     const space = text.indexOf(" ")
     return new RedisReplyError({ code: space === -1 ? text : text.slice(0, space), message: text })
   }
+  /**
+   * The server's text, as `redis-cli` shows it.
+   *
+   * @since 0.1.0
+   */
   override toString(): string {
     return this.message
   }

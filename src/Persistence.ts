@@ -239,6 +239,25 @@ const relay = (
  * The `Redis` service of `effect/persistence/Redis` on the `RedisPool` in
  * context.
  *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import * as RateLimiter from "effect/persistence/RateLimiter"
+ * import { Persistence, RedisPool } from "effect-redis-pool"
+ *
+ * const limited = Effect.gen(function*() {
+ *   const limiter = yield* RateLimiter.RateLimiter
+ *   return yield* limiter.consume({ key: "api:alice", limit: 10, window: "1 minute", onExceeded: "fail" })
+ * })
+ *
+ * const layers = RateLimiter.layer.pipe(
+ *   Layer.provide(RateLimiter.layerStoreRedis()),
+ *   Layer.provide(Persistence.layer),
+ *   Layer.provide(RedisPool.layer({ url: "redis://localhost:6379" }))
+ * )
+ * const main = limited.pipe(Effect.provide(layers))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -242,6 +242,26 @@ const runBody = <C extends Poolable, A, E, R>(
  * the module notes). Invalid options fail with `InvalidArgumentError` naming
  * the option.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Conn, Pool } from "effect-redis-pool"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const pool = yield* Pool.make({
+ *     dial: Conn.make({ port: 6379 }),
+ *     poolSize: 4,
+ *     minIdleConns: 1,
+ *     connMaxIdleTime: "5 minutes",
+ *     poolTimeout: "2 seconds"
+ *   })
+ *   // An exclusive turn: the connection is the caller's until the effect ends.
+ *   const id = yield* pool.withConn((conn) => conn.send(["CLIENT", "ID"]))
+ *   const stats = yield* pool.stats
+ *   return { id, open: stats.total, idle: stats.idle }
+ * }))
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */

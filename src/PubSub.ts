@@ -240,6 +240,23 @@ export const make = Effect.fnUntraced(function*(
 /**
  * Keeps only the messages of a subscription stream.
  *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { PubSub, RedisPool } from "effect-redis-pool"
+ *
+ * // The first three messages on "news", as text.
+ * const firstThree = Effect.gen(function*() {
+ *   const redis = yield* RedisPool.RedisPool
+ *   return yield* redis.subscribe("news").pipe(
+ *     PubSub.messages,
+ *     Stream.map((event) => `${event.channel}: ${event.message}`),
+ *     Stream.take(3),
+ *     Stream.runCollect
+ *   )
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category combinators
  */
