@@ -396,15 +396,22 @@ export const makeConnPool = (
 
 /**
  * One pool per key (a server address), created on first use and closed with
- * the scope that made the keyed pool.
+ * the scope that made the keyed pool. A pool is held by whoever got it, for as
+ * long as their scope (or `withPool`) lasts: it is never closed under a
+ * holder, neither by `idleTimeToLive` nor by `invalidate`.
  *
  * @since 0.1.0
  * @category models
  */
 export interface KeyedPool<K, C extends Poolable> {
-  /** The pool for `key`, made on first use with `options(key)`. */
-  readonly get: (key: K) => Effect.Effect<Pool<C>, InvalidArgumentError>
-  /** Closes the pool for `key` (the next `get` makes a new one). */
+  /** The pool for `key`, made on first use with `options(key)`, held until the caller's scope closes. */
+  readonly get: (key: K) => Effect.Effect<Pool<C>, InvalidArgumentError, Scope.Scope>
+  /** Runs `f` with the pool for `key`, held while `f` runs. */
+  readonly withPool: <A, E, R>(
+    key: K,
+    f: (pool: Pool<C>) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | InvalidArgumentError, R>
+  /** Forgets the pool for `key` (the next `get` makes a new one); it closes when its last holder lets go. */
   readonly invalidate: (key: K) => Effect.Effect<void>
   /** The keys that have a pool. */
   readonly keys: Effect.Effect<ReadonlyArray<K>>
@@ -412,7 +419,7 @@ export interface KeyedPool<K, C extends Poolable> {
 
 /**
  * Builds a {@link KeyedPool} on `RcMap`: pools live until the scope closes,
- * or until unused for `idleTimeToLive` when one is given.
+ * or until no one has held them for `idleTimeToLive` when one is given.
  *
  * @since 0.1.0
  * @category constructors
@@ -427,7 +434,8 @@ export const makeKeyed = <K, C extends Poolable>(options: {
       idleTimeToLive: options.idleTimeToLive ?? Duration.infinity
     }),
     (map) => ({
-      get: (key: K) => Effect.scoped(RcMap.get(map, key)),
+      get: (key: K) => RcMap.get(map, key),
+      withPool: (key, f) => Effect.scoped(Effect.flatMap(RcMap.get(map, key), f)),
       invalidate: (key: K) => RcMap.invalidate(map, key),
       keys: Effect.map(RcMap.keys(map), (keys) => Array.from(keys))
     })

@@ -397,4 +397,55 @@ describe("Pool: metrics and keyed pools", () => {
       )
       assert.strictEqual(tagOf(invalid), "InvalidArgumentError")
     }))
+
+  it.effect("keyed pools: a pool is never closed while a caller holds it, and expires once nobody has for idleTimeToLive", () =>
+    Effect.gen(function*() {
+      const dialer = makeDialer()
+      const keyed = yield* Pool.makeKeyed<string, FakeConn>({
+        options: () => ({ dial: dialer.dial, poolSize: 2 }),
+        idleTimeToLive: 1_000
+      })
+      const entered = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      // A caller holds the pool and works in it well past idleTimeToLive.
+      const holder = yield* Effect.forkChild(keyed.withPool("a:6379", (pool) =>
+        Effect.gen(function*() {
+          yield* pool.withConn(() => Deferred.succeed(entered, undefined))
+          yield* Deferred.await(release)
+          return yield* Effect.exit(pool.withConn(() => Effect.succeed("still open")))
+        })))
+      yield* Deferred.await(entered)
+      yield* TestClock.adjust(5_000)
+      yield* Deferred.succeed(release, undefined)
+      const late = yield* Fiber.join(holder)
+      assert.deepStrictEqual(late, Exit.succeed("still open"))
+      // The same pool through a scoped get, held across the deadline too.
+      yield* Effect.scoped(Effect.gen(function*() {
+        const pool = yield* keyed.get("a:6379")
+        yield* TestClock.adjust(5_000)
+        assert.isFalse(pool.statsUnsafe().closed)
+        assert.isTrue(Exit.isSuccess(yield* Effect.exit(pool.withConn(() => Effect.void))))
+      }))
+      // Nobody holds it now: after idleTimeToLive it is closed and forgotten, its connection with it.
+      yield* TestClock.adjust(1_500)
+      assert.isTrue(yield* until(() => dialer.open === 0))
+      assert.deepStrictEqual(yield* keyed.keys, [])
+    }))
+
+  it.effect("keyed pools: invalidate forgets the pool at once but closes it only when its holder lets go", () =>
+    Effect.gen(function*() {
+      const dialer = makeDialer()
+      const keyed = yield* Pool.makeKeyed<string, FakeConn>({ options: () => ({ dial: dialer.dial, poolSize: 2 }) })
+      yield* Effect.scoped(Effect.gen(function*() {
+        const pool = yield* keyed.get("a:6379")
+        yield* pool.withConn(() => Effect.void)
+        yield* keyed.invalidate("a:6379")
+        assert.deepStrictEqual(yield* keyed.keys, [])
+        assert.isTrue(Exit.isSuccess(yield* Effect.exit(pool.withConn(() => Effect.void))))
+        assert.strictEqual(dialer.open, 1)
+      }))
+      assert.isTrue(yield* until(() => dialer.open === 0))
+      const fresh = yield* keyed.withPool("a:6379", (pool) => Effect.succeed(pool.statsUnsafe().total))
+      assert.strictEqual(fresh, 0)
+    }))
 })
