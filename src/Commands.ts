@@ -1,9 +1,10 @@
 /**
  * Typed Redis commands as plain descriptors.
  *
- * Each constructor returns a {@link Command}: the argument list to send and a
- * decoder for its reply. Nothing here does I/O; the `RedisPool` service (or any
- * `send`, see {@link executeWith}) runs them. Decoders accept both the RESP2 and
+ * Each constructor returns a `Command` (see the `Command` module): the argument
+ * list to send and a decoder for its reply. Nothing here does I/O; the
+ * `RedisPool` service runs them (as its methods: `redis.get(key)`), or any `send`
+ * through `Command.executeWith`. This module holds command constructors only. Decoders accept both the RESP2 and
  * the RESP3 shape of a reply, so results have one type whatever the protocol.
  *
  * Conventions:
@@ -13,54 +14,46 @@
  * - times are `Duration.Input` (relative) or `Date` / epoch milliseconds (absolute),
  *   rounded up to whole milliseconds and sent in seconds when they are whole seconds;
  * - integers outside Number's safe range are a `ReplyTypeError` (use `send` for 64-bit counters);
- * - constructors never throw: a bad argument is reported in {@link Command.invalid}.
+ * - constructors never throw: a bad argument is reported in the command's `invalid`.
  *
  * @since 0.1.0
  */
-import { createHash } from "node:crypto"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { InvalidArgumentError } from "./Errors.ts"
-import { ReplyTypeError } from "./Errors.ts"
 import * as I from "./internal/commands.ts"
+import type { Command, Execute, Script } from "./Command.ts"
 import type * as Resp from "./Resp.ts"
 
 // ---------------------------------------------------------------------------
 // model
 // ---------------------------------------------------------------------------
 
-/**
- * A command ready to run: `args` is the full argument list, command name first;
- * `decode` turns a non-error reply into `A` and throws `ReplyTypeError` for a
- * shape it cannot decode. When `invalid` is present the caller passed a bad
- * argument: the command must not be sent, and running it fails with that error.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Command<A> {
-  readonly args: ReadonlyArray<Resp.Arg>
-  readonly decode: (reply: Resp.Reply) => A
-  readonly invalid?: InvalidArgumentError
-}
-
-/**
- * The decoded result type of a command.
- *
- * @since 0.1.0
- * @category models
- */
-export type Success<C> = C extends Command<infer A> ? A : never
-
-/**
- * Runs a command and decodes its reply; supplied by whoever owns the connection.
- *
- * @since 0.1.0
- * @category models
- */
-export type Execute<E, R = never> = <A>(command: Command<A>) => Effect.Effect<A, E, R>
+export type {
+  /**
+   * A typed command (see the `Command` module).
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  Command,
+  /**
+   * Runs a command (see the `Command` module).
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  Execute,
+  /**
+   * A Lua script with its SHA-1 (see `Command.script`).
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  Script
+} from "./Command.ts"
 
 /**
  * Field/value (or key/value) pairs: a record or an iterable of pairs (a `Map`, an array of tuples).
@@ -124,17 +117,6 @@ export interface DeletedStreamEntry {
 export interface StreamMessages<Entry = StreamEntry> {
   readonly stream: string
   readonly entries: ReadonlyArray<Entry>
-}
-
-/**
- * A Lua script with its SHA1 digest, for EVALSHA.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Script {
-  readonly source: string
-  readonly sha1: string
 }
 
 // ---------------------------------------------------------------------------
@@ -240,55 +222,6 @@ const blockSeconds = (name: string, timeout: Duration.Input): number | InvalidAr
   const ms = I.toBlockMillis(timeout)
   return ms === undefined ? I.invalid(name, "timeout must be a non-negative duration", "timeout") : ms / 1000
 }
-
-// ---------------------------------------------------------------------------
-// running
-// ---------------------------------------------------------------------------
-
-/**
- * Decodes `reply` with `command`, as an Effect: a wrong shape fails with `ReplyTypeError`.
- *
- * @since 0.1.0
- * @category running
- */
-export const decodeReply = <A>(command: Command<A>, reply: Resp.Reply): Effect.Effect<A, ReplyTypeError> => {
-  try {
-    return Effect.succeed(command.decode(reply))
-  } catch (error) {
-    if (error instanceof ReplyTypeError) return Effect.fail(error)
-    throw error
-  }
-}
-
-/**
- * Builds an {@link Execute} from a raw `send` (for example `Conn.send`): checks
- * `invalid`, sends `args`, decodes the reply.
- *
- * @example
- * ```ts
- * import { Effect } from "effect"
- * import { Commands, Conn } from "effect-redis-pool"
- *
- * const program = Effect.scoped(Effect.gen(function*() {
- *   const conn = yield* Conn.make({ port: 6379 })
- *   const run = Commands.executeWith((args) => conn.send(args))
- *   yield* run(Commands.set("greeting", "hello", { expire: "10 seconds" }))
- *   const greeting: string | null = yield* run(Commands.get("greeting"))
- *   const scores = yield* run(Commands.zrangeWithScores("board", 0, -1))
- *   return { greeting, scores }
- * }))
- * ```
- *
- * @since 0.1.0
- * @category running
- */
-export const executeWith = <E, R>(
-  send: (args: ReadonlyArray<Resp.Arg>) => Effect.Effect<Resp.Reply, E, R>
-): Execute<E | InvalidArgumentError | ReplyTypeError, R> =>
-<A>(command: Command<A>) =>
-  command.invalid !== undefined
-    ? Effect.fail(command.invalid)
-    : Effect.flatMap(send(command.args), (reply) => decodeReply(command, reply))
 
 // ---------------------------------------------------------------------------
 // strings
@@ -1592,14 +1525,6 @@ export const xgroupCreate = (
 // scripts
 // ---------------------------------------------------------------------------
 
-/**
- * A {@link Script} from Lua source, with its SHA1 computed locally.
- *
- * @since 0.1.0
- * @category scripts
- */
-export const script = (source: string): Script => ({ source, sha1: createHash("sha1").update(source).digest("hex") })
-
 const scriptArgs = (
   name: string,
   body: string,
@@ -1679,22 +1604,6 @@ export const info = (...sections: ReadonlyArray<string>): Command<string> => ({
   args: ["INFO", ...sections],
   decode: decodeInfo
 })
-
-/**
- * Parses INFO text into a flat record of `field: value` (section headers and blank lines skipped).
- *
- * @since 0.1.0
- * @category server
- */
-export const parseInfo = (text: string): Record<string, string> => {
-  const out: Record<string, string> = {}
-  for (const line of text.split(/\r?\n/)) {
-    if (line.length === 0 || line.startsWith("#")) continue
-    const colon = line.indexOf(":")
-    if (colon > 0) I.setField(out, line.slice(0, colon), line.slice(colon + 1))
-  }
-  return out
-}
 
 const decodeDbsize = asInt("DBSIZE")
 

@@ -38,6 +38,7 @@ import {
 import { version } from "./internal/connVersion.ts"
 import { ConnSocket, type Settings } from "./internal/connSocket.ts"
 import type * as Resp from "./Resp.ts"
+import { textOf } from "./internal/text.ts"
 
 /**
  * How to reach a server and how to talk to it. Durations accept anything
@@ -401,9 +402,6 @@ const helloField = (reply: Resp.Reply, key: string): unknown => {
   return undefined
 }
 
-const utf8 = new TextDecoder()
-const textOf = (value: unknown): string | undefined =>
-  typeof value === "string" ? value : value instanceof Uint8Array ? utf8.decode(value) : undefined
 
 const asNumber = (value: unknown): number | undefined => {
   if (typeof value === "number") return value

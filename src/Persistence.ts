@@ -48,7 +48,6 @@
  *
  * @since 0.1.0
  */
-import { createHash } from "node:crypto"
 import * as Cause from "effect/Cause"
 import type * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -60,7 +59,8 @@ import type * as Scope from "effect/Scope"
 import type * as Conn from "./Conn.ts"
 import { InvalidArgumentError, type RedisError, type RedisReplyError } from "./Errors.ts"
 import { toNodeReply, toNodeScriptReply } from "./internal/persistenceReply.ts"
-import { commandName, type ConnState, track } from "./internal/redisPoolClassify.ts"
+import { evalWithFallback, sha1 } from "./internal/script.ts"
+import { commandName, type ConnState, track } from "./internal/commandTraits.ts"
 import * as RedisPool from "./RedisPool.ts"
 import type * as Resp from "./Resp.ts"
 
@@ -79,26 +79,22 @@ const shas = new WeakMap<object, string>()
 const shaOf = (script: Redis.Script<any>): string => {
   let sha = shas.get(script)
   if (sha === undefined) {
-    sha = createHash("sha1").update(script.lua).digest("hex")
+    sha = sha1(script.lua)
     shas.set(script, sha)
   }
   return sha
 }
 
 /** `eval` over a sender: EVALSHA, and EVAL (which loads the script) on NOSCRIPT. */
-const makeEval = (
-  sendRaw: (command: string, ...args: ReadonlyArray<string>) => Effect.Effect<Resp.Reply, RedisError>
-): Eval =>
+const makeEval = (send: (args: ReadonlyArray<Resp.Arg>) => Effect.Effect<Resp.Reply, RedisError>): Eval =>
 (script) =>
 (...params) =>
-  Effect.suspend(() => {
-    const keys = String(script.numberOfKeys(...params))
-    const values = script.params(...params).map(String)
-    return sendRaw("EVALSHA", shaOf(script), keys, ...values).pipe(
-      Effect.catchIf(isNoScript, () => sendRaw("EVAL", script.lua, keys, ...values)),
-      Effect.mapBoth({ onFailure: toRedisError, onSuccess: (reply) => toNodeScriptReply(reply) as any })
-    )
-  })
+  Effect.suspend(() =>
+    evalWithFallback(send, script.lua, shaOf(script), [
+      String(script.numberOfKeys(...params)),
+      ...script.params(...params).map(String)
+    ]).pipe(Effect.mapBoth({ onFailure: toRedisError, onSuccess: (reply) => toNodeScriptReply(reply) as any }))
+  )
 
 /** What a reserved connection may not run: pub/sub and MONITOR replies never answer a command. */
 const refusedOnReserved = new Set(["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR"])
@@ -143,7 +139,7 @@ export const make: Effect.Effect<Redis.Redis["Service"], never, RedisPool.RedisP
     )
 
     const reserveConnection = (conn: Conn.Conn, state: Reservation): Redis.Connection => {
-      const sendArgs = (args: ReadonlyArray<string>): Effect.Effect<Resp.Reply, RedisError> =>
+      const sendArgs = (args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, RedisError> =>
         Effect.suspend(() => {
           if (state.released) {
             return Effect.fail(
@@ -180,7 +176,7 @@ export const make: Effect.Effect<Redis.Redis["Service"], never, RedisPool.RedisP
             onFailure: toRedisError,
             onSuccess: (reply) => toNodeReply(command, args, reply) as A
           }),
-        eval: makeEval((command, ...args) => sendArgs([command, ...args]))
+        eval: makeEval(sendArgs)
       }
     }
 
@@ -212,7 +208,7 @@ export const make: Effect.Effect<Redis.Redis["Service"], never, RedisPool.RedisP
         return Queue.asDequeue(queue)
       })
 
-    return Redis.Redis.of({ send, eval: makeEval(redis.send), reserve, subscribe })
+    return Redis.Redis.of({ send, eval: makeEval(([command, ...args]) => redis.send(String(command), ...args)), reserve, subscribe })
   }
 )
 

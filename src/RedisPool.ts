@@ -58,7 +58,6 @@
  *
  * @since 0.1.0
  */
-import { createHash } from "node:crypto"
 import type * as tls from "node:tls"
 import type * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
@@ -74,6 +73,7 @@ import * as SchemaIssue from "effect/SchemaIssue"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import type * as CommandModule from "./Command.ts"
 import * as Commands from "./Commands.ts"
 import * as Conn from "./Conn.ts"
 import {
@@ -83,11 +83,11 @@ import {
   ReplyTypeError,
   TransactionAbortedError
 } from "./Errors.ts"
-import { isBlocking } from "./internal/connBlocking.ts"
+import { commandName, type ConnState, isBlocking, statefulAdvice, track } from "./internal/commandTraits.ts"
 import { type DurationKind, durationForms, parseDurationText } from "./internal/duration.ts"
-import { commandName, type ConnState, statefulAdvice, track } from "./internal/redisPoolClassify.ts"
 import { Observer } from "./internal/redisPoolObserve.ts"
 import { resolve } from "./internal/redisPoolOptions.ts"
+import { evalWithFallback, sha1 } from "./internal/script.ts"
 import { isRetryable, retryAfter } from "./internal/redisPoolRetry.ts"
 import * as Pool from "./Pool.ts"
 import * as PubSub from "./PubSub.ts"
@@ -223,7 +223,7 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export type Command<A> = Commands.Command<A>
+export type Command<A> = CommandModule.Command<A>
 
 /**
  * An item of a pipeline or transaction: a typed {@link Command} or raw
@@ -275,21 +275,18 @@ export interface Executor {
    * answers NOSCRIPT.
    */
   readonly evalScript: (
-    script: string | Commands.Script,
+    script: string | CommandModule.Script,
     keys?: ReadonlyArray<Resp.Arg>,
     args?: ReadonlyArray<Resp.Arg>
   ) => Effect.Effect<Resp.Reply, RedisError>
 }
 
-/** Exports of `Commands` that are not command constructors, or that the service replaces. */
-type NotMethods = "decodeReply" | "executeWith" | "parseInfo" | "script" | "evalScript"
-
 /** A command constructor (up to three overloads) as a method running the command. */
 type Lift<F> = F extends {
   // `extends ReadonlyArray` so that variadic constructors (`del(...keys: ReadonlyArray<string>)`) match too.
-  (...args: infer A1 extends ReadonlyArray<unknown>): Commands.Command<infer R1>
-  (...args: infer A2 extends ReadonlyArray<unknown>): Commands.Command<infer R2>
-  (...args: infer A3 extends ReadonlyArray<unknown>): Commands.Command<infer R3>
+  (...args: infer A1 extends ReadonlyArray<unknown>): CommandModule.Command<infer R1>
+  (...args: infer A2 extends ReadonlyArray<unknown>): CommandModule.Command<infer R2>
+  (...args: infer A3 extends ReadonlyArray<unknown>): CommandModule.Command<infer R3>
 } ? {
     (...args: A1): Effect.Effect<R1, RedisError>
     (...args: A2): Effect.Effect<R2, RedisError>
@@ -304,9 +301,10 @@ type LiftStream<F> = F extends (execute: any, ...rest: infer P extends ReadonlyA
 
 type Module = typeof Commands
 
+// `Executor`'s own methods (`evalScript`: EVALSHA with EVAL as fallback) replace the constructors of the same name.
 type CommandKey = {
-  [K in keyof Module]: K extends NotMethods | `${string}Stream` ? never
-    : Module[K] extends (...args: ReadonlyArray<any>) => Commands.Command<any> ? K
+  [K in keyof Module]: K extends keyof Executor | `${string}Stream` ? never
+    : Module[K] extends (...args: ReadonlyArray<any>) => CommandModule.Command<any> ? K
     : never
 }[keyof Module]
 
@@ -326,18 +324,11 @@ export type CommandMethods =
   & { readonly [K in CommandKey]: Lift<Module[K]> }
   & { readonly [K in StreamKey]: LiftStream<Module[K]> }
 
-const notMethods: ReadonlySet<string> = new Set<NotMethods>([
-  "decodeReply",
-  "executeWith",
-  "parseInfo",
-  "script",
-  "evalScript"
-])
 
 const commandMethods = (run: <A>(command: Command<A>) => Effect.Effect<A, RedisError>): CommandMethods => {
   const methods: Record<string, unknown> = {}
   for (const [name, value] of Object.entries(Commands)) {
-    if (typeof value !== "function" || notMethods.has(name)) continue
+    if (typeof value !== "function") continue
     const constructor = value as (...args: Array<unknown>) => never
     methods[name] = name.endsWith("Stream")
       ? (...rest: Array<unknown>) => constructor(run, ...rest)
@@ -546,8 +537,6 @@ const failureOf = <E>(cause: Cause.Cause<E>): E | undefined => {
   return undefined
 }
 
-const sha1 = (script: string): string => createHash("sha1").update(script).digest("hex")
-
 /** Connection state left by commands run on an exclusive connection. */
 
 /**
@@ -715,7 +704,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
       sendArgs: (args: ReadonlyArray<Resp.Arg>) => Effect.Effect<Resp.Reply, RedisError>
     ) =>
     (
-      script: string | Commands.Script,
+      script: string | CommandModule.Script,
       keys: ReadonlyArray<Resp.Arg> = [],
       args: ReadonlyArray<Resp.Arg> = []
     ): Effect.Effect<Resp.Reply, RedisError> => {
@@ -724,11 +713,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
         return Effect.fail(new InvalidArgumentError({ option: "script", message: "a script must be a string" }))
       }
       const digest = typeof script === "string" ? sha1(script) : script.sha1
-      return Effect.catchIf(
-        sendArgs(["EVALSHA", digest, keys.length, ...keys, ...args]),
-        (error) => error._tag === "RedisReplyError" && error.code === "NOSCRIPT",
-        () => sendArgs(["EVAL", source, keys.length, ...keys, ...args])
-      )
+      return evalWithFallback(sendArgs, source, digest, [keys.length, ...keys, ...args])
     }
 
     /** A connection of the caller's own: every command allowed, nothing retried, state tracked. */

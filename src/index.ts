@@ -34,7 +34,13 @@ export * as Pool from "./Pool.ts"
  */
 export * as RedisPool from "./RedisPool.ts"
 /**
- * Typed commands: arguments and reply decoders.
+ * A typed command: its arguments, its reply decoder, and how to run one over any `send`.
+ *
+ * @since 0.1.0
+ */
+export * as Command from "./Command.ts"
+/**
+ * The typed command constructors.
  *
  * @since 0.1.0
  */

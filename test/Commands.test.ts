@@ -3,6 +3,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
+import * as Command from "../src/Command.ts"
 import * as C from "../src/Commands.ts"
 import * as Conn from "../src/Conn.ts"
 import { InvalidArgumentError, RedisReplyError, ReplyTypeError } from "../src/Errors.ts"
@@ -30,7 +31,7 @@ const setup = (protocol: 2 | 3, db = 0) =>
     const server = yield* RedisServer.RedisServer
     const conn = yield* Conn.make({ port: server.port, protocol, db })
     assert.strictEqual(conn.protocol, protocol)
-    const run = C.executeWith((args) => conn.send(args))
+    const run = Command.executeWith((args) => conn.send(args))
     return { conn, run, k: (name: string) => `p${protocol}:${name}` }
   })
 
@@ -323,7 +324,7 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Commands against a re
       it.effect("scripts: EVAL, EVALSHA, SCRIPT LOAD and the locally computed SHA1", () =>
         Effect.gen(function*() {
           const { k, run } = yield* setup(protocol)
-          const s = C.script("return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1, redis.call('PING')}")
+          const s = Command.script("return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1, redis.call('PING')}")
           assert.match(s.sha1, /^[0-9a-f]{40}$/)
           yield* run({ args: ["SCRIPT", "FLUSH"], decode: () => undefined })
           const missing = errorOf(yield* Effect.exit(run(C.evalsha(s, [k("key")], ["arg", 41]))))
@@ -345,7 +346,7 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Commands against a re
           assert.strictEqual(yield* run(C.ping("hello")), "hello")
           const text = yield* run(C.info("server"))
           assert.include(text, "redis_version:")
-          const parsed = C.parseInfo(text)
+          const parsed = Command.parseInfo(text)
           assert.match(parsed["redis_version"] ?? "", /^\d+\.\d+/)
           assert.strictEqual(parsed["tcp_port"] !== undefined, true)
           assert.include(yield* run(C.info()), "# Keyspace")
@@ -412,7 +413,7 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Commands against a re
       Effect.gen(function*() {
         const server = yield* RedisServer.RedisServer
         const conn = yield* Conn.make({ port: server.port, protocol, bytes: true })
-        const run = C.executeWith((args) => conn.send(args))
+        const run = Command.executeWith((args) => conn.send(args))
         const k = (name: string) => `bytes${protocol}:${name}`
         assert.isTrue(yield* run(C.set(k("s"), "héllo")))
         assert.strictEqual(yield* run(C.get(k("s"))), "héllo")
@@ -441,7 +442,7 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Commands against a re
     Effect.gen(function*() {
       const server = yield* RedisServer.RedisServer
       const conn = yield* Conn.make({ port: server.port, protocol: 3 })
-      const run = C.executeWith((args) => conn.send(args))
+      const run = Command.executeWith((args) => conn.send(args))
       yield* run(C.hset("wrongshape", { f: "v" }))
       const mislabelled: C.Command<string | null> = { args: ["HGETALL", "wrongshape"], decode: C.get("x").decode }
       const error = errorOf(yield* Effect.exit(run(mislabelled)))
@@ -456,7 +457,7 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Commands against a re
       const server = yield* RedisServer.RedisServer
       const conn = yield* Conn.make({ port: server.port })
       let sent = 0
-      const run = C.executeWith((args) => Effect.suspend(() => (sent++, conn.send(args))))
+      const run = Command.executeWith((args) => Effect.suspend(() => (sent++, conn.send(args))))
       const bad = [
         C.mget(),
         C.del(),
@@ -603,8 +604,8 @@ describe("decoders", () => {
 
   it.effect("decodeReply turns a wrong shape into a failure, not a defect", () =>
     Effect.gen(function*() {
-      const exit = yield* Effect.exit(C.decodeReply(C.incr("k"), "nope"))
+      const exit = yield* Effect.exit(Command.decodeReply(C.incr("k"), "nope"))
       assert.instanceOf(errorOf(exit), ReplyTypeError)
-      assert.strictEqual(yield* C.decodeReply(C.incr("k"), 7), 7)
+      assert.strictEqual(yield* Command.decodeReply(C.incr("k"), 7), 7)
     }))
 })

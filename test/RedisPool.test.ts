@@ -9,10 +9,11 @@ import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import * as Command from "../src/Command.ts"
 import * as Commands from "../src/Commands.ts"
 import * as Tracer from "effect/Tracer"
 import { ConnectionError, type RedisError, RedisReplyError, ReplyTypeError } from "../src/Errors.ts"
-import { isIdempotent } from "../src/internal/redisPoolClassify.ts"
+import { isIdempotent } from "../src/internal/commandTraits.ts"
 import { backoffSchedule, isRetryable, retryAfter } from "../src/internal/redisPoolRetry.ts"
 import * as RedisPool from "../src/RedisPool.ts"
 import type * as Resp from "../src/Resp.ts"
@@ -133,11 +134,9 @@ describe("options", () => {
     }))
 })
 
-// Every constructor of Commands is a callable method (a constructor whose type the lifting misses would be `never`).
-type Missing = Exclude<
-  keyof typeof Commands,
-  keyof RedisPool.CommandMethods | "decodeReply" | "executeWith" | "parseInfo" | "script" | "evalScript"
->
+// Every constructor of Commands is a callable method of the service (a constructor whose type the lifting misses
+// would be `never`); `evalScript` is the service's own (EVALSHA with EVAL as fallback).
+type Missing = Exclude<keyof typeof Commands, keyof RedisPool.Service>
 type Uncallable = {
   [K in keyof RedisPool.CommandMethods]: [RedisPool.CommandMethods[K]] extends [never] ? K : never
 }[keyof RedisPool.CommandMethods]
@@ -207,7 +206,7 @@ const suite = (protocol: 2 | 3) =>
         assert.strictEqual(tagOf(invalid), "InvalidArgumentError")
         const [piped] = yield* redis.pipeline([Commands.get(key)])
         assert.strictEqual(piped, "v2")
-        assert.strictEqual(yield* redis.evalScript(Commands.script("return ARGV[1]"), [], ["echo"]), "echo")
+        assert.strictEqual(yield* redis.evalScript(Command.script("return ARGV[1]"), [], ["echo"]), "echo")
       })))
 
     it.effect("a pub/sub round trip through the service's subscriber", () =>

@@ -11,11 +11,11 @@ import * as Duration from "effect/Duration"
 import { InvalidArgumentError, ReplyTypeError } from "../Errors.ts"
 import type * as Resp from "../Resp.ts"
 import { parseDouble } from "./respDouble.ts"
+import { utf8Text } from "./text.ts"
 
 /** @internal */
 export type Decode<A> = (reply: Resp.Reply) => A
 
-const utf8 = new TextDecoder()
 
 /** @internal */
 export const describeReply = (reply: Resp.Reply): string => {
@@ -52,7 +52,7 @@ export const fail = (command: string, expected: string, reply: Resp.Reply): neve
 /** @internal */
 export const str = (reply: Resp.Reply, command: string): string => {
   if (typeof reply === "string") return reply
-  if (reply instanceof Uint8Array) return utf8.decode(reply)
+  if (reply instanceof Uint8Array) return utf8Text(reply)
   return fail(command, "a string", reply)
 }
 

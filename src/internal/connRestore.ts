@@ -14,15 +14,10 @@
  * @internal
  */
 import type { Arg, Reply } from "../Resp.ts"
+import { textOf } from "./text.ts"
 
-const decoder = new TextDecoder()
-
-const text = (value: Arg | Reply | undefined): string | undefined => {
-  if (typeof value === "string") return value
-  if (value instanceof Uint8Array) return decoder.decode(value)
-  if (typeof value === "number" || typeof value === "bigint") return String(value)
-  return undefined
-}
+const text = (value: Arg | Reply | undefined): string | undefined =>
+  typeof value === "number" || typeof value === "bigint" ? String(value) : textOf(value)
 
 const isArg = (value: Reply | undefined): value is Arg =>
   typeof value === "string" || typeof value === "number" || typeof value === "bigint" || value instanceof Uint8Array

@@ -16,9 +16,10 @@ import {
   RedisReplyError
 } from "../Errors.ts"
 import { type Arg, Decoder, type Reply } from "../Resp.ts"
-import { blockingMillis } from "./connBlocking.ts"
+import { blockingMillis } from "./commandTraits.ts"
 import { restoreCommand } from "./connRestore.ts"
 import { RespWriter } from "./respWriter.ts"
+import { argText, textOf } from "./text.ts"
 
 /** Resolved timeouts and bounds, all in milliseconds; 0 means "no deadline". */
 export interface Settings {
@@ -98,9 +99,7 @@ class Slot {
   }
 }
 
-const textDecoder = new TextDecoder()
-const commandName = (name: Arg | undefined): string =>
-  name === undefined ? "" : name instanceof Uint8Array ? textDecoder.decode(name) : String(name)
+const commandName = argText
 
 const concat = (chunks: Array<Uint8Array>, total: number): Uint8Array => {
   const out = Buffer.allocUnsafe(total)
@@ -141,9 +140,6 @@ const pubSubKinds: ReadonlySet<string> = new Set([
   "smessage",
   ...pubSubCommands.values()
 ])
-
-const textOf = (value: Reply | undefined): string | undefined =>
-  typeof value === "string" ? value : value instanceof Uint8Array ? textDecoder.decode(value) : undefined
 
 let nextId = 1
 
@@ -268,7 +264,7 @@ export class ConnSocket {
       const names: Array<string> = []
       for (let i = 1; i < args.length; i++) {
         const arg = args[i]
-        names.push(typeof arg === "string" ? arg : arg instanceof Uint8Array ? textDecoder.decode(arg) : String(arg))
+        names.push(argText(arg))
       }
       if (kind === undefined || names.length === 0) {
         resume(Exit.fail(

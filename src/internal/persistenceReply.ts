@@ -7,8 +7,8 @@
  */
 import { RedisReplyError } from "../Errors.ts"
 import type { Reply } from "../Resp.ts"
+import { utf8Text } from "./text.ts"
 
-const decoder = new TextDecoder()
 
 /** A RESP3 double (or a number outside the integers) as RESP2's bulk string. */
 const doubleText = (n: number): string =>
@@ -32,7 +32,7 @@ const generic = (reply: Reply): unknown => {
   }
   if (reply === null || reply instanceof RedisReplyError) return reply
   if (Array.isArray(reply)) return mapArray(reply as ReadonlyArray<Reply>, generic)
-  if (reply instanceof Uint8Array) return decoder.decode(reply)
+  if (reply instanceof Uint8Array) return utf8Text(reply)
   if (reply instanceof Map) {
     const out: Array<unknown> = []
     for (const [key, value] of reply as ReadonlyMap<Reply, Reply>) out.push(generic(key), generic(value))

@@ -15,6 +15,7 @@ import * as Semaphore from "effect/Semaphore"
 import type { Conn } from "../Conn.ts"
 import { ConnectionError, InvalidArgumentError, type RedisError, SubscriberOverflowError } from "../Errors.ts"
 import type { Reply } from "../Resp.ts"
+import { textOf } from "./text.ts"
 
 /** What a subscription is to: a channel, a glob pattern, or a shard channel. */
 export type Kind = "channel" | "pattern" | "shard"
@@ -32,9 +33,7 @@ const subscribeCommand = { channel: "SUBSCRIBE", pattern: "PSUBSCRIBE", shard: "
 const unsubscribeCommand = { channel: "UNSUBSCRIBE", pattern: "PUNSUBSCRIBE", shard: "SUNSUBSCRIBE" } as const
 const kinds: ReadonlyArray<Kind> = ["channel", "pattern", "shard"]
 
-const utf8 = new TextDecoder()
-const text = (value: Reply | undefined): string | undefined =>
-  typeof value === "string" ? value : value instanceof Uint8Array ? utf8.decode(value) : undefined
+const text = (value: Reply | undefined): string | undefined => textOf(value)
 
 /** What a full buffer does with one more event: drop the oldest (and count it), or fail. */
 export type Overflow = "dropOldest" | "fail"

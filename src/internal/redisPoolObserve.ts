@@ -24,23 +24,22 @@ import * as Metric from "effect/Metric"
 import * as References from "effect/References"
 import * as Tracer from "effect/Tracer"
 import type { Arg } from "../Resp.ts"
+import { argText } from "./text.ts"
 
 /** Distinct operation names tracked as separate series; beyond it they are `_OTHER` (caller-chosen names are unbounded). */
 const maxOperations = 256
 
 const boundaries = Metric.exponentialBoundaries({ start: 0.0001, factor: 2, count: 16 })
 
-const decoder = new TextDecoder()
-
-const argText = (arg: Arg): string => {
-  const text = typeof arg === "string" ? arg : arg instanceof Uint8Array ? decoder.decode(arg) : String(arg)
+const cappedText = (arg: Arg): string => {
+  const text = argText(arg)
   return text.length > 128 ? `${text.slice(0, 128)}…` : text
 }
 
 /** `db.query.text` when arguments may be traced: the command, each argument capped at 128 characters. */
 const queryText = (args: ReadonlyArray<Arg>): string => {
   let out = ""
-  for (let i = 0; i < args.length && out.length < 1024; i++) out += (i === 0 ? "" : " ") + argText(args[i]!)
+  for (let i = 0; i < args.length && out.length < 1024; i++) out += (i === 0 ? "" : " ") + cappedText(args[i]!)
   return out
 }
 

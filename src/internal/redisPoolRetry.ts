@@ -10,7 +10,7 @@ import * as Pull from "effect/Pull"
 import * as Schedule from "effect/Schedule"
 import type { RedisError } from "../Errors.ts"
 import type { Arg } from "../Resp.ts"
-import { isIdempotent } from "./redisPoolClassify.ts"
+import { isIdempotent } from "./commandTraits.ts"
 
 /** Reply codes meaning "the server did not run it, try again later". */
 const transientCodes = new Set(["LOADING", "TRYAGAIN", "MASTERDOWN", "CLUSTERDOWN", "READONLY", "BUSY"])

@@ -1,18 +1,20 @@
 /**
- * What the service needs to know about a command before and after sending it:
- * its name, whether it must not run on a shared (pipelined) connection, and
- * whether repeating it after it may have run is safe.
+ * What a command is, read from its arguments: its name, whether it blocks on the
+ * server (and for how long), whether it changes the state of the connection it runs
+ * on, and whether sending it twice is as good as once. The connection gives a
+ * blocking command its block time plus a margin as read deadline; the service routes
+ * blocking and stateful commands away from shared connections and retries only what
+ * is safe to repeat.
  *
  * @internal
  */
 import type { Arg } from "../Resp.ts"
+import { argText } from "./text.ts"
 
-const decoder = new TextDecoder()
+// -----------------------------------------------------------------------------
+// name
 
-const text = (arg: Arg | undefined): string =>
-  arg === undefined ? "" : typeof arg === "string" ? arg : arg instanceof Uint8Array ? decoder.decode(arg) : String(arg)
-
-const upper = (arg: Arg | undefined): string => text(arg).toUpperCase()
+const upper = (arg: Arg | undefined): string => argText(arg).toUpperCase()
 
 // Raw first arguments seen so far → upper-cased name. Bounded: commands are a small vocabulary, anything
 // beyond the bound is upper-cased on each call.
@@ -34,6 +36,86 @@ export const commandName = (args: ReadonlyArray<Arg>): string => {
   }
   return name
 }
+
+// -----------------------------------------------------------------------------
+// blocking
+
+/** Seconds (may be fractional) as milliseconds; undefined when not a number. */
+const seconds = (arg: Arg | undefined): number | undefined => {
+  const value = arg === undefined ? NaN : Number(argText(arg))
+  return Number.isFinite(value) && value >= 0 ? Math.ceil(value * 1000) : undefined
+}
+
+const millis = (arg: Arg | undefined): number | undefined => {
+  const value = arg === undefined ? NaN : Number(argText(arg))
+  return Number.isFinite(value) && value >= 0 ? Math.ceil(value) : undefined
+}
+
+/** The value following `option` (case-insensitive) before `stop`, searching from `from`. */
+const optionValue = (args: ReadonlyArray<Arg>, from: number, option: string, stop: string): Arg | undefined => {
+  for (let i = from; i < args.length - 1; i++) {
+    const word = argText(args[i]).toUpperCase()
+    if (word === stop) return undefined
+    if (word === option) return args[i + 1]
+  }
+  return undefined
+}
+
+/** `undefined`: not blocking; otherwise the block time in milliseconds, 0 meaning "forever". */
+const blockTime = (args: ReadonlyArray<Arg>): number | undefined => {
+  const first = args[0]
+  if (first === undefined) return undefined
+  // Cheap filter first: every blocking command starts with B, X or W.
+  let c: number
+  if (typeof first === "string") c = first.charCodeAt(0)
+  else if (first instanceof Uint8Array) c = first[0] ?? 0
+  else return undefined
+  c |= 0x20
+  if (c !== 0x62 /* b */ && c !== 0x78 /* x */ && c !== 0x77 /* w */) return undefined
+  const name = argText(first).toUpperCase()
+  switch (name) {
+    case "BLPOP":
+    case "BRPOP":
+    case "BLMOVE":
+    case "BRPOPLPUSH":
+    case "BZPOPMIN":
+    case "BZPOPMAX":
+      return seconds(args[args.length - 1]) ?? 0
+    case "BLMPOP":
+    case "BZMPOP":
+      return seconds(args[1]) ?? 0
+    case "XREAD":
+    case "XREADGROUP": {
+      const block = optionValue(args, 1, "BLOCK", "STREAMS")
+      return block === undefined ? undefined : millis(block) ?? 0
+    }
+    case "WAIT":
+    case "WAITAOF":
+      return millis(args[args.length - 1]) ?? 0
+    default:
+      return undefined
+  }
+}
+
+/**
+ * Whether `args` is a command that blocks on the server: BLPOP, BRPOP, BLMOVE,
+ * BRPOPLPUSH, BZPOPMIN, BZPOPMAX, BLMPOP, BZMPOP, XREAD/XREADGROUP with BLOCK,
+ * WAIT, WAITAOF.
+ *
+ * @internal
+ */
+export const isBlocking = (args: ReadonlyArray<Arg>): boolean => blockTime(args) !== undefined
+
+/**
+ * How long a blocking command may block on the server, in milliseconds
+ * (`0`: without limit), or `undefined` when the command does not block.
+ *
+ * @internal
+ */
+export const blockingMillis: (args: ReadonlyArray<Arg>) => number | undefined = blockTime
+
+// -----------------------------------------------------------------------------
+// stateful and idempotent
 
 /** Commands that change the state of the connection they run on; their value is the advice given. */
 const stateful: Record<string, string> = {
