@@ -33,9 +33,10 @@
  *   server) it runs `EVAL`, which loads the script again. No `SCRIPT LOAD`
  *   round trip, no error reaches the caller.
  * - `reserve` is an exclusive checkout from the same pool (its size limit
- *   holds for both). The connection goes back when the scope closes, unless a
- *   command on it failed, was interrupted or is still running, or left state
- *   behind (`WATCH`, `MULTI`, `SELECT`, ...): then it is closed. Its commands
+ *   holds for both). The connection goes back when the scope closes (a
+ *   pending `WATCH` undone with `UNWATCH`), unless a command on it failed, was
+ *   interrupted or is still running, or left other state behind (`MULTI`,
+ *   `SELECT`, ...): then it is closed. Its commands
  *   are neither retried nor observed by the pool's metrics. Closing the layer
  *   closes the connections still reserved, failing their commands. A
  *   connection used after its scope closed fails with `InvalidArgumentError`
@@ -60,7 +61,8 @@ import type * as Conn from "./Conn.ts"
 import { InvalidArgumentError, type RedisError, type RedisReplyError } from "./Errors.ts"
 import { toNodeReply, toNodeScriptReply } from "./internal/persistenceReply.ts"
 import { evalWithFallback, sha1 } from "./internal/script.ts"
-import { commandName, type ConnState, track } from "./internal/commandTraits.ts"
+import { commandName } from "./internal/commandTraits.ts"
+import * as Exclusive from "./internal/exclusive.ts"
 import * as RedisPool from "./RedisPool.ts"
 import type * as Resp from "./Resp.ts"
 
@@ -99,17 +101,10 @@ const makeEval = (send: (args: ReadonlyArray<Resp.Arg>) => Effect.Effect<Resp.Re
 /** What a reserved connection may not run: pub/sub and MONITOR replies never answer a command. */
 const refusedOnReserved = new Set(["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR"])
 
-/** What a reserved connection has done that decides whether it may go back to the pool. */
-interface Reservation extends ConnState {
+/** What a reserved connection carries; `released` once its scope closed. */
+interface Reservation extends Exclusive.ConnState {
   released: boolean
-  active: number
-  healthy: boolean
 }
-
-
-const reusable = (conn: Conn.Conn, state: Reservation): boolean =>
-  state.healthy && state.active === 0 && !state.watching && !state.inMulti && !state.dirty && conn.isHealthy &&
-  conn.pending === 0
 
 /**
  * Builds the `Redis` service on the `RedisPool` in context. Connections
@@ -158,14 +153,15 @@ export const make: Effect.Effect<Redis.Redis["Service"], never, RedisPool.RedisP
               })
             )
           }
-          track(state, name, args)
+          Exclusive.track(state, name, args)
           state.active++
           return Effect.onExit(conn.send(args), (exit) => {
             state.active--
             if (Exit.isFailure(exit)) {
               const error = Cause.findErrorOption(exit.cause)
-              // A NOSCRIPT on EVALSHA is answered by `eval` with EVAL; the connection is in sync.
-              if (!(error._tag === "Some" && name === "EVALSHA" && isNoScript(error.value))) state.healthy = false
+              // A NOSCRIPT on EVALSHA is answered by `eval` with EVAL; the connection is in sync. Any other
+              // failure (an error reply too, as node-redis's reserved connections do) closes it at release.
+              if (!(error._tag === "Some" && name === "EVALSHA" && isNoScript(error.value))) state.failed = true
             }
             return Effect.void
           })
@@ -184,7 +180,7 @@ export const make: Effect.Effect<Redis.Redis["Service"], never, RedisPool.RedisP
       (restore) =>
         Effect.gen(function*() {
           const conn = yield* Effect.mapError(restore(pool.get), toRedisError)
-          const state: Reservation = { released: false, active: 0, healthy: true, watching: false, inMulti: false, dirty: false }
+          const state: Reservation = { ...Exclusive.fresh(), released: false }
           reserved.add(conn)
           // Runs before the pool's own release (added after it): a connection that may carry
           // a command or state is closed, and the pool's release then finds nothing to return.
@@ -192,7 +188,7 @@ export const make: Effect.Effect<Redis.Redis["Service"], never, RedisPool.RedisP
             Effect.suspend(() => {
               state.released = true
               if (!reserved.delete(conn)) return Effect.void
-              return reusable(conn, state) ? Effect.void : pool.remove(conn)
+              return Exclusive.release(pool.remove, conn, state, false)
             })
           )
           return reserveConnection(conn, state)

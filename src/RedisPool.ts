@@ -83,7 +83,8 @@ import {
   ReplyTypeError,
   TransactionAbortedError
 } from "./Errors.ts"
-import { commandName, type ConnState, isBlocking, statefulAdvice, track } from "./internal/commandTraits.ts"
+import { commandName, isBlocking, statefulAdvice } from "./internal/commandTraits.ts"
+import * as Exclusive from "./internal/exclusive.ts"
 import { type DurationKind, durationForms, parseDurationText } from "./internal/duration.ts"
 import { Observer } from "./internal/redisPoolObserve.ts"
 import { resolve } from "./internal/redisPoolOptions.ts"
@@ -537,8 +538,6 @@ const failureOf = <E>(cause: Cause.Cause<E>): E | undefined => {
   return undefined
 }
 
-/** Connection state left by commands run on an exclusive connection. */
-
 /**
  * Builds the service on a pool made in the current scope; closing the scope
  * closes the pool. Connections are dialed on demand (and `minIdleConns` in
@@ -717,10 +716,10 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
     }
 
     /** A connection of the caller's own: every command allowed, nothing retried, state tracked. */
-    const connection = (conn: Conn.Conn, state: ConnState): Connection => {
+    const connection = (conn: Conn.Conn, state: Exclusive.ConnState): Connection => {
       const sendOn = (args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, RedisError> => {
         const name = commandName(args)
-        track(state, name, args)
+        Exclusive.track(state, name, args)
         return observer.observe(name, args, () => conn.send(args))
       }
       const runOn = <A>(command: Command<A>): Effect.Effect<A, RedisError> =>
@@ -736,7 +735,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
           const invalid = checkItems(items, false)
           if (invalid !== undefined) return Effect.fail(invalid)
           const batch = items.map(argsOf)
-          for (const args of batch) track(state, commandName(args), args)
+          for (const args of batch) Exclusive.track(state, commandName(args), args)
           return observer.observe(
             "PIPELINE",
             undefined,
@@ -748,29 +747,16 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
       }
     }
 
-    /**
-     * After an exclusive block: an interrupted or failed-at-the-socket
-     * connection, or one left in MULTI or with other state, is closed; a
-     * pending WATCH is undone with UNWATCH (the connection is closed if that
-     * fails).
-     */
-    const cleanUp = (conn: Conn.Conn, state: ConnState, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
-      if (Exit.hasInterrupts(exit) || state.dirty || state.inMulti || !conn.isHealthy) return pool.remove(conn)
-      if (!state.watching) return Effect.void
-      return conn.send(["UNWATCH"]).pipe(
-        Effect.matchEffect({
-          onFailure: () => pool.remove(conn),
-          onSuccess: () => Effect.sync(() => void (state.watching = false))
-        })
-      )
-    }
-
+    /** `f` on an exclusive connection, returned or closed afterwards by `Exclusive.release`'s rule. */
     const exclusive = <A, E, R>(
-      f: (conn: Conn.Conn, state: ConnState) => Effect.Effect<A, E, R>
+      f: (conn: Conn.Conn, state: Exclusive.ConnState) => Effect.Effect<A, E, R>
     ): Effect.Effect<A, E | RedisError, R> =>
       pool.withConn((conn) => {
-        const state: ConnState = { watching: false, inMulti: false, dirty: false }
-        return Effect.onExit(Effect.suspend(() => f(conn, state)), (exit) => cleanUp(conn, state, exit))
+        const state = Exclusive.fresh()
+        return Effect.onExit(
+          Effect.suspend(() => f(conn, state)),
+          (exit) => Exclusive.release(pool.remove, conn, state, Exit.hasInterrupts(exit))
+        )
       })
 
     const withConnection = <A, E, R>(
@@ -779,7 +765,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
 
     const transaction = <T extends ReadonlyArray<BatchItem>>(
       conn: Conn.Conn,
-      state: ConnState,
+      state: Exclusive.ConnState,
       items: T
     ): Effect.Effect<BatchResults<T>, RedisError> => {
       const invalid = checkItems(items, true)

@@ -291,36 +291,6 @@ const idempotentSubcommands: Record<string, ReadonlySet<string>> = {
   CLUSTER: new Set(["INFO", "NODES", "SLOTS", "SHARDS", "MYID", "KEYSLOT", "COUNTKEYSINSLOT"])
 }
 
-/** What a connection of a caller's own carries after the commands sent on it so far. */
-export interface ConnState {
-  watching: boolean
-  inMulti: boolean
-  /** A command changed the connection beyond WATCH/MULTI (SELECT, CLIENT REPLY, ...): close it rather than reuse it. */
-  dirty: boolean
-}
-
-/** Updates `state` for one command about to be sent on the connection it describes. */
-export const track = (state: ConnState, name: string, args: ReadonlyArray<Arg>): void => {
-  switch (name) {
-    case "WATCH":
-      state.watching = true
-      return
-    case "UNWATCH":
-      state.watching = false
-      return
-    case "MULTI":
-      state.inMulti = true
-      return
-    case "EXEC":
-    case "DISCARD":
-      state.inMulti = false
-      state.watching = false
-      return
-    default:
-      if (statefulAdvice(name, args) !== undefined) state.dirty = true
-  }
-}
-
 /**
  * Whether sending the command twice is as good as sending it once: read-only
  * commands, and writes whose second application changes neither the state nor
