@@ -102,7 +102,7 @@ import * as Conn from "./Conn.ts"
 import type { ConnectionError, PoolError } from "./Errors.ts"
 import { InvalidArgumentError, PoolClosedError } from "./Errors.ts"
 import * as internal from "./internal/pool.ts"
-import { type CountOptions, type DurationOptions, resolveUnsafe } from "./internal/poolOptions.ts"
+import { resolveUnsafe } from "./internal/poolOptions.ts"
 
 /**
  * What the pool needs from a connection. `src/Conn.ts`'s `Conn` satisfies it.
@@ -130,7 +130,7 @@ export interface Poolable {
  * @since 0.1.0
  * @category models
  */
-export interface PoolOptions<C extends Poolable> extends DurationOptions, CountOptions {
+export interface PoolOptions<C extends Poolable> {
   /**
    * Dials and handshakes one connection. The pool gives each connection its
    * own scope and closes that scope to close the connection.
@@ -138,7 +138,7 @@ export interface PoolOptions<C extends Poolable> extends DurationOptions, CountO
   readonly dial: Effect.Effect<C, ConnectionError, Scope.Scope>
   /** Turns: the limit on all connections, idle, exclusive and shared. Default 10 × CPUs. */
   readonly poolSize?: number | undefined
-  /** One deadline for the wait for a turn, the dial and the handshake. Default 4 s (readTimeout 3 s + 1 s). */
+  /** One deadline for the wait for a turn, the dial and the handshake. Default 4 s; the service: `readTimeout` + 1 s. (go-redis `PoolTimeout`) */
   readonly poolTimeout?: Duration.Input | undefined
   /** Idle connections kept ready, a subset of `poolSize`. Default 0. */
   readonly minIdleConns?: number | undefined
@@ -170,9 +170,9 @@ export interface PoolOptions<C extends Poolable> extends DurationOptions, CountO
   readonly closeTimeout?: Duration.Input | undefined
   /** How long a returned connection may take to receive its pending replies. Default 1 s. */
   readonly drainTimeout?: Duration.Input | undefined
-  /** Callers at once on one shared connection. Default 256. */
+  /** Callers at once on one shared connection. Default 256; the service: `maxPending` (1000). */
   readonly maxInFlight?: number | undefined
-  /** The shared set grows when every shared connection has this many callers. Default 32. */
+  /** The shared set grows when every shared connection has this many callers. Default 32; the service: `maxInFlight` (grow when full). */
   readonly sharedGrowAt?: number | undefined
   /** A shared connection unused this long goes back to the idle list. Default 5 s. */
   readonly sharedIdleTime?: Duration.Input | undefined

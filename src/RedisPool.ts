@@ -58,13 +58,10 @@
  *
  * @since 0.1.0
  */
-import type * as tls from "node:tls"
-import type * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
@@ -74,22 +71,16 @@ import * as SchemaTransformation from "effect/SchemaTransformation"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as CommandModule from "./Command.ts"
-import * as Commands from "./Commands.ts"
+import type * as Commands from "./Commands.ts"
 import * as Conn from "./Conn.ts"
-import {
-  InvalidArgumentError,
-  type RedisError,
-  RedisReplyError,
-  ReplyTypeError,
-  TransactionAbortedError
-} from "./Errors.ts"
-import { commandName, isBlocking, statefulAdvice } from "./internal/commandTraits.ts"
-import * as Exclusive from "./internal/exclusive.ts"
+import type { InvalidArgumentError, RedisError, RedisReplyError, ReplyTypeError } from "./Errors.ts"
 import { type DurationKind, durationForms, parseDurationText } from "./internal/duration.ts"
+import { makeExclusive } from "./internal/exclusive.ts"
+import { commandMethods } from "./internal/methods.ts"
+import { serviceSpecs } from "./internal/options.ts"
 import { Observer } from "./internal/redisPoolObserve.ts"
 import { resolve } from "./internal/redisPoolOptions.ts"
-import { evalWithFallback, sha1 } from "./internal/script.ts"
-import { isRetryable, retryAfter } from "./internal/redisPoolRetry.ts"
+import { makeShared } from "./internal/shared.ts"
 import * as Pool from "./Pool.ts"
 import * as PubSub from "./PubSub.ts"
 import type * as Resp from "./Resp.ts"
@@ -98,105 +89,32 @@ import type * as Resp from "./Resp.ts"
 // options
 
 /**
- * Options of {@link make} and {@link layer}: every connection and pool option
- * with go-redis's names (camelCase) and defaults. A `url` (`redis://`,
- * `rediss://`, `unix://` with go-redis's query parameters) supplies defaults
- * that the explicit options override. Durations accept any `Duration.Input`
- * (a number is milliseconds).
+ * Options of {@link make} and {@link layer}: every connection option
+ * (`Conn.ConnOptions`) and pool option (`Pool.PoolOptions`), with go-redis's
+ * names (camelCase) and defaults, and the service's own: a URL, retries,
+ * pub/sub and instrumentation. A `url` (`redis://`, `rediss://`, `unix://`
+ * with go-redis's query parameters) supplies defaults that the explicit
+ * options override. Durations accept any `Duration.Input` (a number is
+ * milliseconds). Where the service's default differs from the pool's, the
+ * option's line says so (`poolTimeout`, `maxInFlight`, `sharedGrowAt`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  /** `redis://[user[:password]@]host[:port][/db][?pool_size=..&dial_timeout=..]`, `rediss://` (TLS) or `unix:///path`. */
-  readonly url?: string | undefined
-
-  // connection
-  /** Host. Default `"127.0.0.1"`. (go-redis `Addr`) */
-  readonly host?: string | undefined
-  /** Port. Default 6379. (go-redis `Addr`) */
-  readonly port?: number | undefined
-  /** Unix socket path; overrides host and port. (go-redis `Network: "unix"`) */
-  readonly path?: string | undefined
-  /** TLS: `true` or Node's `tls.connect` options. (go-redis `TLSConfig`) */
-  readonly tls?: boolean | tls.ConnectionOptions | undefined
-  /** Dial plus handshake bound. Default 5 s. (go-redis `DialTimeout`) */
-  readonly dialTimeout?: Duration.Input | undefined
-  /** Reply deadline. Default 3 s; zero disables it. (go-redis `ReadTimeout`) */
-  readonly readTimeout?: Duration.Input | undefined
-  /** Bound on waiting to be written. Default `readTimeout`. (go-redis `WriteTimeout`) */
-  readonly writeTimeout?: Duration.Input | undefined
-  /** How long late replies may take before their connection is closed (after a timeout, or on return to the pool). Default: `readTimeout` for a timed-out reply, 1 s on return. */
-  readonly drainTimeout?: Duration.Input | undefined
-  /** Commands in flight per connection. Default 1000. */
-  readonly maxPending?: number | undefined
-  /** ACL user. (go-redis `Username`) */
-  readonly username?: string | undefined
+export interface Options
+  extends Omit<Conn.ConnOptions, "password" | "onPush">, Omit<Pool.PoolOptions<Conn.Conn>, "dial">
+{
+  /**
+   * `redis://[user[:password]@]host[:port][/db][?pool_size=..&dial_timeout=..]`, `rediss://` (TLS) or
+   * `unix:///path`; `Redacted` when it carries a password.
+   */
+  readonly url?: string | Redacted.Redacted<string> | undefined
   /** Password; never logged, never in errors or spans. (go-redis `Password`) */
   readonly password?: Redacted.Redacted<string> | string | undefined
-  /** Database. Default 0. (go-redis `DB`) */
-  readonly db?: number | undefined
-  /** RESP version. Default 3, falling back to 2. (go-redis `Protocol`) */
-  readonly protocol?: 2 | 3 | undefined
-  /** `CLIENT SETNAME`. (go-redis `ClientName`) */
-  readonly clientName?: string | undefined
-  /** `CLIENT SETINFO LIB-NAME`; `""` skips SETINFO. Default "effect-redis-pool". */
-  readonly libName?: string | undefined
-  /** `CLIENT SETINFO LIB-VER`. Default this library's version. */
-  readonly libVer?: string | undefined
-  /** Runs on each new connection after the handshake. (go-redis `OnConnect`) */
-  readonly onConnect?: ((conn: Conn.Conn) => Effect.Effect<void, unknown>) | undefined
-  /** Strings as `Uint8Array` in replies. Default false. */
-  readonly bytes?: boolean | undefined
-  /** Decoder limits (see `Resp.Decoder`). */
-  readonly maxBulkLength?: number | undefined
-  readonly maxAggregateLength?: number | undefined
-  readonly maxDepth?: number | undefined
 
-  // pool
-  /** Connections at most, in all modes. Default 10 × CPUs. (go-redis `PoolSize`) */
-  readonly poolSize?: number | undefined
-  /** One deadline for a turn, the dial and the handshake. Default readTimeout + 1 s. (go-redis `PoolTimeout`) */
-  readonly poolTimeout?: Duration.Input | undefined
-  /** Idle connections kept ready. Default 0. (go-redis `MinIdleConns`) */
-  readonly minIdleConns?: number | undefined
-  /** Idle connections kept at most. Default 0 = unlimited. (go-redis `MaxIdleConns`) */
-  readonly maxIdleConns?: number | undefined
-  /** Open connections at most; beyond it a dial fails with `PoolExhaustedError`. Default 0 = unlimited. (go-redis `MaxActiveConns`) */
-  readonly maxActiveConns?: number | undefined
-  /** Idle time before a connection is closed. Default 30 min. (go-redis `ConnMaxIdleTime`) */
-  readonly connMaxIdleTime?: Duration.Input | undefined
-  /** Age at which a connection is closed. Default 0 = none. (go-redis `ConnMaxLifetime`) */
-  readonly connMaxLifetime?: Duration.Input | undefined
-  /** ± jitter on `connMaxLifetime`. Default 0. (go-redis `ConnMaxLifetimeJitter`) */
-  readonly connMaxLifetimeJitter?: Duration.Input | undefined
-  /** FIFO idle list. Default false (LIFO). (go-redis `PoolFIFO`) */
-  readonly poolFifo?: boolean | undefined
-  /** Consecutive dial failures that open the dial breaker. Default `poolSize`. */
-  readonly breakerThreshold?: number | undefined
-  /** Breaker probe backoff bounds. Default 100 ms .. 10 s. */
-  readonly probeBackoffMin?: Duration.Input | undefined
-  readonly probeBackoffMax?: Duration.Input | undefined
-  /** Reaper period. Default 1 s. */
-  readonly reaperFrequency?: Duration.Input | undefined
-  /** Dials at once when refilling `minIdleConns`. Default min(poolSize, 4). (go-redis `MaxConcurrentDials`) */
-  readonly maxConcurrentDials?: number | undefined
-  /** How long closing waits for checked-out connections. Default 5 s. */
-  readonly closeTimeout?: Duration.Input | undefined
-  /** Callers at once on one shared connection. Default `maxPending` (1000). */
-  readonly maxInFlight?: number | undefined
-  /** Callers per shared connection at which the shared set grows. Default `maxInFlight` (grow only when full). */
-  readonly sharedGrowAt?: number | undefined
-  /** Unused shared connections go back to the idle list after this. Default 5 s. */
-  readonly sharedIdleTime?: Duration.Input | undefined
-  /** `db.client.connection.pool.name` on metrics. Default "default". */
-  readonly name?: string | undefined
-
-  // pub/sub
   /** The subscriber connection's buffer, overflow, reconnect and ping options (see `PubSub.SubscriberOptions`). */
   readonly pubsub?: Omit<PubSub.SubscriberOptions, "connect"> | undefined
 
-  // retries
   /** Retries of a failed command when safe; 0 (or -1, as in go-redis) disables them. Default 3. (go-redis `MaxRetries`) */
   readonly maxRetries?: number | undefined
   /** Backoff before the first retry (doubling, full jitter). Default 8 ms. (go-redis `MinRetryBackoff`) */
@@ -206,7 +124,6 @@ export interface Options {
   /** A retry policy replacing the three above; it still applies only to failures that are safe to retry. */
   readonly retrySchedule?: Schedule.Schedule<unknown, RedisError> | undefined
 
-  // observability
   /** One span per command when a tracer is installed. Default true. */
   readonly tracing?: boolean | undefined
   /** Command arguments in spans as `db.query.text` (values may be sensitive). Default false. */
@@ -326,17 +243,6 @@ export type CommandMethods =
   & { readonly [K in StreamKey]: LiftStream<Module[K]> }
 
 
-const commandMethods = (run: <A>(command: Command<A>) => Effect.Effect<A, RedisError>): CommandMethods => {
-  const methods: Record<string, unknown> = {}
-  for (const [name, value] of Object.entries(Commands)) {
-    if (typeof value !== "function") continue
-    const constructor = value as (...args: Array<unknown>) => never
-    methods[name] = name.endsWith("Stream")
-      ? (...rest: Array<unknown>) => constructor(run, ...rest)
-      : (...args: Array<unknown>) => run(constructor(...args))
-  }
-  return methods as CommandMethods
-}
 
 /**
  * A connection of your own, inside `withConnection` or `watch`. Every command
@@ -404,140 +310,6 @@ export interface Service extends Executor, CommandMethods {
  */
 export class RedisPool extends Context.Service<RedisPool, Service>()("effect-redis-pool/RedisPool") {}
 
-// -----------------------------------------------------------------------------
-// implementation
-
-const isCommand = (item: BatchItem): item is Command<any> => !Array.isArray(item) && "args" in item
-
-const argsOf = (item: BatchItem): ReadonlyArray<Resp.Arg> => isCommand(item) ? item.args : item
-
-const describe = (reply: Resp.Reply): string =>
-  reply === null
-    ? "nil"
-    : Array.isArray(reply)
-    ? "array"
-    : reply instanceof Map
-    ? "map"
-    : reply instanceof Set
-    ? "set"
-    : reply instanceof Uint8Array
-    ? "bytes"
-    : typeof reply
-
-const decodeWith = <A>(name: string, decode: (reply: Resp.Reply) => A, reply: Resp.Reply): A | ReplyTypeError => {
-  try {
-    return decode(reply)
-  } catch (error) {
-    if (error instanceof ReplyTypeError) return error
-    if (error instanceof RedisReplyError) return error as never
-    return new ReplyTypeError({
-      command: name,
-      expected: "a decodable reply",
-      received: describe(reply),
-      message: `${name}: could not decode the reply: ${error instanceof Error ? error.message : String(error)}`
-    })
-  }
-}
-
-const decodeReply = <A>(name: string, command: Command<A>, reply: Resp.Reply): Effect.Effect<A, RedisError> => {
-  const value = decodeWith(name, command.decode, reply)
-  return value instanceof ReplyTypeError || value instanceof RedisReplyError
-    ? Effect.fail(value)
-    : Effect.succeed(value as A)
-}
-
-const decodeEffect = <A>(name: string, command: Command<A>) => (reply: Resp.Reply): Effect.Effect<A, RedisError> =>
-  decodeReply(name, command, reply)
-
-const batchResults = <T extends ReadonlyArray<BatchItem>>(
-  items: T,
-  replies: ReadonlyArray<Resp.Reply>
-): BatchResults<T> => {
-  const out: Array<unknown> = new Array(items.length)
-  for (let i = 0; i < items.length; i++) {
-    const item = items[i]!
-    const reply = replies[i] ?? null
-    out[i] = !isCommand(item) || reply instanceof RedisReplyError
-      ? reply
-      : decodeWith(commandName(item.args), item.decode, reply)
-  }
-  return out as BatchResults<T>
-}
-
-const checkItems = (items: ReadonlyArray<BatchItem>, shared: boolean): InvalidArgumentError | undefined => {
-  if (!Array.isArray(items)) return new InvalidArgumentError({ message: "a batch must be an array of commands" })
-  for (const item of items) {
-    if (isCommand(item) && item.invalid !== undefined) return item.invalid
-    const args = argsOf(item)
-    if (!Array.isArray(args) || args.length === 0) {
-      return new InvalidArgumentError({ message: "each command of a batch needs at least its name" })
-    }
-    if (shared) {
-      const failure = refusal(commandName(args), args)
-      if (failure !== undefined) return failure
-    }
-  }
-  return undefined
-}
-
-const refusal = (name: string, args: ReadonlyArray<Resp.Arg>): InvalidArgumentError | undefined => {
-  const advice = statefulAdvice(name, args)
-  return advice === undefined ? undefined : new InvalidArgumentError({
-    option: "command",
-    message: `${name} changes the state of its connection and cannot run on a shared connection: ${advice}`
-  })
-}
-
-const transactionResults = <T extends ReadonlyArray<BatchItem>>(
-  items: T,
-  replies: ReadonlyArray<Resp.Reply>
-): Effect.Effect<BatchResults<T>, RedisError> => {
-  // replies: MULTI's OK, one QUEUED (or error) per command, then EXEC's reply.
-  const multi = replies[0] ?? null
-  if (multi instanceof RedisReplyError) return Effect.fail(multi)
-  const exec = replies[items.length + 1] ?? null
-  if (exec === null) {
-    return Effect.fail(
-      new TransactionAbortedError({ message: "EXEC answered nil: a watched key changed; nothing ran" })
-    )
-  }
-  if (exec instanceof RedisReplyError) {
-    for (let i = 0; i < items.length; i++) {
-      const queued = replies[i + 1]
-      if (queued instanceof RedisReplyError) {
-        return Effect.fail(
-          new RedisReplyError({
-            code: exec.code,
-            message: `${exec.message} (command ${i + 1}, ${commandName(argsOf(items[i]!))}: ${queued.message})`
-          })
-        )
-      }
-    }
-    return Effect.fail(exec)
-  }
-  if (!Array.isArray(exec)) {
-    return Effect.fail(
-      new ReplyTypeError({
-        command: "EXEC",
-        expected: "array",
-        received: describe(exec),
-        message: `EXEC: expected an array, got ${describe(exec)}`
-      })
-    )
-  }
-  return Effect.succeed(batchResults(items, exec as ReadonlyArray<Resp.Reply>))
-}
-
-const failureOf = <E>(cause: Cause.Cause<E>): E | undefined => {
-  for (const reason of cause.reasons) {
-    if (reason._tag === "Interrupt") return undefined
-  }
-  for (const reason of cause.reasons) {
-    if (reason._tag === "Fail") return reason.error
-  }
-  return undefined
-}
-
 /**
  * Builds the service on a pool made in the current scope; closing the scope
  * closes the pool. Connections are dialed on demand (and `minIdleConns` in
@@ -580,241 +352,13 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
       poolName: resolved.pool.name ?? "default"
     }, yield* Effect.context<never>())
     yield* Effect.addFinalizer(() => Effect.sync(() => observer.close()))
-    const schedule = resolved.retrySchedule
-    const retries = resolved.maxRetries > 0 || options.retrySchedule !== undefined
-
-    const withRetry = <A>(
-      attempt: Effect.Effect<A, RedisError>,
-      retryable: (error: RedisError) => boolean
-    ): Effect.Effect<A, RedisError> =>
-      retries
-        ? Effect.catchCause(attempt, (cause) => {
-          // One frame and no filter on the success path; only a typed failure (not a defect or an
-          // interruption) is considered for a retry.
-          const error = failureOf(cause)
-          return error !== undefined && retryable(error)
-            ? retryAfter(attempt, error, schedule, retryable)
-            : Effect.failCause(cause)
-        })
-        : attempt
-
-    const metrics = resolved.metrics
-
-    /**
-     * The shared path: pipelined unless blocking, retried when safe, observed, and the reply
-     * decoded by `command` when given. Without a span, metrics, retries and decoding share one
-     * match frame, so a command that succeeds at once pays one frame and one `Exit` above the
-     * pool's (measured: +7 to +21 % ops/s at 50 and 500 fibers, `npm run bench clients`).
-     */
-    const exec = <A = Resp.Reply>(
-      args: ReadonlyArray<Resp.Arg>,
-      command?: Command<A>
-    ): Effect.Effect<A, RedisError> => {
-      const name = commandName(args)
-      const refused = refusal(name, args)
-      if (refused !== undefined) return Effect.fail(refused)
-      const blocking = isBlocking(args)
-      return Effect.withFiber((fiber) => {
-        // Per run (an Effect may run many times at once): whether the attempt got a connection; a
-        // failure before that (a dial, its handshake) never wrote the command.
-        let sent = false
-        const body = (conn: Conn.Conn) => {
-          sent = true
-          return conn.send(args)
-        }
-        const once: Effect.Effect<Resp.Reply, RedisError> = blocking ? pool.withConn(body) : pool.withShared(body)
-        const retryable = (error: RedisError) => {
-          const result = isRetryable(error, name, args, blocking, sent)
-          sent = false
-          return result
-        }
-        if (observer.spans(fiber)) {
-          // The span covers the retries; decoding follows it.
-          const observed = observer.observe(name, args, () => withRetry(once, retryable))
-          return command === undefined
-            ? observed as Effect.Effect<A, RedisError>
-            : Effect.flatMap(observed, decodeEffect(name, command))
-        }
-        const operation = metrics ? observer.operation(name) : ""
-        const start = metrics ? performance.now() : 0
-        return Effect.matchCauseEffect(once, {
-          onSuccess: (reply): Effect.Effect<A, RedisError> => {
-            if (metrics) observer.record(operation, start, undefined)
-            return command === undefined ? Effect.succeed(reply as A) : decodeReply(name, command, reply)
-          },
-          onFailure: (cause): Effect.Effect<A, RedisError> => {
-            // Only a typed failure (not a defect or an interruption) is considered for a retry.
-            const error = retries ? failureOf(cause) : undefined
-            if (error === undefined || !retryable(error)) {
-              if (metrics) observer.record(operation, start, cause)
-              return Effect.failCause(cause)
-            }
-            let retried = retryAfter(once, error, schedule, retryable)
-            if (metrics) {
-              retried = Effect.onExitPrimitive(retried, (exit) => {
-                observer.record(operation, start, exit._tag === "Failure" ? exit.cause : undefined)
-                return undefined
-              }, true)
-            }
-            return command === undefined
-              ? retried as Effect.Effect<A, RedisError>
-              : Effect.flatMap(retried, decodeEffect(name, command))
-          }
-        })
-      })
-    }
-
-    const send = (command: string, ...args: ReadonlyArray<Resp.Arg>) => exec([command, ...args])
-
-    const run = <A>(command: Command<A>): Effect.Effect<A, RedisError> => {
-      if (command.invalid !== undefined) return Effect.fail(command.invalid)
-      return exec(command.args, command)
-    }
-
-    const pipeline = <const T extends ReadonlyArray<BatchItem>>(
-      items: T
-    ): Effect.Effect<BatchResults<T>, RedisError> => {
-      const invalid = checkItems(items, true)
-      if (invalid !== undefined) return Effect.fail(invalid)
-      const batch = items.map(argsOf)
-      const blocking = batch.some(isBlocking)
-      const attempt = () => {
-        let sent = false
-        const body = (conn: Conn.Conn) => {
-          sent = true
-          return conn.sendBatch(batch)
-        }
-        const once: Effect.Effect<Array<Resp.Reply>, RedisError> = blocking ? pool.withConn(body) : pool.withShared(body)
-        return withRetry(once, (error) => {
-          const result = batch.every((args) => isRetryable(error, commandName(args), args, blocking, sent))
-          sent = false
-          return result
-        })
-      }
-      return observer.observe(
-        "PIPELINE",
-        undefined,
-        () => Effect.map(attempt(), (replies) => batchResults(items, replies)),
-        batch.length
-      )
-    }
-
-    const evalScriptWith = (
-      sendArgs: (args: ReadonlyArray<Resp.Arg>) => Effect.Effect<Resp.Reply, RedisError>
-    ) =>
-    (
-      script: string | CommandModule.Script,
-      keys: ReadonlyArray<Resp.Arg> = [],
-      args: ReadonlyArray<Resp.Arg> = []
-    ): Effect.Effect<Resp.Reply, RedisError> => {
-      const source = typeof script === "string" ? script : script?.source
-      if (typeof source !== "string") {
-        return Effect.fail(new InvalidArgumentError({ option: "script", message: "a script must be a string" }))
-      }
-      const digest = typeof script === "string" ? sha1(script) : script.sha1
-      return evalWithFallback(sendArgs, source, digest, [keys.length, ...keys, ...args])
-    }
-
-    /** A connection of the caller's own: every command allowed, nothing retried, state tracked. */
-    const connection = (conn: Conn.Conn, state: Exclusive.ConnState): Connection => {
-      const sendOn = (args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, RedisError> => {
-        const name = commandName(args)
-        Exclusive.track(state, name, args)
-        return observer.observe(name, args, () => conn.send(args))
-      }
-      const runOn = <A>(command: Command<A>): Effect.Effect<A, RedisError> =>
-        command.invalid !== undefined
-          ? Effect.fail(command.invalid)
-          : Effect.flatMap(sendOn(command.args), decodeEffect(commandName(command.args), command))
-      return {
-        ...commandMethods(runOn),
-        conn,
-        send: (command, ...args) => sendOn([command, ...args]),
-        run: runOn,
-        pipeline: (items) => {
-          const invalid = checkItems(items, false)
-          if (invalid !== undefined) return Effect.fail(invalid)
-          const batch = items.map(argsOf)
-          for (const args of batch) Exclusive.track(state, commandName(args), args)
-          return observer.observe(
-            "PIPELINE",
-            undefined,
-            () => Effect.map(conn.sendBatch(batch), (replies) => batchResults(items, replies)),
-            batch.length
-          )
-        },
-        evalScript: evalScriptWith(sendOn)
-      }
-    }
-
-    /** `f` on an exclusive connection, returned or closed afterwards by `Exclusive.release`'s rule. */
-    const exclusive = <A, E, R>(
-      f: (conn: Conn.Conn, state: Exclusive.ConnState) => Effect.Effect<A, E, R>
-    ): Effect.Effect<A, E | RedisError, R> =>
-      pool.withConn((conn) => {
-        const state = Exclusive.fresh()
-        return Effect.onExit(
-          Effect.suspend(() => f(conn, state)),
-          (exit) => Exclusive.release(pool.remove, conn, state, Exit.hasInterrupts(exit))
-        )
-      })
-
-    const withConnection = <A, E, R>(
-      f: (connection: Connection) => Effect.Effect<A, E, R>
-    ): Effect.Effect<A, E | RedisError, R> => exclusive((conn, state) => f(connection(conn, state)))
-
-    const transaction = <T extends ReadonlyArray<BatchItem>>(
-      conn: Conn.Conn,
-      state: Exclusive.ConnState,
-      items: T
-    ): Effect.Effect<BatchResults<T>, RedisError> => {
-      const invalid = checkItems(items, true)
-      if (invalid !== undefined) return Effect.fail(invalid)
-      const batch: Array<ReadonlyArray<Resp.Arg>> = [["MULTI"], ...items.map(argsOf), ["EXEC"]]
-      state.inMulti = true
-      return Effect.flatMap(conn.sendBatch(batch), (replies) => {
-        // EXEC (or its failure) ends the transaction and every WATCH.
-        state.inMulti = false
-        state.watching = false
-        return transactionResults(items, replies)
-      })
-    }
-
-    const multi = <const T extends ReadonlyArray<BatchItem>>(
-      items: T
-    ): Effect.Effect<BatchResults<T>, RedisError> =>
-      observer.observe(
-        "MULTI",
-        undefined,
-        () => exclusive((conn, state) => transaction(conn, state, items)),
-        items.length
-      )
-
-    const watch = <const T extends ReadonlyArray<BatchItem>, E, R>(
-      keys: ReadonlyArray<Resp.Arg>,
-      f: (tx: Connection) => Effect.Effect<T, E, R>
-    ): Effect.Effect<BatchResults<T>, E | RedisError, R> => {
-      if (!Array.isArray(keys) || keys.length === 0) {
-        return Effect.fail(new InvalidArgumentError({ option: "keys", message: "watch needs at least one key" }))
-      }
-      return exclusive((conn, state) => {
-        const tx = connection(conn, state)
-        return tx.send("WATCH", ...keys).pipe(
-          Effect.andThen(Effect.suspend(() => f(tx))),
-          Effect.flatMap((items) => observer.observe("MULTI", undefined, () => transaction(conn, state, items), items.length))
-        )
-      })
-    }
+    const shared = makeShared(pool, observer, resolved)
+    const exclusive = makeExclusive(pool, observer)
 
     return RedisPool.of({
-      ...commandMethods(run),
-      send,
-      run,
-      pipeline,
-      evalScript: evalScriptWith(exec),
-      multi,
-      watch,
-      withConnection,
+      ...commandMethods(shared.run),
+      ...shared,
+      ...exclusive,
       subscribe: subscriber.subscribe,
       psubscribe: subscriber.psubscribe,
       ssubscribe: subscriber.ssubscribe,
@@ -857,48 +401,6 @@ export const layer = (options: Options = {}): Layer.Layer<RedisPool, InvalidArgu
 // -----------------------------------------------------------------------------
 // config
 
-const durationKeys = [
-  "dialTimeout",
-  "readTimeout",
-  "writeTimeout",
-  "drainTimeout",
-  "poolTimeout",
-  "connMaxIdleTime",
-  "connMaxLifetime",
-  "connMaxLifetimeJitter",
-  "probeBackoffMin",
-  "probeBackoffMax",
-  "reaperFrequency",
-  "closeTimeout",
-  "sharedIdleTime",
-  "minRetryBackoff",
-  "maxRetryBackoff"
-] as const
-
-const intKeys = [
-  "port",
-  "db",
-  "maxPending",
-  "maxBulkLength",
-  "maxAggregateLength",
-  "maxDepth",
-  "poolSize",
-  "minIdleConns",
-  "maxIdleConns",
-  "maxActiveConns",
-  "breakerThreshold",
-  "maxConcurrentDials",
-  "maxInFlight",
-  "sharedGrowAt",
-  "maxRetries"
-] as const
-
-const stringKeys = ["url", "host", "path", "username", "clientName", "libName", "libVer", "name"] as const
-
-const booleanKeys = ["tls", "poolFifo", "bytes", "tracing", "traceArguments", "metrics"] as const
-
-const backoffKeys: ReadonlySet<string> = new Set(["minRetryBackoff", "maxRetryBackoff"])
-
 /** A duration in configuration, read by the same rule as a URL parameter (see `internal/duration.ts`). */
 const durationConfig = (name: string, kind: DurationKind): Config.Config<Duration.Duration> =>
   Config.schema(
@@ -940,12 +442,31 @@ export const config = (prefix = "REDIS"): Config.Config<Options> => {
       Config.map((value) => value._tag === "Some" ? value.value : undefined)
     )
   }
-  for (const key of durationKeys) optional(key, (name) => durationConfig(name, backoffKeys.has(key) ? "backoff" : "limit"))
-  for (const key of intKeys) optional(key, Config.Int)
-  for (const key of stringKeys) optional(key, Config.String)
-  for (const key of booleanKeys) optional(key, Config.Boolean)
-  optional("password", Config.Redacted)
-  optional("protocol", (name) => Config.Literals([2, 3, "2", "3"], name))
+  for (const key in serviceSpecs) {
+    const spec = serviceSpecs[key as keyof Options]
+    switch (spec.kind) {
+      case "duration":
+        optional(key, (name) => durationConfig(name, spec.text ?? "limit"))
+        break
+      case "integer":
+        optional(key, Config.Int)
+        break
+      case "string":
+        optional(key, Config.String)
+        break
+      case "boolean":
+      case "tls":
+        optional(key, Config.Boolean)
+        break
+      case "secret":
+        optional(key, Config.Redacted)
+        break
+      case "protocol":
+        optional(key, (name) => Config.Literals([2, 3, "2", "3"], name))
+        break
+      // functions, schedules and objects are given in code only
+    }
+  }
   const all = Config.all(fields).pipe(
     Config.map((values) => {
       const out: Record<string, unknown> = {}

@@ -110,6 +110,22 @@ describe("retry classification", () => {
 })
 
 describe("options", () => {
+  it.effect("a Redacted url carries its password to the handshake and keeps it out of every error", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make({ config: ["requirepass s3cret-pw"] })
+      const redis = yield* RedisPool.make({ url: Redacted.make(`redis://:s3cret-pw@127.0.0.1:${server.port}/2`) })
+      yield* redis.send("SET", "redacted-url", "yes")
+      assert.strictEqual(yield* server.cli("-n", "2", "GET", "redacted-url"), "yes")
+      const wrong = yield* RedisPool.make({ url: Redacted.make(`redis://:wrong-pw@127.0.0.1:${server.port}`), maxRetries: 0 })
+      const refused = yield* Effect.exit(wrong.send("PING"))
+      assert.strictEqual(tagOf(refused), "ConnectionError")
+      assert.notInclude(JSON.stringify(failure(refused)), "wrong-pw")
+      assert.notInclude(String(failure(refused)), "wrong-pw")
+      const malformed = yield* Effect.exit(Effect.scoped(RedisPool.make({ url: Redacted.make("redis://:leak-me@h:notaport") })))
+      assert.strictEqual(tagOf(malformed), "InvalidArgumentError")
+      assert.notInclude(JSON.stringify(failure(malformed)), "leak-me")
+    }))
+
   it.effect("invalid options fail with InvalidArgumentError naming the option", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [RedisPool.Options, string]> = [

@@ -11,9 +11,18 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Conn from "../Conn.ts"
+import { InvalidArgumentError, type RedisError } from "../Errors.ts"
+import type * as Pool from "../Pool.ts"
+import type { BatchItem, BatchResults, Command, Connection, Service } from "../RedisPool.ts"
+import type * as Resp from "../Resp.ts"
 import type { Arg } from "../Resp.ts"
-import { statefulAdvice } from "./commandTraits.ts"
+import { argsOf, batchResults, checkItems, decodeEffect, transactionResults } from "./batch.ts"
+import { commandName, statefulAdvice } from "./commandTraits.ts"
+import { commandMethods } from "./methods.ts"
+import type { Observer } from "./redisPoolObserve.ts"
+import { evalScriptWith } from "./shared.ts"
 
 /** What the commands sent on a connection of a caller's own have left on it. */
 export interface ConnState {
@@ -69,4 +78,106 @@ export const release = (remove: Remove, conn: Conn.Conn, state: ConnState, inter
     onFailure: () => remove(conn),
     onSuccess: () => Effect.sync(() => void (state.watching = false))
   })
+}
+
+// -----------------------------------------------------------------------------
+// the service's exclusive operations
+
+/** `withConnection`, `multi` and `watch` of the service. */
+export type ExclusiveOps = Pick<Service, "withConnection" | "multi" | "watch">
+
+/** @internal */
+export const makeExclusive = (pool: Pool.Pool<Conn.Conn>, observer: Observer): ExclusiveOps => {
+  /** A connection of the caller's own: every command allowed, nothing retried, state tracked. */
+  const connection = (conn: Conn.Conn, state: ConnState): Connection => {
+    const sendOn = (args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, RedisError> => {
+      const name = commandName(args)
+      track(state, name, args)
+      return observer.observe(name, args, () => conn.send(args))
+    }
+    const runOn = <A>(command: Command<A>): Effect.Effect<A, RedisError> =>
+      command.invalid !== undefined
+        ? Effect.fail(command.invalid)
+        : Effect.flatMap(sendOn(command.args), decodeEffect(commandName(command.args), command))
+    return {
+      ...commandMethods(runOn),
+      conn,
+      send: (command, ...args) => sendOn([command, ...args]),
+      run: runOn,
+      pipeline: (items) => {
+        const invalid = checkItems(items, false)
+        if (invalid !== undefined) return Effect.fail(invalid)
+        const batch = items.map(argsOf)
+        for (const args of batch) track(state, commandName(args), args)
+        return observer.observe(
+          "PIPELINE",
+          undefined,
+          () => Effect.map(conn.sendBatch(batch), (replies) => batchResults(items, replies)),
+          batch.length
+        )
+      },
+      evalScript: evalScriptWith(sendOn)
+    }
+  }
+
+  /** `f` on an exclusive connection, returned or closed afterwards by `Exclusive.release`'s rule. */
+  const exclusive = <A, E, R>(
+    f: (conn: Conn.Conn, state: ConnState) => Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | RedisError, R> =>
+    pool.withConn((conn) => {
+      const state = fresh()
+      return Effect.onExit(
+        Effect.suspend(() => f(conn, state)),
+        (exit) => release(pool.remove, conn, state, Exit.hasInterrupts(exit))
+      )
+    })
+
+  const withConnection = <A, E, R>(
+    f: (connection: Connection) => Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | RedisError, R> => exclusive((conn, state) => f(connection(conn, state)))
+
+  const transaction = <T extends ReadonlyArray<BatchItem>>(
+    conn: Conn.Conn,
+    state: ConnState,
+    items: T
+  ): Effect.Effect<BatchResults<T>, RedisError> => {
+    const invalid = checkItems(items, true)
+    if (invalid !== undefined) return Effect.fail(invalid)
+    const batch: Array<ReadonlyArray<Resp.Arg>> = [["MULTI"], ...items.map(argsOf), ["EXEC"]]
+    state.inMulti = true
+    return Effect.flatMap(conn.sendBatch(batch), (replies) => {
+      // EXEC (or its failure) ends the transaction and every WATCH.
+      state.inMulti = false
+      state.watching = false
+      return transactionResults(items, replies)
+    })
+  }
+
+  const multi = <const T extends ReadonlyArray<BatchItem>>(
+    items: T
+  ): Effect.Effect<BatchResults<T>, RedisError> =>
+    observer.observe(
+      "MULTI",
+      undefined,
+      () => exclusive((conn, state) => transaction(conn, state, items)),
+      items.length
+    )
+
+  const watch = <const T extends ReadonlyArray<BatchItem>, E, R>(
+    keys: ReadonlyArray<Resp.Arg>,
+    f: (tx: Connection) => Effect.Effect<T, E, R>
+  ): Effect.Effect<BatchResults<T>, E | RedisError, R> => {
+    if (!Array.isArray(keys) || keys.length === 0) {
+      return Effect.fail(new InvalidArgumentError({ option: "keys", message: "watch needs at least one key" }))
+    }
+    return exclusive((conn, state) => {
+      const tx = connection(conn, state)
+      return tx.send("WATCH", ...keys).pipe(
+        Effect.andThen(Effect.suspend(() => f(tx))),
+        Effect.flatMap((items) => observer.observe("MULTI", undefined, () => transaction(conn, state, items), items.length))
+      )
+    })
+  }
+
+  return { withConnection, multi, watch }
 }

@@ -1,41 +1,13 @@
 /**
- * Defaults and validation for the pool's options: everything in milliseconds and
- * plain numbers once resolved, so the hot path never converts a `Duration`.
+ * The pool's options resolved: defaults applied, everything in milliseconds and
+ * plain numbers, so the hot path never converts a `Duration`.
  *
  * @internal
  */
 import * as Duration from "effect/Duration"
 import { availableParallelism } from "node:os"
-import { InvalidArgumentError } from "../Errors.ts"
-
-/** @internal */
-export interface DurationOptions {
-  readonly poolTimeout?: Duration.Input | undefined
-  readonly connMaxIdleTime?: Duration.Input | undefined
-  readonly connMaxLifetime?: Duration.Input | undefined
-  readonly connMaxLifetimeJitter?: Duration.Input | undefined
-  readonly dialTimeout?: Duration.Input | undefined
-  readonly probeBackoffMin?: Duration.Input | undefined
-  readonly probeBackoffMax?: Duration.Input | undefined
-  readonly reaperFrequency?: Duration.Input | undefined
-  readonly closeTimeout?: Duration.Input | undefined
-  readonly drainTimeout?: Duration.Input | undefined
-  readonly sharedIdleTime?: Duration.Input | undefined
-}
-
-/** @internal */
-export interface CountOptions {
-  readonly poolSize?: number | undefined
-  readonly minIdleConns?: number | undefined
-  readonly maxIdleConns?: number | undefined
-  readonly maxActiveConns?: number | undefined
-  readonly breakerThreshold?: number | undefined
-  readonly maxConcurrentDials?: number | undefined
-  readonly maxInFlight?: number | undefined
-  readonly sharedGrowAt?: number | undefined
-  readonly poolFifo?: boolean | undefined
-  readonly name?: string | undefined
-}
+import type { PoolOptions } from "../Pool.ts"
+import { invalidOption, poolSpecs, validate } from "./options.ts"
 
 /** @internal */
 export interface Resolved {
@@ -62,80 +34,54 @@ export interface Resolved {
   readonly name: string
 }
 
-const invalid = (option: string, message: string) =>
-  new InvalidArgumentError({ option, message: `invalid pool option ${option}: ${message}` })
-
-const millis = (
-  option: string,
-  input: Duration.Input | undefined,
-  fallback: number,
-  allowZero: boolean
-): number => {
-  if (input === undefined) return fallback
-  let ms: number
-  try {
-    ms = Duration.toMillis(input)
-  } catch {
-    throw invalid(option, `not a duration: ${String(input)}`)
-  }
-  if (Number.isNaN(ms) || ms < 0) throw invalid(option, `must not be negative, got ${String(input)}`)
-  if (!allowZero && ms === 0) throw invalid(option, "must be greater than zero")
-  return ms
-}
-
-const count = (option: string, input: number | undefined, fallback: number, min: number): number => {
-  if (input === undefined) return fallback
-  if (typeof input !== "number" || !Number.isInteger(input)) throw invalid(option, `must be an integer, got ${String(input)}`)
-  if (input < min) throw invalid(option, `must be at least ${min}, got ${input}`)
-  return input
-}
+const millis = (input: Duration.Input | undefined, fallback: number): number =>
+  input === undefined ? fallback : Duration.toMillis(Duration.fromInputUnsafe(input))
 
 /**
- * Applies go-redis's defaults and checks every option; throws the
- * `InvalidArgumentError` naming the first bad option.
+ * Checks every option (see `options.ts`), applies go-redis's defaults and the
+ * rules between options; throws the `InvalidArgumentError` naming the first bad
+ * option.
  *
  * @internal
  */
-export const resolveUnsafe = (options: DurationOptions & CountOptions): Resolved => {
-  const poolSize = count("poolSize", options.poolSize, 10 * availableParallelism(), 1)
-  const minIdleConns = count("minIdleConns", options.minIdleConns, 0, 0)
-  if (minIdleConns > poolSize) throw invalid("minIdleConns", `${minIdleConns} exceeds poolSize ${poolSize}`)
-  const maxIdleConns = count("maxIdleConns", options.maxIdleConns, 0, 0)
+export const resolveUnsafe = (options: Omit<PoolOptions<never>, "dial">): Resolved => {
+  validate(poolSpecs, options)
+  const poolSize = options.poolSize ?? 10 * availableParallelism()
+  const minIdleConns = options.minIdleConns ?? 0
+  if (minIdleConns > poolSize) throw invalidOption("minIdleConns", `${minIdleConns} exceeds poolSize ${poolSize}`)
+  const maxIdleConns = options.maxIdleConns ?? 0
   if (maxIdleConns > 0 && maxIdleConns < minIdleConns) {
-    throw invalid("maxIdleConns", `${maxIdleConns} is below minIdleConns ${minIdleConns}`)
+    throw invalidOption("maxIdleConns", `${maxIdleConns} is below minIdleConns ${minIdleConns}`)
   }
-  const maxInFlight = count("maxInFlight", options.maxInFlight, 256, 1)
-  const connMaxLifetime = millis("connMaxLifetime", options.connMaxLifetime, 0, true)
-  const connMaxLifetimeJitter = millis("connMaxLifetimeJitter", options.connMaxLifetimeJitter, 0, true)
-  const probeBackoffMin = millis("probeBackoffMin", options.probeBackoffMin, 100, false)
-  const probeBackoffMax = millis("probeBackoffMax", options.probeBackoffMax, 10_000, false)
+  const maxInFlight = options.maxInFlight ?? 256
+  const connMaxLifetime = millis(options.connMaxLifetime, 0)
+  const probeBackoffMin = millis(options.probeBackoffMin, 100)
+  const probeBackoffMax = millis(options.probeBackoffMax, 10_000)
   if (probeBackoffMax < probeBackoffMin) {
-    throw invalid("probeBackoffMax", `${probeBackoffMax} ms is below probeBackoffMin ${probeBackoffMin} ms`)
+    throw invalidOption("probeBackoffMax", `${probeBackoffMax} ms is below probeBackoffMin ${probeBackoffMin} ms`)
   }
-  const name = options.name ?? "default"
-  if (typeof name !== "string") throw invalid("name", "must be a string")
   return {
     poolSize,
-    poolTimeout: millis("poolTimeout", options.poolTimeout, 4_000, false),
+    poolTimeout: millis(options.poolTimeout, 4_000),
     minIdleConns,
     maxIdleConns,
-    maxActiveConns: count("maxActiveConns", options.maxActiveConns, 0, 0),
-    connMaxIdleTime: millis("connMaxIdleTime", options.connMaxIdleTime, 30 * 60_000, true),
+    maxActiveConns: options.maxActiveConns ?? 0,
+    connMaxIdleTime: millis(options.connMaxIdleTime, 30 * 60_000),
     connMaxLifetime,
-    connMaxLifetimeJitter: Math.min(connMaxLifetimeJitter, connMaxLifetime),
+    connMaxLifetimeJitter: Math.min(millis(options.connMaxLifetimeJitter, 0), connMaxLifetime),
     poolFifo: options.poolFifo === true,
-    dialTimeout: millis("dialTimeout", options.dialTimeout, 5_000, false),
-    breakerThreshold: count("breakerThreshold", options.breakerThreshold, poolSize, 1),
+    dialTimeout: millis(options.dialTimeout, 5_000),
+    breakerThreshold: options.breakerThreshold ?? poolSize,
     probeBackoffMin,
     probeBackoffMax,
-    reaperFrequency: millis("reaperFrequency", options.reaperFrequency, 1_000, false),
-    maxConcurrentDials: count("maxConcurrentDials", options.maxConcurrentDials, Math.min(poolSize, 4), 1),
-    closeTimeout: millis("closeTimeout", options.closeTimeout, 5_000, true),
-    drainTimeout: millis("drainTimeout", options.drainTimeout, 1_000, true),
+    reaperFrequency: millis(options.reaperFrequency, 1_000),
+    maxConcurrentDials: options.maxConcurrentDials ?? Math.min(poolSize, 4),
+    closeTimeout: millis(options.closeTimeout, 5_000),
+    drainTimeout: millis(options.drainTimeout, 1_000),
     maxInFlight,
-    sharedGrowAt: Math.min(count("sharedGrowAt", options.sharedGrowAt, 32, 1), maxInFlight),
-    sharedIdleTime: millis("sharedIdleTime", options.sharedIdleTime, 5_000, true),
-    name
+    sharedGrowAt: Math.min(options.sharedGrowAt ?? 32, maxInFlight),
+    sharedIdleTime: millis(options.sharedIdleTime, 5_000),
+    name: options.name ?? "default"
   }
 }
 

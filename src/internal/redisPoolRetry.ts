@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import type * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Pull from "effect/Pull"
@@ -99,3 +100,14 @@ export const retryAfter = <A>(
         }))
     return Pull.catchDone(loop(first), () => Effect.fail(last))
   }) as Effect.Effect<A, RedisError>
+
+/** The typed failure of a cause, unless it was interrupted (or holds only defects). */
+export const failureOf = <E>(cause: Cause.Cause<E>): E | undefined => {
+  for (const reason of cause.reasons) {
+    if (reason._tag === "Interrupt") return undefined
+  }
+  for (const reason of cause.reasons) {
+    if (reason._tag === "Fail") return reason.error
+  }
+  return undefined
+}
