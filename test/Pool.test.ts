@@ -332,9 +332,15 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       const dials = dialer.dials
       assert.strictEqual(tagOf(yield* Effect.exit(pool.withConn(() => Effect.void))), "CircuitOpenError")
       assert.strictEqual(dialer.dials, dials)
-      // The probe: after its backoff it dials (once), still failing; then the server comes back.
-      yield* TestClock.adjust(1_500)
-      assert.isTrue(yield* until(() => dialer.dials === dials + 1))
+      // The probe: not before its shortest backoff (half of probeBackoffMin, with jitter), then it dials,
+      // still failing. (Each backoff is 500 to 1 500 ms, so within 1 500 ms it may dial up to three times.)
+      yield* TestClock.adjust(499)
+      yield* spin()
+      assert.strictEqual(dialer.dials, dials, "the probe dialed before its backoff")
+      yield* TestClock.adjust(1_001)
+      assert.isTrue(yield* until(() => dialer.dials > dials), "the probe never dialed")
+      assert.isAtMost(dialer.dials, dials + 3)
+      assert.strictEqual(pool.statsUnsafe().breaker.state, "open")
       dialer.mode = { _tag: "ok" }
       yield* TestClock.adjust(1_500)
       assert.isTrue(yield* until(() => pool.statsUnsafe().breaker.state === "closed"))
