@@ -56,6 +56,26 @@ describe("Pool against a real redis-server", () => {
         assert.strictEqual(stats.misses, 6)
       }))
 
+    it.effect("a connection killed while checked out is closed on return, not put back on the idle list", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.RedisServer
+        const pool = yield* Pool.makeConnPool({ poolSize: 2, conn: { port: server.port } })
+        const scope = yield* Scope.make()
+        const conn = yield* Scope.provide(pool.get, scope)
+        assert.strictEqual(yield* ping(conn), "PONG")
+        yield* server.cli("CLIENT", "KILL", "ID", String(conn.clientId))
+        assert.isTrue(yield* eventually(Effect.sync(() => !conn.isHealthy)))
+        yield* Scope.close(scope, Exit.void)
+        const stats = pool.statsUnsafe()
+        assert.strictEqual(stats.idle, 0, "the killed connection went back to the idle list")
+        assert.strictEqual(stats.total, 0)
+        assert.strictEqual(stats.removals.unhealthy, 1)
+        assert.strictEqual(stats.turnsInUse, 0)
+        // The next caller gets a new connection, by a dial.
+        assert.strictEqual(yield* pool.withConn(ping), "PONG")
+        assert.strictEqual(pool.statsUnsafe().misses, 2)
+      }))
+
     it.effect("maxclients 5 with poolSize 20: the sixth connection fails with a typed error, the five keep working", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer.RedisServer
