@@ -468,6 +468,33 @@ describe("Conn handshake", () => {
       assert.strictEqual(yield* conn.send(["PING"]), "PONG")
     }))
 
+  it.live("a SELECT the server refuses fails the handshake, over HELLO and over the RESP2 fallback, and closes the socket", () =>
+    Effect.gen(function*() {
+      // A connection to the wrong database must never be handed over (every db test elsewhere uses a valid db).
+      for (const config of [[], ['rename-command HELLO ""']]) {
+        const server = yield* RedisServer.make({ config: ["databases 4", ...config] })
+        for (const protocol of [3, 2] as const) {
+          const error = failure(yield* Effect.exit(Conn.make({ port: server.port, db: 4, protocol })))
+          const context = `${config.length === 0 ? "HELLO" : "no HELLO"}, RESP${protocol}`
+          assert.instanceOf(error, ConnectionError, `a connection to db 4 of 4 was handed over (${context})`)
+          assert.strictEqual((error as ConnectionError).reason, "handshake", context)
+          assert.include((error as ConnectionError).message, "SELECT 4", context)
+          assert.include((error as ConnectionError).message, "out of range", context)
+        }
+        // Nothing of the refused connections is left on the server: the only client is the one that asks.
+        let clients = -1
+        for (let i = 0; i < 500 && clients !== 1; i++) {
+          clients = (yield* server.cli("CLIENT", "LIST")).split("\n").filter((line) => line.startsWith("id=")).length
+          if (clients !== 1) yield* pause(10)
+        }
+        assert.strictEqual(clients, 1)
+        // The last database is still reachable.
+        const conn = yield* Conn.make({ port: server.port, db: 3 })
+        yield* conn.send(["SET", "in-db-3", "yes"])
+        assert.strictEqual(yield* server.cli("-n", "3", "GET", "in-db-3"), "yes")
+      }
+    }))
+
   it.live("an ACL user with permission runs commands; one without gets NOPERM on the command", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make({

@@ -76,6 +76,24 @@ describe("Pool against a real redis-server", () => {
         assert.strictEqual(pool.statsUnsafe().misses, 2)
       }))
 
+    it.effect("a db the server refuses: every checkout fails with the handshake's error, no connection enters the pool", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.RedisServer
+        // The server has databases 0 to 15.
+        const pool = yield* Pool.makeConnPool({ poolSize: 2, breakerThreshold: 100, conn: { port: server.port, db: 16 } })
+        for (let i = 0; i < 3; i++) {
+          const error = errorOf(yield* Effect.exit(pool.withConn(ping))) as { _tag?: string; reason?: string; message?: string }
+          assert.strictEqual(error?._tag, "ConnectionError", "a connection to a database that does not exist was used")
+          assert.strictEqual(error.reason, "handshake")
+          assert.include(error.message, "SELECT 16")
+        }
+        const stats = pool.statsUnsafe()
+        assert.strictEqual(stats.total, 0)
+        assert.strictEqual(stats.idle, 0)
+        assert.strictEqual(stats.turnsInUse, 0)
+        assert.strictEqual(stats.misses, 3)
+      }))
+
     it.effect("maxclients 5 with poolSize 20: the sixth connection fails with a typed error, the five keep working", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer.RedisServer
