@@ -340,6 +340,27 @@ const suite = (protocol: 2 | 3) =>
         assert.strictEqual(ok, "x")
       })))
 
+    it.effect("a withConnection block that leaves a WATCH gets UNWATCH: the same connection comes back clean", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.RedisServer
+        // One connection, so that the next block gets the one the first gave back.
+        const redis = yield* RedisPool.make({ port: server.port, protocol, poolSize: 1 })
+        const key = `left-watching${protocol}`
+        const first = yield* redis.withConnection((c) => Effect.as(c.send("WATCH", key), c.conn.id))
+        // Another client changes the key: a WATCH still on that connection would make its next EXEC abort.
+        yield* server.cli("SET", key, "changed")
+        const second = yield* redis.withConnection((c) =>
+          Effect.gen(function*() {
+            yield* c.send("MULTI")
+            yield* c.send("GET", key)
+            return { id: c.conn.id, exec: yield* c.send("EXEC") }
+          })
+        )
+        assert.strictEqual(second.id, first, "the connection was closed instead of cleaned and returned")
+        assert.deepStrictEqual(second.exec, ["changed"], "the connection came back still watching the key")
+        assert.strictEqual(sumRemoved((yield* redis.stats).removals), 0)
+      }))
+
     it.effect("evalScript loads the script on NOSCRIPT and then runs it by digest", () =>
       withRedis(Effect.gen(function*() {
         const redis = yield* RedisPool.RedisPool
