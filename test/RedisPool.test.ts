@@ -1,4 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
+import { expectTypeOf } from "vitest"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -141,8 +142,8 @@ type Missing = Exclude<
 type Uncallable = {
   [K in keyof RedisPool.CommandMethods]: [RedisPool.CommandMethods[K]] extends [never] ? K : never
 }[keyof RedisPool.CommandMethods]
-const everyCommandIsAMethod: [Missing | Uncallable] extends [never] ? true : Missing | Uncallable = true
-assert.isTrue(everyCommandIsAMethod)
+// Checked by `npm run typecheck`; the test "every Commands constructor is a method ..." checks the values.
+expectTypeOf<Missing | Uncallable>().toBeNever()
 
 const suite = (protocol: 2 | 3) =>
   layer(RedisServer.layer(), { excludeTestServices: true })(`RedisPool (RESP${protocol})`, (it) => {
@@ -203,6 +204,15 @@ const suite = (protocol: 2 | 3) =>
         assert.strictEqual(yield* redis.del(...keys), 30)
         const fromMethods = yield* redis.withConnection((c) => c.get(key))
         assert.strictEqual(fromMethods, "v2")
+        // At run time too: every constructor of Commands is a function on the service and on an own connection.
+        const notCommands = new Set(["decodeReply", "executeWith", "parseInfo", "script", "evalScript"])
+        const constructors = Object.keys(Commands).filter((name) => !notCommands.has(name))
+        assert.isAbove(constructors.length, 50)
+        const own = yield* redis.withConnection((c) => Effect.succeed(c as unknown as Record<string, unknown>))
+        for (const name of constructors) {
+          assert.isFunction((redis as unknown as Record<string, unknown>)[name], `RedisPool.${name}`)
+          assert.isFunction(own[name], `Connection.${name}`)
+        }
         const invalid = yield* Effect.exit(redis.expire(key, Number.NaN))
         assert.strictEqual(tagOf(invalid), "InvalidArgumentError")
         const [piped] = yield* redis.pipeline([Commands.get(key)])
@@ -449,7 +459,9 @@ layer(RedisServer.layer(), { excludeTestServices: true })("RedisPool against one
       const bad = yield* Effect.exit(
         Effect.provide(RedisPool.RedisPool, RedisPool.layerConfig().pipe(Layer.provide(ConfigProvider.layer(badProvider))))
       )
-      assert.isTrue(Exit.isFailure(bad))
+      // A ConfigError that names the key and why, not any failure (a pool that failed to build would do too).
+      assert.strictEqual(tagOf(bad), "ConfigError")
+      assert.match(String((failure(bad) as { message: string }).message), /finite number[\s\S]*\["REDIS"\]\["POOL_SIZE"\]/)
       const wrapped = yield* Effect.gen(function*() {
         const redis = yield* RedisPool.RedisPool
         return yield* redis.send("CLIENT", "GETNAME")
