@@ -31,6 +31,24 @@ const failure = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
   return error._tag === "Some" ? error.value : undefined
 }
 
+/** Waits (bounded) until the server counts `n` blocked clients. */
+const blockedClients = (conn: Conn.Conn, n: number) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 1_000; i++) {
+      const info = String(yield* conn.send(["INFO", "clients"]))
+      if (Number(/blocked_clients:(\d+)/.exec(info)?.[1]) === n) return true
+      yield* pause(10)
+    }
+    return false
+  })
+
+/** How many times the server ran `command` (lower case), from `INFO commandstats`. */
+const commandCalls = (conn: Conn.Conn, command: string) =>
+  Effect.map(
+    conn.send(["INFO", "commandstats"]),
+    (info) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(String(info))?.[1] ?? 0)
+  )
+
 const tagOf = <A, E>(exit: Exit.Exit<A, E>): string | undefined => {
   const error = failure(exit)
   return typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : undefined
@@ -104,26 +122,31 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Conn against one serv
     Effect.gen(function*() {
       const server = yield* RedisServer.RedisServer
       // maxPending 300: some interrupted commands are still queued (never written), others in flight.
-      const conn = yield* Conn.make({ port: server.port, maxPending: 300 })
+      const conn = yield* Conn.make({ port: server.port, maxPending: 300, readTimeout: 60_000 })
       const n = 1000
       yield* conn.sendBatch(Array.from({ length: n }, (_, i) => ["SET", `half:${i}`, `v${i}`]))
-      // Keep the server busy so that the commands below stay in flight.
-      const sleeper = yield* Conn.make({ port: server.port })
-      const sleeping = yield* Effect.forkChild(sleeper.send(["DEBUG", "SLEEP", "0.2"]))
-      yield* pause(20)
+      // A stopped server: nothing written below can be answered before the interruptions.
+      yield* server.pause
+      yield* Effect.addFinalizer(() => Effect.ignore(server.resume))
       const fibers: Array<Fiber.Fiber<Resp.Reply, unknown>> = []
       for (let i = 0; i < n; i++) {
         fibers.push(yield* Effect.forkChild(conn.send(["GET", `half:${i}`]), { startImmediately: true }))
       }
-      yield* pause(20)
-      const interrupted = new Set<number>()
+      // The first maxPending are written, the rest queued.
+      assert.isTrue(yield* eventually(() => conn.inFlight === 300 && conn.pending === n))
+      const interrupted = new Set<number>([0, 299, 300, n - 1])
       for (let i = 0; i < n; i++) if (Math.random() < 0.5) interrupted.add(i)
       yield* Fiber.interruptAll([...interrupted].map((i) => fibers[i]!))
+      // Written commands cannot be taken back: they stay counted until their replies land and are dropped;
+      // queued ones are gone.
+      const queuedLeft = [...interrupted].filter((i) => i >= 300).length
+      assert.strictEqual(conn.inFlight, 300)
+      assert.strictEqual(conn.pending, n - queuedLeft)
+      yield* server.resume
       for (let i = 0; i < n; i++) {
         if (interrupted.has(i)) continue
         assert.strictEqual(yield* Fiber.join(fibers[i]!), `v${i}`)
       }
-      yield* Fiber.join(sleeping)
       yield* conn.awaitIdle
       assert.strictEqual(conn.pending, 0)
       assert.isTrue(conn.isHealthy)
@@ -468,6 +491,33 @@ describe("Conn handshake", () => {
       assert.strictEqual(yield* conn.send(["PING"]), "PONG")
     }))
 
+  it.live("a SELECT the server refuses fails the handshake, over HELLO and over the RESP2 fallback, and closes the socket", () =>
+    Effect.gen(function*() {
+      // A connection to the wrong database must never be handed over (every db test elsewhere uses a valid db).
+      for (const config of [[], ['rename-command HELLO ""']]) {
+        const server = yield* RedisServer.make({ config: ["databases 4", ...config] })
+        for (const protocol of [3, 2] as const) {
+          const error = failure(yield* Effect.exit(Conn.make({ port: server.port, db: 4, protocol })))
+          const context = `${config.length === 0 ? "HELLO" : "no HELLO"}, RESP${protocol}`
+          assert.instanceOf(error, ConnectionError, `a connection to db 4 of 4 was handed over (${context})`)
+          assert.strictEqual((error as ConnectionError).reason, "handshake", context)
+          assert.include((error as ConnectionError).message, "SELECT 4", context)
+          assert.include((error as ConnectionError).message, "out of range", context)
+        }
+        // Nothing of the refused connections is left on the server: the only client is the one that asks.
+        let clients = -1
+        for (let i = 0; i < 500 && clients !== 1; i++) {
+          clients = (yield* server.cli("CLIENT", "LIST")).split("\n").filter((line) => line.startsWith("id=")).length
+          if (clients !== 1) yield* pause(10)
+        }
+        assert.strictEqual(clients, 1)
+        // The last database is still reachable.
+        const conn = yield* Conn.make({ port: server.port, db: 3 })
+        yield* conn.send(["SET", "in-db-3", "yes"])
+        assert.strictEqual(yield* server.cli("-n", "3", "GET", "in-db-3"), "yes")
+      }
+    }))
+
   it.live("an ACL user with permission runs commands; one without gets NOPERM on the command", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make({
@@ -527,15 +577,13 @@ describe("Conn faults", () => {
       const scope = yield* Scope.make()
       const conn = yield* Conn.make({ port: server.port }).pipe(Scope.provide(scope))
       const producer = yield* Conn.make({ port: server.port })
-      const blpop = yield* Effect.forkChild(conn.send(["BLPOP", "stalled", "2"]), { startImmediately: true })
-      let blocked = "0"
-      for (let i = 0; i < 500 && blocked !== "1"; i++) {
-        blocked = /blocked_clients:(\d+)/.exec(String(yield* producer.send(["INFO", "clients"])))?.[1] ?? "?"
-        if (blocked !== "1") yield* pause(10)
-      }
+      // A block time the server cannot reach while the test runs: it answers the pop with the element, not nil.
+      const blpop = yield* Effect.forkChild(conn.send(["BLPOP", "stalled", "30"]), { startImmediately: true })
+      assert.isTrue(yield* blockedClients(producer, 1))
       yield* server.pause
       const push = yield* Effect.forkChild(producer.send(["RPUSH", "stalled", "precious"]), { startImmediately: true })
-      yield* pause(50)
+      // The push reaches the stopped server before the caller leaves.
+      assert.isTrue(yield* eventually(() => producer.inFlight === 1))
       yield* Fiber.interrupt(blpop)
       yield* Scope.close(scope, Exit.void)
       assert.isFalse(conn.isHealthy)
@@ -545,6 +593,8 @@ describe("Conn faults", () => {
       const closed = yield* conn.awaitClose
       assert.strictEqual(closed.reason, "closed")
       assert.deepStrictEqual(yield* producer.send(["LRANGE", "stalled", 0, -1]), ["precious"])
+      // Put back, not just never popped: the server served the pop, then the closed connection's LPUSH.
+      assert.strictEqual(yield* commandCalls(producer, "lpush"), 1)
     }))
 
   it.live("a BLPOP whose caller left while the server was stopped puts back the element the server popped for it", () =>
@@ -552,19 +602,17 @@ describe("Conn faults", () => {
       const server = yield* RedisServer.make()
       const conn = yield* Conn.make({ port: server.port })
       const producer = yield* Conn.make({ port: server.port })
-      const blpop = yield* Effect.forkChild(conn.send(["BLPOP", "stalled", "2"]), { startImmediately: true })
-      let blocked = "0"
-      for (let i = 0; i < 500 && blocked !== "1"; i++) {
-        blocked = /blocked_clients:(\d+)/.exec(String(yield* producer.send(["INFO", "clients"])))?.[1] ?? "?"
-        if (blocked !== "1") yield* pause(10)
-      }
-      assert.strictEqual(blocked, "1")
+      // A block time the server cannot reach while the test runs: it answers the pop with the element, not nil.
+      const blpop = yield* Effect.forkChild(conn.send(["BLPOP", "stalled", "30"]), { startImmediately: true })
+      assert.isTrue(yield* blockedClients(producer, 1))
       yield* server.pause
       // The push reaches the stopped server before the caller leaves: once resumed, it serves the pop first.
       const push = yield* Effect.forkChild(producer.send(["RPUSH", "stalled", "precious"]), { startImmediately: true })
-      yield* pause(50)
+      assert.isTrue(yield* eventually(() => producer.inFlight === 1))
       yield* Fiber.interrupt(blpop)
-      yield* pause(50)
+      // The caller is gone; the connection still waits for the pop's reply.
+      assert.strictEqual(conn.inFlight, 1)
+      assert.isTrue(conn.isHealthy)
       yield* server.resume
       assert.strictEqual(yield* Fiber.join(push), 1)
       let list: Resp.Reply = []
@@ -574,6 +622,9 @@ describe("Conn faults", () => {
         yield* pause(10)
       }
       assert.deepStrictEqual(list, ["precious"])
+      // Put back by the connection whose caller left (an LPUSH), not merely never popped.
+      assert.strictEqual(yield* commandCalls(producer, "lpush"), 1)
+      assert.strictEqual(conn.inFlight, 0)
     }))
 
   it.live("SIGSTOP: timeouts; after the drain bound the connection closes; after SIGCONT a fresh connection works", () =>

@@ -391,6 +391,34 @@ const suite = (protocol: 2 | 3) =>
         assert.strictEqual(yield* removed(), before + 4)
       })))
 
+    it.effect("reserve: a connection left in WATCH or after SELECT is never reused with that state", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.RedisServer
+        const redis = yield* Redis.Redis
+        const key = p("reserved-watch")
+        // A WATCH left behind: a later reservation's EXEC would abort once another client writes the key.
+        yield* Effect.scoped(Effect.flatMap(redis.reserve, (conn) => conn.send("WATCH", key)))
+        yield* server.cli("SET", key, "changed")
+        const exec = yield* Effect.scoped(Effect.gen(function*() {
+          const conn = yield* redis.reserve
+          yield* conn.send("MULTI")
+          yield* conn.send("GET", key)
+          return yield* conn.send("EXEC")
+        }))
+        assert.deepStrictEqual(exec, ["changed"], "a reservation got a connection still watching a key")
+        // A SELECT left behind: a later reservation's writes would land in db 1.
+        yield* Effect.scoped(Effect.flatMap(redis.reserve, (conn) => conn.send("SELECT", "1")))
+        yield* Effect.scoped(Effect.flatMap(redis.reserve, (conn) => conn.send("SET", p("where"), "db0")))
+        assert.strictEqual(yield* server.cli("-n", "1", "EXISTS", p("where")), "0", "a reservation got a connection in db 1")
+        assert.strictEqual(yield* server.cli("GET", p("where")), "db0")
+      }).pipe(
+        // One connection, so that each reservation gets the one the previous gave back (or a new one).
+        Effect.provide(Layer.unwrap(
+          Effect.map(RedisServer.RedisServer, (server: RedisServer.RedisServer) =>
+            Persistence.layerWithPool({ port: server.port, protocol, poolSize: 1 }))
+        ))
+      ))
+
     it.effect("subscribe shares the service's single subscriber connection", () =>
       withRedis(Effect.gen(function*() {
         const redis = yield* Redis.Redis

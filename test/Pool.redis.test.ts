@@ -56,6 +56,44 @@ describe("Pool against a real redis-server", () => {
         assert.strictEqual(stats.misses, 6)
       }))
 
+    it.effect("a connection killed while checked out is closed on return, not put back on the idle list", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.RedisServer
+        const pool = yield* Pool.makeConnPool({ poolSize: 2, conn: { port: server.port } })
+        const scope = yield* Scope.make()
+        const conn = yield* Scope.provide(pool.get, scope)
+        assert.strictEqual(yield* ping(conn), "PONG")
+        yield* server.cli("CLIENT", "KILL", "ID", String(conn.clientId))
+        assert.isTrue(yield* eventually(Effect.sync(() => !conn.isHealthy)))
+        yield* Scope.close(scope, Exit.void)
+        const stats = pool.statsUnsafe()
+        assert.strictEqual(stats.idle, 0, "the killed connection went back to the idle list")
+        assert.strictEqual(stats.total, 0)
+        assert.strictEqual(stats.removals.unhealthy, 1)
+        assert.strictEqual(stats.turnsInUse, 0)
+        // The next caller gets a new connection, by a dial.
+        assert.strictEqual(yield* pool.withConn(ping), "PONG")
+        assert.strictEqual(pool.statsUnsafe().misses, 2)
+      }))
+
+    it.effect("a db the server refuses: every checkout fails with the handshake's error, no connection enters the pool", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.RedisServer
+        // The server has databases 0 to 15.
+        const pool = yield* Pool.makeConnPool({ poolSize: 2, breakerThreshold: 100, conn: { port: server.port, db: 16 } })
+        for (let i = 0; i < 3; i++) {
+          const error = errorOf(yield* Effect.exit(pool.withConn(ping))) as { _tag?: string; reason?: string; message?: string }
+          assert.strictEqual(error?._tag, "ConnectionError", "a connection to a database that does not exist was used")
+          assert.strictEqual(error.reason, "handshake")
+          assert.include(error.message, "SELECT 16")
+        }
+        const stats = pool.statsUnsafe()
+        assert.strictEqual(stats.total, 0)
+        assert.strictEqual(stats.idle, 0)
+        assert.strictEqual(stats.turnsInUse, 0)
+        assert.strictEqual(stats.misses, 3)
+      }))
+
     it.effect("maxclients 5 with poolSize 20: the sixth connection fails with a typed error, the five keep working", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer.RedisServer

@@ -332,14 +332,15 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       const dials = dialer.dials
       assert.strictEqual(tagOf(yield* Effect.exit(pool.withConn(() => Effect.void))), "CircuitOpenError")
       assert.strictEqual(dialer.dials, dials)
-      // The probe: after its backoff (1 s ± 50 %) it dials once, still failing; then the server comes back.
-      // The clock moves in 100 ms steps, less than the shortest backoff (500 ms), so the next attempt
-      // cannot run in the same step.
-      for (let waited = 0; waited <= 1_500 && dialer.dials === dials; waited += 100) {
-        yield* TestClock.adjust(100)
-        yield* spin()
-      }
-      assert.strictEqual(dialer.dials, dials + 1)
+      // The probe: not before its shortest backoff (half of probeBackoffMin, with jitter), then it dials,
+      // still failing. (Each backoff is 500 to 1 500 ms, so within 1 500 ms it may dial up to three times.)
+      yield* TestClock.adjust(499)
+      yield* spin()
+      assert.strictEqual(dialer.dials, dials, "the probe dialed before its backoff")
+      yield* TestClock.adjust(1_001)
+      assert.isTrue(yield* until(() => dialer.dials > dials), "the probe never dialed")
+      assert.isAtMost(dialer.dials, dials + 3)
+      assert.strictEqual(pool.statsUnsafe().breaker.state, "open")
       dialer.mode = { _tag: "ok" }
       yield* TestClock.adjust(1_500)
       assert.isTrue(yield* until(() => pool.statsUnsafe().breaker.state === "closed"))
@@ -402,5 +403,144 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       const conn = yield* forever.withConn((c) => Effect.succeed(c))
       yield* TestClock.adjust("1000 days")
       assert.strictEqual(yield* forever.withConn((c) => Effect.succeed(c)), conn)
+    }))
+})
+
+describe("Pool: what comes back, what goes out next", () => {
+  it.effect("a connection that turns unhealthy while checked out is closed on return, never put on the idle list", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 2 })
+      const settled = (conn: FakeConn, unhealthy: number) =>
+        Effect.gen(function*() {
+          // Right after the return, before any checkout could filter it out.
+          const stats = pool.statsUnsafe()
+          assert.strictEqual(stats.idle, 0, "the broken connection is on the idle list")
+          assert.strictEqual(stats.total, 0)
+          assert.strictEqual(stats.turnsInUse, 0)
+          assert.strictEqual(stats.removals.unhealthy, unhealthy)
+          assert.isTrue(yield* until(() => conn.closed))
+        })
+      // withConn, a body that succeeds.
+      const a = yield* pool.withConn((conn) => Effect.sync(() => (conn.isHealthy = false, conn)))
+      yield* settled(a, 1)
+      // get, released by its scope.
+      const held = yield* hold(pool)
+      held.conn.isHealthy = false
+      yield* held.release
+      yield* settled(held.conn, 2)
+      // A body that fails with an error that says nothing about the connection.
+      let c: FakeConn | undefined
+      const failed = yield* Effect.exit(pool.withConn((conn) => {
+        c = conn
+        conn.isHealthy = false
+        return Effect.fail("the caller's own error" as const)
+      }))
+      assert.strictEqual(errorOf(failed), "the caller's own error")
+      yield* settled(c!, 3)
+      // Broken with replies pending: closed at once, not drained.
+      const d = yield* pool.withConn((conn) => Effect.sync(() => (conn.pending = 1, conn.isHealthy = false, conn)))
+      assert.strictEqual(pool.statsUnsafe().draining, 0)
+      yield* settled(d, 4)
+      // Broken while draining late replies: closed when the drain ends.
+      const e = yield* pool.withConn((conn) => Effect.sync(() => (conn.pending = 1, conn)))
+      assert.strictEqual(pool.statsUnsafe().draining, 1)
+      e.isHealthy = false
+      e.settle()
+      assert.isTrue(yield* until(() => pool.statsUnsafe().draining === 0))
+      yield* settled(e, 5)
+      // A shared connection broken by its caller.
+      const f = yield* pool.withShared((conn) => Effect.sync(() => (conn.isHealthy = false, conn)))
+      assert.strictEqual(pool.statsUnsafe().shared, 0)
+      yield* settled(f, 6)
+    }))
+
+  it.effect.each([false, true])("poolFifo %s: the next checkout takes the newest (LIFO) or the oldest (FIFO) idle connection", (fifo) =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 3, poolFifo: fifo })
+      const held = yield* Effect.forEach([0, 1, 2], () => hold(pool))
+      // Returned in the order 0, 1, 2.
+      for (const h of held) yield* h.release
+      assert.strictEqual(pool.statsUnsafe().idle, 3)
+      const returned = held.map((h) => h.conn.id)
+      const expected = fifo ? returned : [...returned].reverse()
+      // get, one after the other while the earlier ones are held.
+      const again = yield* Effect.forEach([0, 1, 2], () => hold(pool))
+      assert.deepStrictEqual(again.map((h) => h.conn.id), expected)
+      // Returned in that order; withConn takes from the same end.
+      for (const h of again) yield* h.release
+      const next = yield* pool.withConn((conn) => Effect.succeed(conn.id))
+      assert.strictEqual(next, fifo ? expected[0] : expected[2])
+      assert.strictEqual(pool.statsUnsafe().misses, 3)
+    }))
+
+  it.effect("the reaper closes connections idle for connMaxIdleTime without any checkout; one used since stays", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 3, connMaxIdleTime: 10_000, reaperFrequency: 1_000 })
+      const held = yield* Effect.forEach([0, 1, 2], () => hold(pool))
+      for (const h of held) yield* h.release
+      assert.strictEqual(pool.statsUnsafe().idle, 3)
+      yield* TestClock.adjust(5_000)
+      // The third connection does I/O at 5 s (idle time counts from a connection's last I/O).
+      held[2]!.conn.usedAt += 5_000
+      yield* TestClock.adjust(4_000)
+      yield* spin()
+      assert.strictEqual(pool.statsUnsafe().removals.idleTime, 0)
+      assert.strictEqual(pool.statsUnsafe().idle, 3)
+      // 10 s after the dial plus one reaper period: the first two are gone, by the reaper alone.
+      yield* TestClock.adjust(2_000)
+      assert.isTrue(
+        yield* until(() => held[0]!.conn.closed && held[1]!.conn.closed),
+        "the reaper left connections idle past connMaxIdleTime open"
+      )
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.removals.idleTime, 2)
+      assert.strictEqual(stats.idle, 1)
+      assert.strictEqual(stats.total, 1)
+      assert.strictEqual(stats.hits + stats.misses, 3)
+      assert.isFalse(held[2]!.conn.closed)
+      // And the last one once its own idle time is up.
+      yield* TestClock.adjust(5_000)
+      assert.isTrue(yield* until(() => held[2]!.conn.closed))
+      assert.strictEqual(pool.statsUnsafe().removals.idleTime, 3)
+      assert.strictEqual(pool.statsUnsafe().total, 0)
+    }))
+
+  it.effect("refills of minIdleConns dial at most maxConcurrentDials at once, at start and after checkouts", () =>
+    Effect.gen(function*() {
+      const dialer = makeDialer()
+      let gate = yield* Deferred.make<void>()
+      dialer.mode = { _tag: "block", gate }
+      let dialing = 0
+      let most = 0
+      const dial = Effect.suspend(() => {
+        most = Math.max(most, ++dialing)
+        return Effect.ensuring(dialer.dial, Effect.sync(() => void dialing--))
+      })
+      const scope = yield* Scope.make()
+      const pool = yield* Scope.provide(
+        Pool.make({ poolSize: 10, minIdleConns: 6, maxConcurrentDials: 2, dial }),
+        scope
+      )
+      assert.isTrue(yield* until(() => dialer.dials >= 2))
+      yield* spin()
+      assert.strictEqual(dialer.dials, 2, "refill dials started at once")
+      assert.strictEqual(pool.statsUnsafe().dialing, 2)
+      yield* Deferred.succeed(gate, undefined)
+      assert.isTrue(yield* until(() => pool.statsUnsafe().idle === 6))
+      assert.strictEqual(dialer.dials, 6)
+      assert.strictEqual(most, 2, "most refill dials at once")
+      // Four checkouts take idle connections; the refills they start queue behind the same bound.
+      gate = yield* Deferred.make<void>()
+      dialer.mode = { _tag: "block", gate }
+      const held = yield* Effect.forEach([0, 1, 2, 3], () => hold(pool))
+      yield* spin()
+      assert.strictEqual(dialer.dials, 8, "refill dials started at once after the checkouts")
+      assert.strictEqual(pool.statsUnsafe().dialing, 2)
+      yield* Deferred.succeed(gate, undefined)
+      assert.isTrue(yield* until(() => pool.statsUnsafe().idle === 6))
+      assert.strictEqual(dialer.dials, 10)
+      assert.strictEqual(most, 2)
+      assert.strictEqual(pool.statsUnsafe().total, 10)
+      for (const h of held) yield* h.release
     }))
 })

@@ -1,4 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
+import { expectTypeOf } from "vitest"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -156,8 +157,8 @@ type Missing = Exclude<keyof typeof Commands, keyof RedisPool.Service>
 type Uncallable = {
   [K in keyof RedisPool.CommandMethods]: [RedisPool.CommandMethods[K]] extends [never] ? K : never
 }[keyof RedisPool.CommandMethods]
-const everyCommandIsAMethod: [Missing | Uncallable] extends [never] ? true : Missing | Uncallable = true
-assert.isTrue(everyCommandIsAMethod)
+// Checked by `npm run typecheck`; the test "every Commands constructor is a method ..." checks the values.
+expectTypeOf<Missing | Uncallable>().toBeNever()
 
 const suite = (protocol: 2 | 3) =>
   layer(RedisServer.layer(), { excludeTestServices: true })(`RedisPool (RESP${protocol})`, (it) => {
@@ -218,6 +219,15 @@ const suite = (protocol: 2 | 3) =>
         assert.strictEqual(yield* redis.del(...keys), 30)
         const fromMethods = yield* redis.withConnection((c) => c.get(key))
         assert.strictEqual(fromMethods, "v2")
+        // At run time too: every constructor of Commands is a function on the service and on an own connection.
+        const notCommands = new Set(["decodeReply", "executeWith", "parseInfo", "script", "evalScript"])
+        const constructors = Object.keys(Commands).filter((name) => !notCommands.has(name))
+        assert.isAbove(constructors.length, 50)
+        const own = yield* redis.withConnection((c) => Effect.succeed(c as unknown as Record<string, unknown>))
+        for (const name of constructors) {
+          assert.isFunction((redis as unknown as Record<string, unknown>)[name], `RedisPool.${name}`)
+          assert.isFunction(own[name], `Connection.${name}`)
+        }
         const invalid = yield* Effect.exit(redis.expire(key, Number.NaN))
         assert.strictEqual(tagOf(invalid), "InvalidArgumentError")
         const [piped] = yield* redis.pipeline([Commands.get(key)])
@@ -355,6 +365,27 @@ const suite = (protocol: 2 | 3) =>
         assert.strictEqual(ok, "x")
       })))
 
+    it.effect("a withConnection block that leaves a WATCH gets UNWATCH: the same connection comes back clean", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.RedisServer
+        // One connection, so that the next block gets the one the first gave back.
+        const redis = yield* RedisPool.make({ port: server.port, protocol, poolSize: 1 })
+        const key = `left-watching${protocol}`
+        const first = yield* redis.withConnection((c) => Effect.as(c.send("WATCH", key), c.conn.id))
+        // Another client changes the key: a WATCH still on that connection would make its next EXEC abort.
+        yield* server.cli("SET", key, "changed")
+        const second = yield* redis.withConnection((c) =>
+          Effect.gen(function*() {
+            yield* c.send("MULTI")
+            yield* c.send("GET", key)
+            return { id: c.conn.id, exec: yield* c.send("EXEC") }
+          })
+        )
+        assert.strictEqual(second.id, first, "the connection was closed instead of cleaned and returned")
+        assert.deepStrictEqual(second.exec, ["changed"], "the connection came back still watching the key")
+        assert.strictEqual(sumRemoved((yield* redis.stats).removals), 0)
+      }))
+
     it.effect("evalScript loads the script on NOSCRIPT and then runs it by digest", () =>
       withRedis(Effect.gen(function*() {
         const redis = yield* RedisPool.RedisPool
@@ -443,7 +474,9 @@ layer(RedisServer.layer(), { excludeTestServices: true })("RedisPool against one
       const bad = yield* Effect.exit(
         Effect.provide(RedisPool.RedisPool, RedisPool.layerConfig().pipe(Layer.provide(ConfigProvider.layer(badProvider))))
       )
-      assert.isTrue(Exit.isFailure(bad))
+      // A ConfigError that names the key and why, not any failure (a pool that failed to build would do too).
+      assert.strictEqual(tagOf(bad), "ConfigError")
+      assert.match(String((failure(bad) as { message: string }).message), /finite number[\s\S]*\["REDIS"\]\["POOL_SIZE"\]/)
       const wrapped = yield* Effect.gen(function*() {
         const redis = yield* RedisPool.RedisPool
         return yield* redis.send("CLIENT", "GETNAME")

@@ -3,7 +3,8 @@
  * keys whose values name the key), producers and BLPOP consumers, all on one
  * `RedisPool` service, each fiber bounded in operations and time. Every reply
  * is checked against what its caller asked for, and every outcome goes to the
- * {@link Ledger}.
+ * {@link Ledger}. After it, {@link awaitRecovery} keeps reading until a fault
+ * that ended without a success since has one.
  *
  * @since 0.1.0
  */
@@ -221,4 +222,52 @@ export const run = <E>(
     })
     yield* Fiber.interruptAll(fibers)
     return { ledger, hung, defects }
+  })
+
+/**
+ * The longest a healthy server may wait for the pool to serve again after a
+ * fault ends, from the pool's own options: the breaker's probe may have just
+ * begun its longest backoff (`probeBackoffMax`, up to 1.5 × with jitter) and
+ * then dials (`dialTimeout`), and the caller's checkout may wait `poolTimeout`;
+ * counted twice, for a probe connection made during the fault that dies on its
+ * first use and for a slow shared machine.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const recoveryBound = (options: {
+  readonly probeBackoffMax: number
+  readonly dialTimeout: number
+  readonly poolTimeout: number
+}): number => 2 * (1.5 * options.probeBackoffMax + options.dialTimeout + options.poolTimeout)
+
+/**
+ * Once the workload stopped: while a fault's end has seen no success, reads a
+ * key (checking the reply as a reader does) every 50 ms, for at most
+ * `boundMillis`. Recovery is awaited by condition, not within the workload's
+ * fixed window, which the breaker's backoff may outlast; a pool that does not
+ * recover within the bound leaves the fault unrecovered.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const awaitRecovery = (
+  redis: RedisPool.Service,
+  ledger: Ledger,
+  boundMillis: number
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const until = Date.now() + boundMillis
+    while (ledger.unrecovered > 0 && Date.now() < until) {
+      ledger.attempted++
+      const exit = yield* Effect.exit(redis.get("g:0"))
+      if (Exit.isSuccess(exit)) {
+        ledger.success()
+        if (exit.value !== "g:0") ledger.wrong(`GET g:0 got ${JSON.stringify(exit.value)}`)
+        return
+      }
+      const error = Cause.findErrorOption(exit.cause)
+      if (error._tag === "Some") ledger.failure(error.value)
+      yield* sleep(50)
+    }
   })

@@ -10,10 +10,20 @@ import { connectionBound, type Result, runScenario, summary } from "./harness.ts
 import { scenarios } from "./scenarios.ts"
 
 /**
+ * The bound on one short scenario: the run (at most 7 s), the join of its
+ * fibers (30 s when some hang), the wait for recovery (48 s with the default
+ * options), coming back to rest (10 s), closing (15 s) and the leftover check.
+ *
+ * @since 0.1.0
+ */
+export const CHAOS_TIMEOUT = 150_000
+
+/**
  * Runs the short version of scenario `id` and asserts: work was done and
  * acknowledged, zero lost acknowledged writes, zero writes applied twice or
  * applied though reported unsent, zero replies to the wrong caller, zero
- * silently lost popped elements, a success after every fault, no hung fiber
+ * silently lost popped elements, a success after every fault (awaited by
+ * condition within a bound from the pool's options, see `Workload.recoveryBound`), no hung fiber
  * and no defect, pool stats back at rest, the pool closed and its connections
  * gone, and (unless `connectionBound: false`) connections opened within the bound.
  *

@@ -13,6 +13,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Conn from "../../src/Conn.ts"
+import { implOf } from "../../src/internal/pool.ts"
 import type * as Pool from "../../src/Pool.ts"
 import * as RedisPool from "../../src/RedisPool.ts"
 import type * as Resp from "../../src/Resp.ts"
@@ -47,8 +48,10 @@ export interface Result extends Verdict {
   readonly destroyed: number
   /** Slowest time from a fault's end to the next success, over the faults; undefined when none was measured. */
   readonly recoveryMillis: number | undefined
-  /** Faults after whose end no operation succeeded. */
+  /** Faults after whose end no operation succeeded, within `recoveryBoundMillis` after the workload. */
   readonly unrecovered: number
+  /** How long a fault's end may wait for a success once the workload stopped (from the pool's options). */
+  readonly recoveryBoundMillis: number
   /** Connections that completed their handshake (counted by `onConnect`). */
   readonly opened: number
   readonly poolSize: number
@@ -135,6 +138,9 @@ export const runScenario = (scenario: Scenario, options: RunOptions): Effect.Eff
       Effect.catchCause((cause) => Effect.sync(() => ledger.note(`the fault itself failed: ${String(cause)}`)))
     )
     const workload = yield* Workload.run(redis, ledger, { durationMillis, joinMillis: 30_000, faults })
+    // A success after every fault, awaited by condition within a bound the pool's own options set.
+    const recoveryBoundMillis = Workload.recoveryBound(implOf(redis.pool).options)
+    yield* Workload.awaitRecovery(redis, ledger, recoveryBoundMillis)
 
     // Once nobody calls, the pool must come back to rest.
     let stats = yield* redis.stats
@@ -177,6 +183,7 @@ export const runScenario = (scenario: Scenario, options: RunOptions): Effect.Eff
       destroyed: report.destroyed,
       recoveryMillis: ledger.recoveries.length === 0 ? undefined : Math.max(...ledger.recoveries),
       unrecovered: ledger.unrecovered,
+      recoveryBoundMillis,
       opened,
       poolSize,
       heapBeforeMb,
@@ -243,7 +250,7 @@ export const violations = (result: Result): Array<string> => {
 export const summary = (result: Result): string =>
   `#${result.id} ${result.mode}: attempted ${result.attempted}, acked ${result.acked}, failed ${
     JSON.stringify(result.failures)
-  }, interrupted ${result.interrupted}, lost ${result.lostAcked}, twice ${result.appliedTwice}, unsent-applied ${result.appliedUnsent}, wrong ${result.misdelivered}, silent pops ${result.silentPopLoss}, pops lost with conn ${result.popLostWithConnection}, with read timeout ${result.popLostWithTimeout}, recovery ${result.recoveryMillis} ms, opened ${result.opened} (destroyed ${result.destroyed}), heap ${result.heapBeforeMb}->${result.heapAfterMb} MB, stats ${
+  }, interrupted ${result.interrupted}, lost ${result.lostAcked}, twice ${result.appliedTwice}, unsent-applied ${result.appliedUnsent}, wrong ${result.misdelivered}, silent pops ${result.silentPopLoss}, pops lost with conn ${result.popLostWithConnection}, with read timeout ${result.popLostWithTimeout}, recovery ${result.recoveryMillis} ms (bound ${result.recoveryBoundMillis} ms), opened ${result.opened} (destroyed ${result.destroyed}), heap ${result.heapBeforeMb}->${result.heapAfterMb} MB, stats ${
     JSON.stringify(result.finalStats)
   }, closed ${result.closed}, leftover ${result.leftoverClients}, hung ${result.hung}, defects ${result.defects}${
     result.notes.length > 0 ? `\n  notes: ${result.notes.join("\n  ")}` : ""

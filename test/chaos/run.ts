@@ -83,7 +83,9 @@ Columns:
   was popped for nobody, so only reply bytes destroyed in transit can cause this: the proxy's black hole drops
   reply bytes it already accepted (real TCP would retransmit them), and no client can recover them. It must be 0
   in every other scenario (the short tests assert it).
-- **recovery ms**: from the fault's end (the last one, for repeated faults: the slowest) to the next success.
+- **recovery ms**: from the fault's end (the last one, for repeated faults: the slowest) to the next success (awaited by
+  condition once the workload stops, for at most 2 × (1.5 × probeBackoffMax + dialTimeout + poolTimeout), 48 s with
+  the defaults: the breaker's probe may be in its longest backoff when the fault ends).
 - **conns opened**: handshakes completed during the run (\`onConnect\`); bound: 2 × (poolSize + connections the
   fault destroyed).
 - **heap MB**: heap used before the pool was made and after it closed (with \`gc()\`).

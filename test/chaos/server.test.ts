@@ -1,10 +1,10 @@
 import { describe, it } from "vitest"
-import { checkShort } from "./chaos.support.ts"
+import { CHAOS_TIMEOUT, checkShort } from "./chaos.support.ts"
 
 // Short versions of the server-side chaos scenarios (issue 8); `npm run chaos` runs the full ones.
 describe("chaos: server faults (short)", () => {
-  it("1. killed and restarted on the same port (appendfsync always): nothing acknowledged is lost, nothing doubled or misdelivered", () => checkShort(1).then(() => undefined), 90_000)
-  it("2. SIGSTOP for 3 s: nothing lost or misdelivered, and the pool comes back to rest", () => checkShort(2).then(() => undefined), 90_000)
-  it("7. maxclients below poolSize: refusals are errors, not losses, and the pool recovers", () => checkShort(7).then(() => undefined), 90_000)
-  it("8. CLIENT KILL TYPE normal every 500 ms: every caller told, nothing lost or misdelivered", () => checkShort(8).then(() => undefined), 90_000)
+  it("1. killed and restarted on the same port (appendfsync always): nothing acknowledged is lost, nothing doubled or misdelivered", () => checkShort(1).then(() => undefined), CHAOS_TIMEOUT)
+  it("2. SIGSTOP for 3 s: nothing lost or misdelivered, and the pool comes back to rest", () => checkShort(2).then(() => undefined), CHAOS_TIMEOUT)
+  it("7. maxclients below poolSize: refusals are errors, not losses, and the pool recovers", () => checkShort(7).then(() => undefined), CHAOS_TIMEOUT)
+  it("8. CLIENT KILL TYPE normal every 500 ms: every caller told, nothing lost or misdelivered", () => checkShort(8).then(() => undefined), CHAOS_TIMEOUT)
 })
