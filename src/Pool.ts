@@ -224,7 +224,7 @@ export const make = <C extends Poolable>(
     const connsScope = yield* Scope.fork(scope)
     const bgScope = yield* Scope.fork(scope)
     const runFork = yield* internal.makeFiberRunner(bgScope)
-    const pool = new internal.PoolImpl<C>(resolved, options.dial, clock, context, connsScope, bgScope, runFork)
+    const pool = new internal.PoolImpl<C>({ options: resolved, dial: options.dial, clock, context, connsScope, bgScope, runFork })
     // Added last so that it runs first: the graceful close, before the child
     // scopes are closed by their own finalizers.
     yield* Scope.addFinalizer(scope, pool.close())

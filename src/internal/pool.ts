@@ -63,19 +63,17 @@ export class Request<C extends Poolable> implements TurnWaiter, Timed {
   entry: Entry<C> | undefined = undefined
   resume: ((effect: Effect.Effect<Entry<C>, AcquireError>) => void) | undefined
 
+  /** A caller's request (with `resume`) waits under `poolTimeout` from now; the pool's own (grow, refill) do not. */
   constructor(
     pool: PoolImpl<C>,
     kind: RequestKind,
-    state: RequestState,
-    start: number,
-    deadline: number,
-    resume: ((effect: Effect.Effect<Entry<C>, AcquireError>) => void) | undefined
+    resume?: (effect: Effect.Effect<Entry<C>, AcquireError>) => void
   ) {
     this.pool = pool
     this.kind = kind
-    this.state = state
-    this.start = start
-    this.deadline = deadline
+    this.state = kind === "refill" ? "granted" : "waiting"
+    this.start = resume === undefined ? 0 : pool.now()
+    this.deadline = resume === undefined ? Infinity : this.start + pool.options.poolTimeout
     this.resume = resume
   }
 
@@ -118,15 +116,28 @@ export const badConnectionFailure = (cause: Cause.Cause<unknown>): boolean => {
 
 const closedError = () => new PoolClosedError({ message: "the pool is closed" })
 
-/** @internal */
-export class PoolImpl<C extends Poolable> {
+/** What a pool is made of: its options and dial, the clock and context it runs with, its scopes and fiber runner. */
+export interface PoolParts<C> {
   readonly options: Resolved
   readonly dial: Effect.Effect<C, ConnectionError, Scope.Scope>
   readonly clock: Clock
   readonly context: Context.Context<never>
+  /** Every connection's scope is a child of this one. */
   readonly connsScope: Scope.Closeable
+  /** The reaper, the sweeper, the probe, dials and drains run in this one. */
   readonly bgScope: Scope.Closeable
   readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+}
+
+/** @internal */
+export class PoolImpl<C extends Poolable> {
+  declare readonly options: Resolved
+  declare readonly dial: Effect.Effect<C, ConnectionError, Scope.Scope>
+  declare readonly clock: Clock
+  declare readonly context: Context.Context<never>
+  declare readonly connsScope: Scope.Closeable
+  declare readonly bgScope: Scope.Closeable
+  declare readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
   readonly runDetached: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
   readonly metrics: Metrics
 
@@ -165,23 +176,10 @@ export class PoolImpl<C extends Poolable> {
   /** The pool clock at the reaper's last tick or the last clock read. */
   approxNow = 0
 
-  constructor(
-    options: Resolved,
-    dial: Effect.Effect<C, ConnectionError, Scope.Scope>,
-    clock: Clock,
-    context: Context.Context<never>,
-    connsScope: Scope.Closeable,
-    bgScope: Scope.Closeable,
-    runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
-  ) {
-    this.options = options
-    this.dial = dial
-    this.clock = clock
-    this.context = context
-    this.connsScope = connsScope
-    this.bgScope = bgScope
-    this.runFork = runFork
-    this.runDetached = Effect.runForkWith(context)
+  constructor(parts: PoolParts<C>) {
+    Object.assign(this, parts)
+    const options = parts.options
+    this.runDetached = Effect.runForkWith(parts.context)
     this.metrics = makeMetrics(options.name)
     this.turns = new Turns(options.poolSize)
     this.turns.onFree = () => {
@@ -413,8 +411,7 @@ export class PoolImpl<C extends Poolable> {
   acquireSlow(): Effect.Effect<Entry<C>, AcquireError> {
     return Effect.callback<Entry<C>, AcquireError>((resume) => {
       if (this.closed) return resume(Effect.fail(closedError()))
-      const start = this.now()
-      const request = new Request(this, "exclusive", "waiting", start, start + this.options.poolTimeout, resume)
+      const request = new Request(this, "exclusive", resume)
       this.submit(request)
       // Even when the request is already served, its resumption may be
       // scheduled (a dial can complete inside `submit`): the cancellation hook

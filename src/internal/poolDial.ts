@@ -205,6 +205,6 @@ export const checkMinIdle = <C extends Poolable>(pool: PoolImpl<C>): void => {
     pool.refillDialing < o.maxConcurrentDials &&
     pool.turns.tryTake()
   ) {
-    dialFor(pool, new Request(pool, "refill", "granted", 0, Infinity, undefined))
+    dialFor(pool, new Request(pool, "refill"))
   }
 }

@@ -155,7 +155,7 @@ export class SharedSet<C extends Poolable> {
     // A refused dial gives its turn back at once; growing again on that turn
     // would loop, so grow only when an idle connection or a dial can serve.
     if (this.growPending || pool.closed || (pool.idle.length === 0 && !canDial(pool))) return
-    const request = new Request(pool, "grow", "waiting", 0, Infinity, undefined)
+    const request = new Request(pool, "grow")
     if (pool.turns.tryTake()) {
       this.growPending = true
       pool.grant(request, true)
