@@ -8,7 +8,7 @@
  * - `effect/Pool`: `Pool.use(f)` and `Effect.scoped(Pool.get)`;
  * - `generic-pool`: `acquire()` + `release()` in an async loop;
  * - a sketch of the Semaphore-based design (Effect `Semaphore` turns + an idle
- *   array), to show why the turns are not a `Semaphore` (see `src/Pool.ts`).
+ *   array), to show what an effect per take and release costs (see `docs/design/pool.md`).
  *
  * Two loads: one fiber doing sequential cycles, and 100 fibers contending for
  * 10 connections (each holds its connection across one yield, so they queue).

@@ -1,94 +1,26 @@
 /**
  * A connection pool with the semantics of go-redis's `ConnPool`, generic over
- * what it pools so that it can be tested with fakes and measured without I/O.
+ * what it pools (`Poolable`; `Conn` is one), so it can be tested with fakes.
  *
- * ## Design
+ * - `poolSize` turns bound every connection the pool owns: each exclusive
+ *   checkout, each connection in the shared set, each dial and each drain holds
+ *   one; idle connections hold none. The turns are an Effect `Semaphore`
+ *   (`pool.turns`), FIFO with direct hand-off; the idle list is an Effect `Ref`.
+ * - `withConn` / `get`: an exclusive connection. One deadline, `poolTimeout`,
+ *   covers the wait for a turn, the dial and the handshake (`PoolTimeoutError`
+ *   says which). The connection goes back when the caller's effect or scope
+ *   ends, and is closed instead when it failed at the socket or protocol level.
+ * - `withShared`: a connection shared by up to `maxInFlight` callers (the
+ *   pipelining path), never one in exclusive use.
+ * - After `breakerThreshold` consecutive failed dials, checkouts that need a dial
+ *   fail at once with `CircuitOpenError` until a probe fiber dials again.
+ * - A reaper fiber evicts idle connections past `connMaxIdleTime` or their
+ *   lifetime and refills `minIdleConns`. Closing the pool's scope fails every
+ *   waiter (`PoolClosedError`), interrupts the pool's fibers, waits up to
+ *   `closeTimeout` for checked-out connections and closes the rest.
  *
- * **Turns.** `poolSize` turns bound every connection the pool owns. A turn is
- * held by each exclusive checkout, by each connection in the shared set, by
- * each dial under way and by each connection draining late replies; idle
- * connections hold none. The turns are a counter with a FIFO queue of waiters
- * and direct hand-off: a released turn goes to the oldest waiter, never to a
- * newcomer (go-redis's semaphore lets newcomers barge). Why not an Effect
- * `Semaphore`: every take and release is an extra effect and a scheduled
- * wake-up, and a `Semaphore` + idle-array pool runs at about half of
- * `effect/Pool`'s speed (the "Semaphore-turn sketch" in `bench/pool.ts`), far
- * from the 1.5× this pool must reach; so the turns are synchronous
- * bookkeeping. They keep the `Semaphore` contract that matters: a turn is
- * released by the checkout's finalizer (`onExit` for `withConn`, the caller's
- * `Scope` for `get`) and by the cancellation hook of a waiting caller, so no
- * failure or interruption leaks one (the property tests check this).
- *
- * **State.** All state is one mutable record changed only in synchronous
- * sections (atomic on Node's single thread), instead of a `Ref`: a `Ref`
- * update is an effect per step on the hot path and buys nothing here.
- *
- * **Exclusive checkout** (`get`, `withConn`). Fast path, fully synchronous:
- * a free turn, nobody queued, a healthy idle connection (LIFO by default,
- * `poolFifo` for FIFO; expired, idle-too-long or unhealthy ones are closed and
- * counted, and the next is tried). Slow path: queue for a turn, then pop an
- * idle connection or dial. One deadline, `poolTimeout`, covers the queue, the
- * dial and the handshake (the `dial` effect includes the handshake) and fails
- * with `PoolTimeoutError` saying which phase was under way. Every waiter has
- * the same timeout, so arrival order is deadline order: one sweeper fiber
- * sleeps until the first deadline and fails the expired waiters, instead of
- * a timer race per wait. Dials run in
- * fibers owned by the pool, not by the caller: a caller who leaves (timeout
- * or interruption) does not abort its dial; the new connection goes to the
- * idle list and the turn to the next waiter, who takes it.
- *
- * **Return.** The finalizer decides from the `Exit` and the connection:
- * unhealthy, or failed with a `ConnectionError`/`ProtocolError` (or a
- * defect) → closed; healthy with replies still pending (the caller was
- * interrupted mid-command) → kept with its turn for at most `drainTimeout`
- * while they land, then idle (or closed if they did not come); otherwise back
- * to the idle list unless `maxIdleConns` is reached.
- *
- * **Shared checkout** (`withShared`, the pipelining path). No turn, scope or
- * fiber per call: pick the least loaded connection of the shared set that is
- * under `maxInFlight`, synchronously. When every shared connection has
- * `sharedGrowAt` callers or more, the set grows by one (an idle connection at
- * once, or a dial) if a turn is free; when nothing can take a caller, it waits
- * under `poolTimeout`. A connection is never both shared and exclusive. An
- * exclusive caller queued for a turn retires one shared connection (it takes
- * no new callers and goes back to the idle list, freeing its turn, when its
- * last caller leaves), and the reaper moves shared connections unused for
- * `sharedIdleTime` back to the idle list.
- *
- * **`maxActiveConns`** keeps go-redis's meaning: a dial that would make more
- * than `maxActiveConns` connections fails at once with `PoolExhaustedError`;
- * `poolSize` is the limit callers wait on.
- *
- * **Breaker.** After `breakerThreshold` consecutive failed dials (default
- * `poolSize`), every checkout that needs a dial fails at once with
- * `CircuitOpenError { lastError, since, failures }`; idle connections are
- * still served. One probe fiber dials with exponential backoff
- * (`probeBackoffMin` .. `probeBackoffMax`, ±50 % jitter); any successful dial
- * closes the breaker and the probe's connection joins the idle list.
- * Handshake failures count: `dial` includes the handshake, and a server that
- * refuses every handshake (wrong password, `maxclients`, `LOADING`) is as
- * unusable as one that refuses the socket, so failing fast spares it a storm.
- * So do connections that dial fine but fail (a connection or protocol error)
- * before any checkout on them succeeded: `breakerThreshold` of those in a row
- * open the breaker too, and then it is half-open: the probe's connections
- * serve callers, the breaker closes when one of them serves a caller, and the
- * probe keeps backing off while they die.
- *
- * **Reaper.** A fiber on `Schedule.spaced(reaperFrequency)` in the pool's
- * scope closes idle connections past `connMaxIdleTime` or their lifetime
- * (`connMaxLifetime` ± `connMaxLifetimeJitter`), retires idle shared
- * connections and refills `minIdleConns` with at most `maxConcurrentDials`
- * dials at once. Refills also run after a checkout or removal, as in go-redis.
- * Times come from Effect's `Clock`, so `TestClock` drives them. The checkout
- * fast path reads the clock only for a connection whose lifetime or idle time
- * ends before the reaper's next tick (a clock read costs ~110 ns on the test
- * machine, a third of a checkout); the reaper evicts the rest, so expiry is
- * exact while the event loop keeps the reaper on time. Idle time counts from
- * the connection's own `usedAt` (its last I/O), as in go-redis.
- *
- * **Close** (the pool's scope closes): stop admitting (`PoolClosedError` for
- * new and queued callers), interrupt the reaper, probe and dials, close idle
- * connections, wait up to `closeTimeout` for checked-out ones, close the rest.
+ * The design, its go-redis mapping and the measurements behind it are in
+ * `docs/design/pool.md`.
  *
  * @since 0.1.0
  */
@@ -98,10 +30,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as RcMap from "effect/RcMap"
 import * as Scope from "effect/Scope"
+import type * as Semaphore from "effect/Semaphore"
 import * as Conn from "./Conn.ts"
 import type { ConnectionError, PoolError } from "./Errors.ts"
 import { InvalidArgumentError, PoolClosedError } from "./Errors.ts"
 import * as internal from "./internal/pool.ts"
+import { startReaper } from "./internal/poolReaper.ts"
 import { resolveUnsafe } from "./internal/poolOptions.ts"
 
 /**
@@ -218,6 +152,14 @@ export interface Pool<C extends Poolable> {
   readonly withShared: <A, E, R>(
     f: (conn: C) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | PoolError | ConnectionError, R>
+  /**
+   * The pool's turns: an Effect `Semaphore` of `poolSize` permits, one held by
+   * each checkout, shared connection, dial and drain. Permits taken through it
+   * (`Semaphore.withPermits(pool.turns, 2)`, `take`, `takeScoped`) hold that
+   * much capacity back from the pool; `resize` changes `poolSize` (a smaller
+   * size closes idle connections beyond it and lets busy ones finish).
+   */
+  readonly turns: Semaphore.Semaphore
   /** Closes a connection now, wherever it is, and frees its turn (go-redis `Remove`). */
   readonly remove: (conn: C) => Effect.Effect<void>
   /** The pool's counters. */
@@ -282,11 +224,11 @@ export const make = <C extends Poolable>(
     const connsScope = yield* Scope.fork(scope)
     const bgScope = yield* Scope.fork(scope)
     const runFork = yield* internal.makeFiberRunner(bgScope)
-    const pool = new internal.PoolImpl<C>(resolved, options.dial, clock, context, connsScope, bgScope, runFork)
+    const pool = new internal.PoolImpl<C>({ options: resolved, dial: options.dial, clock, context, connsScope, bgScope, runFork })
     // Added last so that it runs first: the graceful close, before the child
     // scopes are closed by their own finalizers.
     yield* Scope.addFinalizer(scope, pool.close())
-    pool.startReaper()
+    startReaper(pool)
     return fromImpl(pool)
   }))
 
@@ -350,8 +292,8 @@ const fromImpl = <C extends Poolable>(pool: internal.PoolImpl<C>): Pool<C> & int
   const withSharedSlow = <A, E, R>(f: (conn: C) => Effect.Effect<A, E, R>) =>
     Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(
-        restore(pool.acquireSharedSlow()),
-        (entry) => Effect.onExitPrimitive(restore(runBody(f, entry.conn)), (exit) => pool.releaseShared(entry, exit))
+        restore(pool.shared.acquireSlow()),
+        (entry) => Effect.onExitPrimitive(restore(runBody(f, entry.conn)), (exit) => pool.shared.release(entry, exit))
       )
     )
   const withShared = <A, E, R>(
@@ -359,12 +301,13 @@ const fromImpl = <C extends Poolable>(pool: internal.PoolImpl<C>): Pool<C> & int
   ): Effect.Effect<A, E | PoolError | ConnectionError, R> =>
     Effect.withFiber(() => {
       if (pool.closed) return Effect.fail(new PoolClosedError({ message: "the pool is closed" }))
-      const entry = pool.takeShared()
+      const entry = pool.shared.take()
       if (entry === undefined) return withSharedSlow(f)
-      return Effect.onExitPrimitive(runBody(f, entry.conn), (exit) => pool.releaseShared(entry, exit))
+      return Effect.onExitPrimitive(runBody(f, entry.conn), (exit) => pool.shared.release(entry, exit))
     })
   return {
     [internal.ImplKey]: pool,
+    turns: pool.turns,
     get,
     withConn,
     withShared,

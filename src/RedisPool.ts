@@ -77,7 +77,7 @@ import type { InvalidArgumentError, RedisError, RedisReplyError, ReplyTypeError 
 import { type DurationKind, durationForms, parseDurationText } from "./internal/duration.ts"
 import { makeExclusive } from "./internal/exclusive.ts"
 import { commandMethods } from "./internal/methods.ts"
-import { serviceSpecs } from "./internal/options.ts"
+import { serviceSpecs, type Spec } from "./internal/options.ts"
 import { Observer } from "./internal/redisPoolObserve.ts"
 import { resolve } from "./internal/redisPoolOptions.ts"
 import { makeShared } from "./internal/shared.ts"
@@ -342,15 +342,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
     const resolved = yield* resolve(options)
     const pool = yield* Pool.make<Conn.Conn>({ ...resolved.pool, dial: Conn.make(resolved.conn) })
     const subscriber = yield* PubSub.make({ ...options.pubsub, connect: Conn.make(resolved.conn) })
-    const observer = new Observer({
-      tracing: resolved.tracing,
-      traceArguments: resolved.traceArguments,
-      metrics: resolved.metrics,
-      serverAddress: resolved.serverAddress,
-      serverPort: resolved.serverPort,
-      db: resolved.db,
-      poolName: resolved.pool.name ?? "default"
-    }, yield* Effect.context<never>())
+    const observer = new Observer(resolved.observer, yield* Effect.context<never>())
     yield* Effect.addFinalizer(() => Effect.sync(() => observer.close()))
     const shared = makeShared(pool, observer, resolved)
     const exclusive = makeExclusive(pool, observer)
@@ -420,6 +412,29 @@ const durationConfig = (name: string, kind: DurationKind): Config.Config<Duratio
     name
   )
 
+/** How configuration text reads into an option of this kind, if it can. */
+const configReader = (spec: Spec): ((name: string) => Config.Config<unknown>) | undefined => {
+  switch (spec.kind) {
+    case "duration":
+      return (name) => durationConfig(name, spec.text ?? "limit")
+    case "integer":
+      return Config.Int
+    case "string":
+      return Config.String
+    case "boolean":
+    case "tls":
+      return Config.Boolean
+    case "secret":
+      return Config.Redacted
+    case "protocol":
+      return (name) => Config.Literals([2, 3, "2", "3"], name)
+    case "function":
+    case "schedule":
+    case "object":
+      return undefined
+  }
+}
+
 /** `poolSize` → `POOL_SIZE`. */
 const constantCase = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()
 
@@ -443,29 +458,9 @@ export const config = (prefix = "REDIS"): Config.Config<Options> => {
     )
   }
   for (const key in serviceSpecs) {
-    const spec = serviceSpecs[key as keyof Options]
-    switch (spec.kind) {
-      case "duration":
-        optional(key, (name) => durationConfig(name, spec.text ?? "limit"))
-        break
-      case "integer":
-        optional(key, Config.Int)
-        break
-      case "string":
-        optional(key, Config.String)
-        break
-      case "boolean":
-      case "tls":
-        optional(key, Config.Boolean)
-        break
-      case "secret":
-        optional(key, Config.Redacted)
-        break
-      case "protocol":
-        optional(key, (name) => Config.Literals([2, 3, "2", "3"], name))
-        break
-      // functions, schedules and objects are given in code only
-    }
+    const read = configReader(serviceSpecs[key as keyof Options])
+    // functions, schedules and objects are given in code only
+    if (read !== undefined) optional(key, read)
   }
   const all = Config.all(fields).pipe(
     Config.map((values) => {

@@ -116,15 +116,15 @@ const program = (cfg: Config, ops: ReadonlyArray<readonly [Op, number | "settle"
     const check = (step: string) => {
       const held = holding()
       const heldConns = new Set(held.map((h) => h.conn!))
-      const idle = impl.idle.map((e) => e.conn)
-      const shared = impl.shared.map((e) => e.conn)
+      const idle = impl.idle.entries.map((e) => e.conn)
+      const shared = impl.shared.entries.map((e) => e.conn)
       const at = `after ${step}`
-      if (impl.turnsTaken !== impl.inUse + impl.shared.length + impl.draining + impl.dialing) {
+      if (impl.turns.taken !== impl.inUse + impl.shared.entries.length + impl.draining + impl.dialing) {
         fail(
-          `${at}: turns ${impl.turnsTaken} != exclusive ${impl.inUse} + shared ${impl.shared.length} + draining ${impl.draining} + dialing ${impl.dialing}`
+          `${at}: turns ${impl.turns.taken} != exclusive ${impl.inUse} + shared ${impl.shared.entries.length} + draining ${impl.draining} + dialing ${impl.dialing}`
         )
       }
-      if (impl.turnsTaken > cfg.poolSize) fail(`${at}: ${impl.turnsTaken} turns of ${cfg.poolSize}`)
+      if (impl.turns.taken > cfg.poolSize) fail(`${at}: ${impl.turns.taken} turns of ${cfg.poolSize}`)
       if (held.length !== impl.inUse) fail(`${at}: test holds ${held.length}, pool counts ${impl.inUse} checked out`)
       if (heldConns.size !== held.length) fail(`${at}: one connection checked out twice`)
       for (const conn of idle) if (heldConns.has(conn)) fail(`${at}: connection ${conn.id} idle and checked out`)
@@ -142,7 +142,7 @@ const program = (cfg: Config, ops: ReadonlyArray<readonly [Op, number | "settle"
           fail(`${at}: connection ${conn.id} closed=${conn.closed} but in pool=${impl.entries.has(conn)}`)
         }
       }
-      if (impl.sharedInFlight !== impl.shared.reduce((n, e) => n + e.inFlight, 0)) fail(`${at}: shared in-flight count`)
+      if (impl.shared.inFlight !== impl.shared.entries.reduce((n, e) => n + e.inFlight, 0)) fail(`${at}: shared in-flight count`)
     }
 
     for (const [n, [o, settle]] of ops.entries()) {
@@ -221,13 +221,14 @@ const program = (cfg: Config, ops: ReadonlyArray<readonly [Op, number | "settle"
           // healthy, in sync and far from its idle limit, a checkout takes the newest one (LIFO) or,
           // with poolFifo, the oldest.
           const now = impl.now()
-          const usable = impl.idle.every((e) =>
+          const usable = impl.idle.entries.every((e) =>
             e.conn.isHealthy && e.conn.pending === 0 &&
             (cfg.connMaxIdleTime === 0 || Math.max(e.lastUsed, e.conn.usedAt) + cfg.connMaxIdleTime > now + 1_000)
           )
           if (impl.closed || impl.idle.length === 0 || !usable) break
-          if (impl.turnsTaken >= cfg.poolSize || impl.waiters.size > 0) break
-          const expected = cfg.poolFifo ? impl.idle[0]!.conn : impl.idle[impl.idle.length - 1]!.conn
+          if (impl.turns.taken >= cfg.poolSize || impl.turns.queue.size > 0) break
+          const idle = impl.idle.entries
+          const expected = cfg.poolFifo ? idle[0]!.conn : idle[idle.length - 1]!.conn
           const got = yield* pool.withConn((conn) => Effect.succeed(conn))
           if (got !== expected) {
             fail(`step ${n}: poolFifo ${cfg.poolFifo} handed out connection ${got.id}, not ${expected.id}`)

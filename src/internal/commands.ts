@@ -230,17 +230,21 @@ const plausible = (input: Duration.Input): boolean => {
   return Duration.isDuration(input)
 }
 
-/** A duration in whole milliseconds (rounded up), or undefined when it is not a finite duration. @internal */
-export const toMillis = (input: Duration.Input): number | undefined => {
-  if (typeof input === "number") return Number.isFinite(input) ? Math.ceil(input) : undefined
+/** A plausible duration in milliseconds (possibly infinite or negative), or undefined. */
+const rawMillis = (input: Duration.Input): number | undefined => {
   if (!plausible(input)) return undefined
-  let ms: number
   try {
-    ms = Duration.toMillis(input)
+    return Duration.toMillis(input)
   } catch {
     return undefined
   }
-  return Number.isFinite(ms) ? Math.ceil(ms) : undefined
+}
+
+/** A duration in whole milliseconds (rounded up), or undefined when it is not a finite duration. @internal */
+export const toMillis = (input: Duration.Input): number | undefined => {
+  if (typeof input === "number") return Number.isFinite(input) ? Math.ceil(input) : undefined
+  const ms = rawMillis(input)
+  return ms !== undefined && Number.isFinite(ms) ? Math.ceil(ms) : undefined
 }
 
 /**
@@ -250,15 +254,9 @@ export const toMillis = (input: Duration.Input): number | undefined => {
  * @internal
  */
 export const toBlockMillis = (input: Duration.Input): number | undefined => {
-  if (!plausible(input)) return undefined
-  let ms: number
-  try {
-    ms = Duration.toMillis(input)
-  } catch {
-    return undefined
-  }
+  const ms = rawMillis(input)
   if (ms === Infinity) return 0
-  return Number.isFinite(ms) && ms >= 0 ? Math.ceil(ms) : undefined
+  return ms !== undefined && Number.isFinite(ms) && ms >= 0 ? Math.ceil(ms) : undefined
 }
 
 /** Epoch milliseconds (rounded up) of a Date or epoch-ms number; undefined unless finite and after the epoch. @internal */

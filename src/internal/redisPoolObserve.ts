@@ -118,58 +118,69 @@ export class Observer {
     return this.durations.has(name) || this.durations.size < maxOperations ? name : "_OTHER"
   }
 
-  duration(operation: string): Durations {
-    let series = this.durations.get(operation)
-    if (series === undefined) {
-      const created = new Durations()
-      series = created
-      this.durations.set(operation, created)
-      const metric = Metric.histogram("db.client.operation.duration", {
-        description: "Duration of Redis commands in seconds, from the call to the reply (retries included)",
-        attributes: {
-          "db.system.name": "redis",
-          "db.operation.name": operation,
-          "db.client.connection.pool.name": this.options.poolName
-        },
-        boundaries
-      })
+  /** The series of `operation` (and `tag`) in `series`, made and registered with `metric` on first use. */
+  private series<S>(
+    series: Map<string, S>,
+    key: string,
+    make: () => S,
+    metric: (attributes: Record<string, string>) => Metric.Metric<any, any>,
+    state: (series: S) => unknown,
+    operation: string,
+    tag?: string
+  ): S {
+    let found = series.get(key)
+    if (found === undefined) {
+      const created = make()
+      found = created
+      series.set(key, created)
+      const attributes: Record<string, string> = {
+        "db.system.name": "redis",
+        "db.operation.name": operation,
+        "db.client.connection.pool.name": this.options.poolName
+      }
+      if (tag !== undefined) attributes["error.type"] = tag
       this.registrations.push(
-        Metric.registerUnsafe(metric, this.context, {
-          get: () => created.state(),
+        Metric.registerUnsafe(metric(attributes), this.context, {
+          get: () => state(created) as never,
           update: ignoreUpdate,
           modify: ignoreUpdate
         })
       )
     }
-    return series
+    return found
+  }
+
+  duration(operation: string): Durations {
+    return this.series(
+      this.durations,
+      operation,
+      () => new Durations(),
+      (attributes) =>
+        Metric.histogram("db.client.operation.duration", {
+          description: "Duration of Redis commands in seconds, from the call to the reply (retries included)",
+          attributes,
+          boundaries
+        }),
+      (created) => created.state(),
+      operation
+    )
   }
 
   error(operation: string, tag: string): { count: number } {
-    const key = `${operation}\u0000${tag}`
-    let series = this.errors.get(key)
-    if (series === undefined) {
-      const created = { count: 0 }
-      series = created
-      this.errors.set(key, created)
-      const metric = Metric.counter("db.client.operation.errors", {
-        description: "Failed Redis commands by error tag",
-        attributes: {
-          "db.system.name": "redis",
-          "db.operation.name": operation,
-          "db.client.connection.pool.name": this.options.poolName,
-          "error.type": tag
-        },
-        incremental: true
-      })
-      this.registrations.push(
-        Metric.registerUnsafe(metric, this.context, {
-          get: () => ({ count: created.count, incremental: true }),
-          update: ignoreUpdate,
-          modify: ignoreUpdate
-        })
-      )
-    }
-    return series
+    return this.series(
+      this.errors,
+      `${operation}\u0000${tag}`,
+      () => ({ count: 0 }),
+      (attributes) =>
+        Metric.counter("db.client.operation.errors", {
+          description: "Failed Redis commands by error tag",
+          attributes,
+          incremental: true
+        }),
+      (created) => ({ count: created.count, incremental: true }),
+      operation,
+      tag
+    )
   }
 
   spanAttributes(operation: string, args: ReadonlyArray<Arg> | undefined, batchSize: number | undefined) {

@@ -11,6 +11,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import type * as Conn from "../Conn.ts"
 import { InvalidArgumentError, type RedisError } from "../Errors.ts"
+import type { ObserverOptions } from "./redisPoolObserve.ts"
 import { connSpecs, durationMillis, invalidOption, poolSpecs, serviceSpecs, validate } from "./options.ts"
 import type * as Pool from "../Pool.ts"
 import type { Options } from "../RedisPool.ts"
@@ -25,13 +26,8 @@ export interface Resolved {
   readonly retrySchedule: Schedule.Schedule<unknown, RedisError>
   /** A `retrySchedule` was given: retries run even with `maxRetries` 0. */
   readonly customRetrySchedule: boolean
-  readonly tracing: boolean
-  readonly traceArguments: boolean
-  readonly metrics: boolean
-  /** `server.address` / `server.port` of spans. */
-  readonly serverAddress: string
-  readonly serverPort: number | undefined
-  readonly db: number
+  /** What the spans and metrics need. */
+  readonly observer: ObserverOptions
 }
 
 const withoutUndefined = <A extends object>(options: A): Partial<A> => {
@@ -89,12 +85,15 @@ const resolveUnsafe = (options: Options): Resolved => {
     maxRetries,
     retrySchedule: o.retrySchedule ?? backoffSchedule(maxRetries, minRetryBackoff, maxRetryBackoff),
     customRetrySchedule: o.retrySchedule !== undefined,
-    tracing: o.tracing !== false,
-    traceArguments: o.traceArguments === true,
-    metrics: o.metrics !== false,
-    serverAddress: o.path ?? o.host ?? "127.0.0.1",
-    serverPort: o.path !== undefined ? undefined : o.port ?? 6379,
-    db: o.db ?? 0
+    observer: {
+      tracing: o.tracing !== false,
+      traceArguments: o.traceArguments === true,
+      metrics: o.metrics !== false,
+      serverAddress: o.path ?? o.host ?? "127.0.0.1",
+      serverPort: o.path !== undefined ? undefined : o.port ?? 6379,
+      db: o.db ?? 0,
+      poolName: o.name ?? "default"
+    }
   }
 }
 

@@ -45,11 +45,7 @@ export class RespWriter {
     const commandStart = this.#end - this.#start
     let pos = this.#room(this.#end, 16)
     let buf = this.#slab
-    buf[pos] = STAR
-    pos = writeUint(buf, pos + 1, count)
-    buf[pos] = CR
-    buf[pos + 1] = LF
-    pos += 2
+    pos = header(buf, pos, STAR, count)
     for (let i = 0; i < count; i++) {
       let arg = args[i]
       if (typeof arg !== "string") {
@@ -57,12 +53,9 @@ export class RespWriter {
           const length = arg.length
           pos = this.#room(pos, length + 16)
           buf = this.#slab
-          buf[pos] = DOLLAR
-          pos = writeUint(buf, pos + 1, length)
-          buf[pos] = CR
-          buf[pos + 1] = LF
-          buf.set(arg, pos + 2)
-          pos += length + 2
+          pos = header(buf, pos, DOLLAR, length)
+          buf.set(arg, pos)
+          pos += length
           buf[pos] = CR
           buf[pos + 1] = LF
           pos += 2
@@ -82,11 +75,7 @@ export class RespWriter {
         // Optimistically ASCII: one byte per character.
         pos = this.#room(pos, n + 16)
         buf = this.#slab
-        buf[pos] = DOLLAR
-        let p = writeUint(buf, pos + 1, n)
-        buf[p] = CR
-        buf[p + 1] = LF
-        p += 2
+        let p = header(buf, pos, DOLLAR, n)
         let j = 0
         for (; j < n; j++) {
           const c = arg.charCodeAt(j)
@@ -104,11 +93,8 @@ export class RespWriter {
       const length = Buffer.byteLength(arg, "utf8")
       pos = this.#room(pos, length + 16)
       buf = this.#slab
-      buf[pos] = DOLLAR
-      pos = writeUint(buf, pos + 1, length)
-      buf[pos] = CR
-      buf[pos + 1] = LF
-      pos += 2 + buf.utf8Write(arg, pos + 2, length)
+      pos = header(buf, pos, DOLLAR, length)
+      pos += buf.utf8Write(arg, pos, length)
       buf[pos] = CR
       buf[pos + 1] = LF
       pos += 2
@@ -190,4 +176,13 @@ const writeUint = (buf: Uint8Array, p: number, n: number): number => {
     q = next
   }
   return p + digits
+}
+
+// Writes `<type><n>\r\n` (an array or bulk string header) at `p`; returns the position after it.
+const header = (buf: Uint8Array, p: number, type: number, n: number): number => {
+  buf[p] = type
+  p = writeUint(buf, p + 1, n)
+  buf[p] = CR
+  buf[p + 1] = LF
+  return p + 2
 }

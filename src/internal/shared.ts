@@ -51,7 +51,7 @@ export const makeShared = (pool: Pool.Pool<Conn.Conn>, observer: Observer, resol
       })
       : attempt
 
-  const metrics = resolved.metrics
+  const metrics = resolved.observer.metrics
 
   /**
    * The shared path: pipelined unless blocking, retried when safe, observed, and the reply
