@@ -53,7 +53,10 @@ export interface ConnOptions {
   readonly port?: number | undefined
   /** Unix socket path; when set, `host` and `port` are ignored. */
   readonly path?: string | undefined
-  /** TLS: `true` for Node's defaults, or Node's `tls.connect` options (ca, cert, key, servername, rejectUnauthorized, ...). */
+  /**
+   * TLS: `true` for Node's defaults, or Node's `tls.connect` options (ca, cert, key, servername, rejectUnauthorized, ...).
+   * The server name (SNI) defaults to `host` when it is a name; an IP address is never sent as one (RFC 6066).
+   */
   readonly tls?: boolean | tls.ConnectionOptions | undefined
   /** Bound on dial, handshake and `onConnect` together. Default 5 s. */
   readonly dialTimeout?: Duration.Input | undefined
@@ -309,6 +312,9 @@ const dial = (options: ConnOptions, address: string): Effect.Effect<net.Socket, 
     try {
       if (useTls) {
         const tlsOptions: tls.ConnectionOptions = options.tls === true ? {} : { ...(options.tls as tls.ConnectionOptions) }
+        // SNI carries host names only (RFC 6066): Node warns about an IP address (DEP0123) and will ignore it.
+        // Certificate checks are unchanged: without a server name they use the host, the same address.
+        if (tlsOptions.servername !== undefined && net.isIP(tlsOptions.servername) !== 0) delete tlsOptions.servername
         if (options.path !== undefined) socket = tls.connect({ ...tlsOptions, path: options.path })
         else {
           const host = options.host ?? "127.0.0.1"

@@ -6,6 +6,7 @@ import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Conn from "../src/Conn.ts"
+import * as fs from "node:fs"
 import * as net from "node:net"
 import { ConnectionError, ProtocolError, RedisReplyError } from "../src/Errors.ts"
 import { blockingMillis, isBlocking } from "../src/internal/connBlocking.ts"
@@ -606,6 +607,26 @@ describe("Conn handshake", () => {
       const fallback = yield* Conn.make({ port: old.port, bytes: true, db: 2, clientName: "bytes2" })
       assert.strictEqual(fallback.protocol, 2)
       assert.isAbove(fallback.clientId, 0)
+    }))
+
+  it.live("TLS to an IP address sends no server name (SNI carries host names only; Node warns, DEP0123)", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make({ tls: true })
+      const material = server.tls!
+      const front = yield* RawServer.make({
+        tls: { cert: fs.readFileSync(material.certFile, "utf8"), key: fs.readFileSync(material.keyFile, "utf8") },
+        target: server.port
+      })
+      for (const tlsOptions of [{ ca: material.ca, servername: "127.0.0.1" }, { ca: material.ca }]) {
+        const conn = yield* Effect.scoped(Effect.flatMap(
+          Conn.make({ host: "127.0.0.1", port: front.port, tls: tlsOptions }),
+          (conn) => Effect.as(conn.send(["PING"]), conn)
+        ))
+        assert.isFalse(conn.isHealthy)
+      }
+      const named = yield* Effect.scoped(Conn.make({ host: "localhost", port: front.port, tls: { ca: material.ca } }))
+      assert.isFalse(named.isHealthy)
+      assert.deepStrictEqual(front.servernames, [false, false, "localhost"])
     }))
 
   it.live("a Unix socket server", () =>
