@@ -124,7 +124,8 @@ export const resolveUnsafe = (options: DurationOptions & CountOptions): Resolved
     connMaxLifetime,
     connMaxLifetimeJitter: Math.min(connMaxLifetimeJitter, connMaxLifetime),
     poolFifo: options.poolFifo === true,
-    dialTimeout: millis("dialTimeout", options.dialTimeout, 5_000, false),
+    // Zero disables it, as for every other duration: callers stay bounded by poolTimeout.
+    dialTimeout: millis("dialTimeout", options.dialTimeout, 5_000, true) || Infinity,
     breakerThreshold: count("breakerThreshold", options.breakerThreshold, poolSize, 1),
     probeBackoffMin,
     probeBackoffMax,
