@@ -149,8 +149,7 @@ export class RespDecoder {
       let size = partial === undefined ? 64 : partial.length * 2
       if (size < length) size = length
       if (this.#need > 0 && size > this.#need) size = this.#need
-      // Never from Node's shared pool: in bytes mode, replies are views into it.
-      const grown = Buffer.allocUnsafeSlow(size) as NodeBuffer
+      const grown = this.#allocate(size)
       if (partial !== undefined) partial.copy(grown, 0, 0, this.#pendingLength)
       this.#partial = partial = grown
     }
@@ -158,25 +157,20 @@ export class RespDecoder {
     this.#pendingLength = length
   }
 
+  // A buffer for the pending element. In bytes mode never from Node's shared pool, since replies
+  // are views into it; in strings mode the pool is cheaper and nothing escapes.
+  #allocate(size: number): NodeBuffer {
+    return (this.#bytes ? Buffer.allocUnsafeSlow(size) : Buffer.allocUnsafe(size)) as NodeBuffer
+  }
+
   // The longest text (between the type byte and CRLF) a line of `type` may have.
   #lineLimit(type: number): number {
     return type === PLUS ? this.#maxBulk : type === MINUS ? this.#maxText : type === PAREN ? MAX_BIG_DIGITS + 1 : MAX_LINE
   }
 
-  // The largest length a `$`, `=`, `!` header or an aggregate header of `type` may declare.
+  // The bound #parse gives readLength for a header of `type` (tighter ones are checked once it is whole).
   #maxLength(type: number): number {
-    switch (type) {
-      case DOLLAR:
-      case EQUALS:
-        return this.#maxBulk
-      case BANG:
-        return this.#maxText
-      case STAR:
-      case GT:
-        return this.#maxArray
-      default:
-        return this.#maxKeyed
-    }
+    return type === DOLLAR || type === EQUALS || type === BANG ? this.#maxBulk : this.#maxArray
   }
 
   // Checks an unfinished line as #parse checks the same bytes when they are the
@@ -227,7 +221,7 @@ export class RespDecoder {
   // size at once.
   #stash(buf: NodeBuffer, start: number, need: number): void {
     this.#need = need
-    if (need > 0 && need <= PREALLOCATE) this.#partial = Buffer.allocUnsafeSlow(need) as NodeBuffer
+    if (need > 0 && need <= PREALLOCATE) this.#partial = this.#allocate(need)
     this.#append(buf, start, buf.length)
   }
 
@@ -241,7 +235,7 @@ export class RespDecoder {
         case DOLLAR:
         case EQUALS:
         case BANG: {
-          const length = readLength(buf, pos + 1, end, buf[pos] === BANG ? this.#maxText : this.#maxBulk)
+          const length = readLength(buf, pos + 1, end, this.#maxBulk)
           if (length === INCOMPLETE) return this.#stash(buf, start, 0)
           if (length === -1) {
             if (buf[start] !== DOLLAR) throw malformed("a null blob error or verbatim string")
@@ -251,13 +245,17 @@ export class RespDecoder {
           }
           const from = lineEnd
           const to = from + length
-          if (to + 2 > end) return this.#stash(buf, start, to + 2 - start)
+          if (to + 2 > end) {
+            if (buf[start] === BANG && length > this.#maxText) throw limitError(`a declared length above ${this.#maxText}`)
+            return this.#stash(buf, start, to + 2 - start)
+          }
           if (buf[to] !== CR || buf[to + 1] !== LF) throw malformed("a bulk string not followed by CRLF")
           pos = to + 2
           const type = buf[start]
           if (type === DOLLAR) {
             value = this.#bytes ? this.#bytesOf(buf, from, to) : text(buf, from, to)
           } else if (type === BANG) {
+            if (length > this.#maxText) throw limitError(`a declared length above ${this.#maxText}`)
             value = replyError(buf.utf8Slice(from, to))
           } else {
             if (length < 4 || buf[from + 3] !== COLON) throw malformed("a verbatim string without its format prefix")
@@ -270,9 +268,10 @@ export class RespDecoder {
           const type = buf[pos]!
           let p = pos + 1
           while (p < end && buf[p] !== CR) p++
-          // The same limit #append puts on a line cut by a chunk's end.
-          const limit = type === PLUS ? this.#maxBulk : this.#maxText
-          if (p - pos - 1 > limit) throw lineTooLong(type, limit)
+          // The same limit #append puts on a line cut by a chunk's end (#maxText <= #maxBulk).
+          if (p - pos - 1 > this.#maxText && (type === MINUS || p - pos - 1 > this.#maxBulk)) {
+            throw lineTooLong(type, this.#lineLimit(type))
+          }
           if (p + 1 >= end) return this.#stash(buf, start, 0)
           if (buf[p + 1] !== LF) throw malformed("CR not followed by LF")
           pos = p + 2
@@ -312,10 +311,10 @@ export class RespDecoder {
         case PERCENT:
         case GT:
         case PIPE: {
-          const kind = buf[pos]!
-          const count = readLength(buf, pos + 1, end, kind === STAR || kind === GT ? this.#maxArray : this.#maxKeyed)
+          const count = readLength(buf, pos + 1, end, this.#maxArray)
           if (count === INCOMPLETE) return this.#stash(buf, start, 0)
           pos = lineEnd
+          const kind = buf[start]!
           if (count === -1) {
             if (kind !== STAR) throw malformed("a null set, map, push or attribute")
             value = null
@@ -393,6 +392,9 @@ export class RespDecoder {
   #open(kind: number, count: number): void {
     const depth = this.#depth
     if (depth >= this.#maxDepth) throw limitError(`aggregates nested deeper than ${this.#maxDepth}`)
+    if (count > this.#maxKeyed && kind !== STAR && kind !== GT) {
+      throw limitError(`a set, map or attribute of more than ${this.#maxKeyed} members`)
+    }
     this.#kinds[depth] = kind
     if (kind === PERCENT || kind === PIPE) {
       this.#remaining[depth] = count * 2
