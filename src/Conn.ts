@@ -32,7 +32,7 @@ import {
   ConnectionError,
   type ConnectionErrorReason,
   type InvalidArgumentError,
-  type ProtocolError,
+  ProtocolError,
   RedisReplyError
 } from "./Errors.ts"
 import { version } from "./internal/connVersion.ts"
@@ -54,7 +54,10 @@ export interface ConnOptions {
   readonly port?: number | undefined
   /** Unix socket path; when set, `host` and `port` are ignored. */
   readonly path?: string | undefined
-  /** TLS: `true` for Node's defaults, or Node's `tls.connect` options (ca, cert, key, servername, rejectUnauthorized, ...). */
+  /**
+   * TLS: `true` for Node's defaults, or Node's `tls.connect` options (ca, cert, key, servername, rejectUnauthorized, ...).
+   * The server name (SNI) defaults to `host` when it is a name; an IP address is never sent as one (RFC 6066).
+   */
   readonly tls?: boolean | tls.ConnectionOptions | undefined
   /** Bound on dial, handshake and `onConnect` together. Default 5 s. */
   readonly dialTimeout?: Duration.Input | undefined
@@ -310,6 +313,9 @@ const dial = (options: ConnOptions, address: string): Effect.Effect<net.Socket, 
     try {
       if (useTls) {
         const tlsOptions: tls.ConnectionOptions = options.tls === true ? {} : { ...(options.tls as tls.ConnectionOptions) }
+        // SNI carries host names only (RFC 6066): Node warns about an IP address (DEP0123) and will ignore it.
+        // Certificate checks are unchanged: without a server name they use the host, the same address.
+        if (tlsOptions.servername !== undefined && net.isIP(tlsOptions.servername) !== 0) delete tlsOptions.servername
         if (options.path !== undefined) socket = tls.connect({ ...tlsOptions, path: options.path })
         else {
           const host = options.host ?? "127.0.0.1"
@@ -376,7 +382,7 @@ const dial = (options: ConnOptions, address: string): Effect.Effect<net.Socket, 
 // -----------------------------------------------------------------------------
 // handshake
 
-const authCodes = new Set(["WRONGPASS", "NOAUTH", "NOPERM", "WRONGPASS"])
+const authCodes = new Set(["WRONGPASS", "NOAUTH", "NOPERM"])
 
 const isUnknownCommand = (reply: Resp.Reply): boolean =>
   reply instanceof RedisReplyError && /unknown (sub)?command/i.test(reply.message)
@@ -384,24 +390,19 @@ const isUnknownCommand = (reply: Resp.Reply): boolean =>
 const isHelloUnsupported = (reply: Resp.Reply): boolean =>
   reply instanceof RedisReplyError && (reply.code === "NOPROTO" || /unknown command/i.test(reply.message))
 
-const isOk = (reply: Resp.Reply): boolean => reply === "OK"
+
+// `+OK`, also as bytes (`bytes: true`).
+const isOk = (reply: Resp.Reply): boolean => textOf(reply) === "OK"
 
 /** A field of a `HELLO` reply: a RESP3 map or a RESP2 flat array of pairs. */
-const helloField = (reply: Resp.Reply, key: string): unknown => {
+const helloField = (reply: Resp.Reply, key: string): Resp.Reply | undefined => {
   if (reply instanceof Map) {
     for (const [k, v] of reply) if (textOf(k) === key) return v
-    return undefined
-  }
-  if (Array.isArray(reply)) {
+  } else if (Array.isArray(reply)) {
     for (let i = 0; i + 1 < reply.length; i += 2) if (textOf(reply[i]) === key) return reply[i + 1]
-    return undefined
-  }
-  if (reply !== null && typeof reply === "object" && !(reply instanceof Uint8Array)) {
-    return (reply as unknown as Record<string, unknown>)[key]
   }
   return undefined
 }
-
 
 const asNumber = (value: unknown): number | undefined => {
   if (typeof value === "number") return value
@@ -412,22 +413,110 @@ const asNumber = (value: unknown): number | undefined => {
   return Number.isFinite(n) ? n : undefined
 }
 
-const handshakeError = (
-  address: string,
-  step: string,
-  reply: Resp.Reply
-): ConnectionError => {
-  const text = reply instanceof RedisReplyError ? reply.message : `unexpected reply ${String(reply)}`
-  const reason: ConnectionErrorReason = reply instanceof RedisReplyError && authCodes.has(reply.code)
-    ? "auth"
-    : "handshake"
+/** What a reply is, for an error about its shape; never its content (a hostile server may echo a password). */
+const shapeOf = (reply: Resp.Reply | undefined): string => {
+  if (reply === undefined) return "nothing"
+  if (reply === null) return "nil"
+  switch (typeof reply) {
+    case "string":
+      return "a string"
+    case "number":
+      return Number.isInteger(reply) ? "an integer" : "a double"
+    case "bigint":
+      return "a big number"
+    case "boolean":
+      return "a boolean"
+  }
+  if (reply instanceof Uint8Array) return "a string"
+  if (reply instanceof RedisReplyError) return "an error"
+  if (Array.isArray(reply)) return "an array"
+  if (reply instanceof Map) return "a map"
+  return "a set"
+}
+
+/**
+ * One handshake command's reply check. `accepts` says whether the reply is what the step
+ * expects, error replies it tolerates included (they are counted, so the connection stays in
+ * step); `shape` says what else it got.
+ */
+interface Step {
+  readonly name: string
+  readonly accepts: (reply: Resp.Reply) => boolean
+  readonly shape: (reply: Resp.Reply | undefined) => string
+}
+
+const okStep = (name: string, tolerates: (reply: Resp.Reply) => boolean = () => false): Step => ({
+  name,
+  accepts: (reply) => isOk(reply) || tolerates(reply),
+  shape: (reply) => textOf(reply) === undefined ? shapeOf(reply) : "a string other than OK"
+})
+
+const helloStep: Step = {
+  name: "HELLO",
+  accepts: (reply) => {
+    const proto = asNumber(helloField(reply, "proto"))
+    return (reply instanceof Map || Array.isArray(reply)) && (proto === 2 || proto === 3)
+  },
+  shape: (reply) =>
+    !(reply instanceof Map || Array.isArray(reply))
+      ? shapeOf(reply)
+      : helloField(reply, "proto") === undefined
+      ? `${shapeOf(reply)} without proto`
+      : `${shapeOf(reply)} with a proto other than 2 or 3`
+}
+
+// Redis < 5 does not know CLIENT ID, and an ACL user may not run it: the id is then unknown (-1).
+const clientIdStep: Step = {
+  name: "CLIENT ID",
+  accepts: (reply) => (typeof reply === "number" && Number.isInteger(reply)) || reply instanceof RedisReplyError,
+  shape: shapeOf
+}
+
+/** The server refused a step (an error reply): its own words, reason `auth` for credentials and ACLs. */
+const refused = (address: string, step: string, reply: RedisReplyError): ConnectionError => {
+  const reason: ConnectionErrorReason = authCodes.has(reply.code) ? "auth" : "handshake"
   return new ConnectionError({
     reason,
-    message: `${reason}: ${step} on ${address} failed: ${text}`,
+    message: `${reason}: ${step} on ${address} failed: ${reply.message}`,
     address,
     written: true,
-    cause: reply instanceof RedisReplyError ? reply : undefined
+    cause: reply
   })
+}
+
+/**
+ * A step answered with a shape it never has: bytes the server sent unasked (a greeting) or
+ * replies out of step. The connection cannot be trusted; the dial fails with the
+ * `ProtocolError` as cause.
+ */
+const malformedReply = (address: string, step: string, shape: string): ConnectionError => {
+  const cause = new ProtocolError({ reason: "unexpected", message: `handshake: ${step} answered ${shape}` })
+  return new ConnectionError({
+    reason: "handshake",
+    message: `handshake: ${step} on ${address} failed: ${cause.message}`,
+    address,
+    written: true,
+    cause
+  })
+}
+
+const check = (address: string, step: Step, reply: Resp.Reply | undefined): ConnectionError | undefined => {
+  if (reply !== undefined && step.accepts(reply)) return undefined
+  if (reply instanceof RedisReplyError) return refused(address, step.name, reply)
+  return malformedReply(address, step.name, step.shape(reply))
+}
+
+const checkAll = (
+  address: string,
+  steps: ReadonlyArray<Step>,
+  replies: ReadonlyArray<Resp.Reply>,
+  offset: number
+): ConnectionError | undefined => {
+  for (let i = 0; i < steps.length; i++) {
+    const failed = check(address, steps[i]!, replies[offset + i])
+    if (failed !== undefined) return failed
+  }
+  return undefined
 }
 
 const sendFailed = (address: string, step: string) =>
@@ -444,45 +533,31 @@ const sendFailed = (address: string, step: string) =>
       cause: error
     })
 
-/** The commands after HELLO/AUTH, shared by both paths; returns how to check their replies. */
+/** The commands after HELLO/AUTH, shared by both paths, and the checks of their replies. */
 const tailCommands = (options: ConnOptions, withClientId: boolean) => {
   const commands: Array<Array<Resp.Arg>> = []
-  const checks: Array<readonly [string, (reply: Resp.Reply) => boolean]> = []
+  const steps: Array<Step> = []
   const db = options.db ?? 0
   if (db > 0) {
     commands.push(["SELECT", db])
-    checks.push([`SELECT ${db}`, isOk])
+    steps.push(okStep(`SELECT ${db}`))
   }
   const libName = options.libName ?? "effect-redis-pool"
   if (libName !== "") {
     // Only "the server does not know this" (Redis < 7.2) or "this ACL user may not" may be ignored:
     // the reply is counted either way, so the connection stays in sync.
-    const setinfo = (reply: Resp.Reply) =>
-      isOk(reply) || isUnknownCommand(reply) || (reply instanceof RedisReplyError && reply.code === "NOPERM")
+    const tolerated = (reply: Resp.Reply) =>
+      isUnknownCommand(reply) || (reply instanceof RedisReplyError && reply.code === "NOPERM")
     commands.push(["CLIENT", "SETINFO", "LIB-NAME", libName])
-    checks.push(["CLIENT SETINFO LIB-NAME", setinfo])
+    steps.push(okStep("CLIENT SETINFO LIB-NAME", tolerated))
     commands.push(["CLIENT", "SETINFO", "LIB-VER", options.libVer ?? version])
-    checks.push(["CLIENT SETINFO LIB-VER", setinfo])
+    steps.push(okStep("CLIENT SETINFO LIB-VER", tolerated))
   }
   if (withClientId) {
     commands.push(["CLIENT", "ID"])
-    checks.push(["CLIENT ID", () => true])
+    steps.push(clientIdStep)
   }
-  return { commands, checks }
-}
-
-const checkTail = (
-  address: string,
-  checks: ReadonlyArray<readonly [string, (reply: Resp.Reply) => boolean]>,
-  replies: ReadonlyArray<Resp.Reply>,
-  offset: number
-): ConnectionError | undefined => {
-  for (let i = 0; i < checks.length; i++) {
-    const [step, check] = checks[i]!
-    const reply = replies[offset + i]
-    if (reply === undefined || !check(reply)) return handshakeError(address, step, reply ?? null)
-  }
-  return undefined
+  return { commands, steps }
 }
 
 const handshake = Effect.fnUntraced(function*(socket: ConnSocket, options: ConnOptions) {
@@ -496,35 +571,35 @@ const handshake = Effect.fnUntraced(function*(socket: ConnSocket, options: ConnO
   const replies = yield* socket.sendBatch([hello, ...first.commands]).pipe(
     Effect.mapError(sendFailed(address, "HELLO"))
   )
-  const helloReply = replies[0] ?? null
-  if (!isHelloUnsupported(helloReply)) {
-    if (helloReply instanceof RedisReplyError) return yield* handshakeError(address, "HELLO", helloReply)
-    const failed = checkTail(address, first.checks, replies, 1)
+  const helloReply = replies[0]
+  if (helloReply === undefined || !isHelloUnsupported(helloReply)) {
+    const failed = checkAll(address, [helloStep, ...first.steps], replies, 0)
     if (failed !== undefined) return yield* failed
-    socket.protocol = asNumber(helloField(helloReply, "proto")) === 3 ? 3 : 2
-    socket.clientId = asNumber(helloField(helloReply, "id")) ?? -1
+    socket.protocol = asNumber(helloField(helloReply!, "proto")) === 3 ? 3 : 2
+    socket.clientId = asNumber(helloField(helloReply!, "id")) ?? -1
     return
   }
   // RESP2 fallback: the server does not know HELLO (or that protocol version).
   const commands: Array<Array<Resp.Arg>> = []
-  const steps: Array<readonly [string, (reply: Resp.Reply) => boolean]> = []
+  const steps: Array<Step> = []
   if (password !== undefined) {
     commands.push(options.username === undefined ? ["AUTH", password] : ["AUTH", options.username, password])
-    steps.push(["AUTH", isOk])
+    steps.push(okStep("AUTH"))
   }
   if (options.clientName !== undefined) {
     commands.push(["CLIENT", "SETNAME", options.clientName])
-    steps.push(["CLIENT SETNAME", isOk])
+    steps.push(okStep("CLIENT SETNAME"))
   }
   const rest = tailCommands(options, true)
+  steps.push(...rest.steps)
   const fallback = yield* socket.sendBatch([...commands, ...rest.commands]).pipe(
-    Effect.mapError(sendFailed(address, "AUTH"))
+    Effect.mapError(sendFailed(address, steps[0]!.name))
   )
-  const failed = checkTail(address, [...steps, ...rest.checks], fallback, 0)
+  const failed = checkAll(address, steps, fallback, 0)
   if (failed !== undefined) return yield* failed
   socket.protocol = 2
   const id = fallback[fallback.length - 1]
-  socket.clientId = id instanceof RedisReplyError ? -1 : asNumber(id) ?? -1
+  socket.clientId = typeof id === "number" ? id : -1
 })
 
 // -----------------------------------------------------------------------------
@@ -592,6 +667,13 @@ const connect = (options: ConnOptions): Effect.Effect<Conn, ConnectionError> => 
  * Dials, handshakes and returns a connection that closes with the scope (pending
  * commands then fail with `ConnectionError`, reason closed). Interrupting it while
  * dialing or handshaking closes the socket.
+ *
+ * Every handshake reply is checked: `HELLO` must answer a map (or a RESP2 array of
+ * pairs) with `proto`, `AUTH`, `SELECT` and `CLIENT SETNAME` `OK`, `CLIENT ID` an
+ * integer. A refusal fails with the server's error reply as `cause` (reason `auth`
+ * for credentials and ACLs); any other shape, or bytes the server sent before the
+ * first command (a greeting), fails with reason `handshake` and a `ProtocolError`
+ * naming the step as `cause`, since every reply after it would be out of step.
  *
  * @example
  * ```ts

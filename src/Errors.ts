@@ -68,7 +68,7 @@ export type ConnectionErrorReason =
   | "dns" // the host name did not resolve
   | "tls" // the TLS handshake failed
   | "auth" // the server refused the credentials (WRONGPASS, NOAUTH, NOPERM on AUTH/HELLO)
-  | "handshake" // any other handshake step failed (HELLO, SELECT, CLIENT SETNAME, onConnect)
+  | "handshake" // any other handshake step failed (HELLO, SELECT, CLIENT SETNAME, onConnect), or answered with a reply of the wrong shape (cause: a ProtocolError)
   | "closed" // the socket closed (by us, the server or the network) while commands were pending
   | "reset" // the peer reset the connection
   | "unknown"

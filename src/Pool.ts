@@ -88,7 +88,10 @@ export interface PoolOptions<C extends Poolable> {
   readonly connMaxLifetimeJitter?: Duration.Input | undefined
   /** FIFO instead of LIFO idle list: closes stale connections sooner. Default false. */
   readonly poolFifo?: boolean | undefined
-  /** Bound on one dial, handshake included; failing it is a `ConnectionError` with reason `timeout`. Default 5 s. */
+  /**
+   * Bound on one dial, handshake included; failing it is a `ConnectionError` with reason `timeout`. Default 5 s;
+   * zero disables it (callers still wait at most `poolTimeout`; closing the pool interrupts a dial).
+   */
   readonly dialTimeout?: Duration.Input | undefined
   /** Consecutive dial failures (or connections failing before their first success) that open the breaker. Default `poolSize`. */
   readonly breakerThreshold?: number | undefined

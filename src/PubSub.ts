@@ -12,7 +12,11 @@
  * every live subscription; each stream then sees a `Resubscribed` event, since
  * messages published meanwhile are lost (Redis pub/sub does not store them). If
  * it cannot reconnect within `reconnectTimeout`, every stream fails with the
- * last `ConnectionError` instead of waiting forever.
+ * last `ConnectionError` instead of waiting forever. A server that refuses the
+ * handshake (a wrong password, an ACL, a `SELECT` of a database it does not
+ * have) fails every stream at once with its reason: retrying would get the same
+ * answer. Network faults, and "not now" replies (`LOADING`, `BUSY`, `MASTERDOWN`,
+ * `TRYAGAIN`, `CLUSTERDOWN`, "max number of clients"), keep the schedule.
  *
  * Each stream buffers at most `bufferSize` events. When a consumer falls behind,
  * the oldest events are dropped and the next pull starts with a `Dropped` event
@@ -97,7 +101,8 @@ export interface SubscriberOptions {
   /**
    * How long (re)connecting may take before the subscriptions are lost for good and their
    * streams fail with the last `ConnectionError`. Default 30 s; zero means no bound (the
-   * `reconnect` schedule alone decides).
+   * `reconnect` schedule alone decides). A handshake refusal (reason `auth`, or a handshake
+   * step answered with an error reply) does not wait for it: the streams fail at once.
    */
   readonly reconnectTimeout?: Duration.Input | undefined
   /**

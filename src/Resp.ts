@@ -76,11 +76,27 @@ export interface DecoderOptions {
    * Simple, bulk and verbatim strings as `Uint8Array` instead of UTF-8 `string`
    * (map keys and set members too, which then compare by identity). Error
    * replies stay text. Default `false`.
+   *
+   * Each value is a view into a private copy of (at most 64 KiB of) the chunk it
+   * arrived in: it never shares memory with the chunk passed to `write`, but its
+   * `.buffer` may hold the bytes of other replies, so read it through
+   * `byteOffset`/`byteLength` (or copy it with `slice()` to keep it apart).
    */
   readonly bytes?: boolean | undefined
-  /** Largest bulk string, verbatim string or blob error accepted, in bytes. Default 512 MiB (Redis' own limit). */
+  /**
+   * Largest bulk string, verbatim string, blob error, simple string or error line
+   * accepted, in bytes. Default 512 MiB (Redis' own limit). Whatever it says, text
+   * is capped at V8's longest string (`buffer.constants.MAX_STRING_LENGTH`,
+   * 2^29 - 24 = 536 870 888 bytes on 64-bit; 24 bytes under 512 MiB), and values in
+   * `bytes` mode at 4 GiB - 1.
+   */
   readonly maxBulkLength?: number | undefined
-  /** Largest declared element count of an array, set, map, push or attribute. Default 2^32 - 1. */
+  /**
+   * Largest declared element count of an array, set, map (in pairs), push or
+   * attribute. Default 2^24 (16 777 216). Whatever it says, sets, maps and
+   * attributes are capped at 2^24 (V8's `Map` and `Set` hold no more) and arrays
+   * and pushes at 2^26 (V8 cannot grow an array much past 112 M elements).
+   */
   readonly maxAggregateLength?: number | undefined
   /** Deepest nesting of aggregates accepted. Default 512. */
   readonly maxDepth?: number | undefined
@@ -95,10 +111,19 @@ export interface DecoderOptions {
  * error reply is a {@link RedisReplyError} value passed to `onReply`.
  *
  * Malformed bytes or an exceeded limit make `write` throw a
- * `ProtocolError`; the decoder then refuses all input (throwing the same
+ * `ProtocolError`, and nothing else (short of a throwing callback or running out
+ * of memory); the decoder then refuses all input (throwing the same
  * error) until `reset()`. A callback that throws also stops the decoder until
  * `reset()`, and its exception propagates from `write`. Callbacks must not call
  * `write` or `reset` on the decoder that is calling them.
+ *
+ * Limits apply the same way however the stream is cut: a line is measured
+ * whole, whether it arrives in one chunk or many, and bytes that cannot start
+ * a valid line fail as soon as they arrive. Lines other than simple strings and
+ * errors hold at most 4 096 bytes between the type byte and CRLF, except big
+ * numbers (`(`), which may have at most 10 000 digits (checked before `BigInt`,
+ * whose cost grows with the square of the digits). See `DecoderOptions` for the
+ * length limits and the caps that keep every value within what V8 can hold.
  *
  * Declared lengths are never allocated up front: memory grows only with the
  * bytes that actually arrive. Nesting is handled with an explicit stack, never

@@ -6,12 +6,16 @@ import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Conn from "../src/Conn.ts"
-import { ConnectionError, RedisReplyError } from "../src/Errors.ts"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import { ConnectionError, ProtocolError, RedisReplyError } from "../src/Errors.ts"
 import { blockingMillis, isBlocking } from "../src/internal/commandTraits.ts"
+import { ConnSocket } from "../src/internal/connSocket.ts"
 import { restoreCommand } from "../src/internal/connRestore.ts"
 import type * as Resp from "../src/Resp.ts"
 import * as FaultProxy from "./support/FaultProxy.ts"
 import { freePort } from "./support/ports.ts"
+import * as RawServer from "./support/RawServer.ts"
 import * as RedisServer from "./support/RedisServer.ts"
 
 /** Real-time wait (tests run with live clocks; the connection's timers are Node's). */
@@ -561,6 +565,120 @@ describe("Conn handshake", () => {
       assert.strictEqual((untrusted as ConnectionError).reason, "tls")
     }))
 
+  for (const libName of [undefined, ""]) {
+    const variant = libName === undefined ? "default libName" : "libName: \"\""
+    it.live(`a server that greets before any command (${variant}): the dial fails with a ProtocolError naming HELLO; no GET gets another command's reply`, () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make()
+        for (let i = 1; i <= 3; i++) yield* server.cli("SET", `greeted:${i}`, `v${i}`)
+        const greeter = yield* RawServer.make({ greeting: "+hello\r\n", target: server.port })
+        const wrong: Array<string> = []
+        const exit = yield* Effect.exit(Effect.scoped(Effect.gen(function*() {
+          const conn = yield* Conn.make({ port: greeter.port, readTimeout: 5_000, ...(libName === undefined ? {} : { libName }) })
+          for (let i = 1; i <= 3; i++) {
+            const got = yield* Effect.exit(conn.send(["GET", `greeted:${i}`]))
+            if (Exit.isSuccess(got) && got.value !== `v${i}`) {
+              const value = got.value
+              wrong.push(`GET greeted:${i} got ${value instanceof Map ? `a map of ${[...value.keys()].join(", ")}` : JSON.stringify(value)}`)
+            }
+          }
+        })))
+        assert.deepStrictEqual(wrong, [], "a GET got another command's reply")
+        const error = failure(exit)
+        assert.instanceOf(error, ConnectionError)
+        assert.strictEqual((error as ConnectionError).reason, "handshake")
+        assert.instanceOf((error as ConnectionError).cause, ProtocolError)
+        assert.include((error as ConnectionError).message, "HELLO")
+      }))
+  }
+
+  // A scripted server: well-formed answers to the handshake, except the one a case replaces.
+  const helloMap = "%2\r\n+proto\r\n:3\r\n+id\r\n:7\r\n"
+  const scripted = (override: (command: string) => string | undefined) => (args: ReadonlyArray<string>): string => {
+    const command = args.slice(0, args[0] === "CLIENT" ? 2 : 1).join(" ").toUpperCase()
+    const replaced = override(command)
+    if (replaced !== undefined) return replaced
+    switch (command) {
+      case "HELLO":
+        return helloMap
+      case "CLIENT ID":
+        return ":7\r\n"
+      case "PING":
+        return "+PONG\r\n"
+      default:
+        return "+OK\r\n"
+    }
+  }
+  const unknownHello = (command: string) => command === "HELLO" ? "-ERR unknown command 'HELLO'\r\n" : undefined
+  it.live.each<[string, Partial<Conn.ConnOptions>, (command: string) => string | undefined]>([
+    ["HELLO answered a string", {}, (c) => c === "HELLO" ? "$5\r\nhello\r\n" : undefined],
+    ["HELLO answered an integer", {}, (c) => c === "HELLO" ? ":3\r\n" : undefined],
+    ["HELLO answered a map without proto", {}, (c) => c === "HELLO" ? "%1\r\n+server\r\n+redis\r\n" : undefined],
+    ["HELLO answered an array without proto", { protocol: 2 }, (c) => c === "HELLO" ? "*2\r\n+server\r\n+redis\r\n" : undefined],
+    ["SELECT 2 answered an integer", { db: 2 }, (c) => c === "SELECT" ? ":1\r\n" : undefined],
+    ["SELECT 2 answered a string other than OK", { db: 2 }, (c) => c === "SELECT" ? "+QUEUED\r\n" : undefined],
+    ["CLIENT SETINFO LIB-NAME answered nil", {}, (c) => c === "CLIENT SETINFO" ? "$-1\r\n" : undefined],
+    ["AUTH answered a map", { password: Redacted.make("pw") }, (c) => unknownHello(c) ?? (c === "AUTH" ? helloMap : undefined)],
+    ["CLIENT SETNAME answered an integer", { clientName: "n" }, (c) => unknownHello(c) ?? (c === "CLIENT SETNAME" ? ":1\r\n" : undefined)],
+    ["CLIENT ID answered a string", {}, (c) => unknownHello(c) ?? (c === "CLIENT ID" ? "+seven\r\n" : undefined)]
+  ])("every handshake reply is checked: %s fails the dial with a ProtocolError naming the step", ([what, options, override]) =>
+    Effect.gen(function*() {
+      const fake = yield* RawServer.make({ respond: scripted(override) })
+      const error = failure(yield* Effect.exit(Effect.scoped(Conn.make({ port: fake.port, ...options }))))
+      assert.instanceOf(error, ConnectionError, what)
+      assert.strictEqual((error as ConnectionError).reason, "handshake")
+      const cause = (error as ConnectionError).cause
+      assert.instanceOf(cause, ProtocolError)
+      assert.strictEqual((cause as ProtocolError).message, `handshake: ${what}`)
+      assert.include((error as ConnectionError).message, `handshake: ${what}`)
+    }))
+
+  it.live("the scripted server's well-formed answers pass the same checks, in RESP3 and in the RESP2 fallback", () =>
+    Effect.gen(function*() {
+      const fake = yield* RawServer.make({ respond: scripted(() => undefined) })
+      const conn = yield* Conn.make({ port: fake.port, db: 2, clientName: "n" })
+      assert.strictEqual(conn.protocol, 3)
+      assert.strictEqual(conn.clientId, 7)
+      const old = yield* RawServer.make({ respond: scripted(unknownHello) })
+      const fallback = yield* Conn.make({ port: old.port, db: 2, clientName: "n", password: Redacted.make("pw") })
+      assert.strictEqual(fallback.protocol, 2)
+      assert.strictEqual(fallback.clientId, 7)
+    }))
+
+  it.live("bytes: true: the handshake reads OK, proto and the client id from byte strings (SELECT, SETNAME, RESP2 fallback)", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make({ config: ["requirepass s3cret"] })
+      const conn = yield* Conn.make({ port: server.port, bytes: true, db: 2, clientName: "bytes3", password: Redacted.make("s3cret") })
+      assert.strictEqual(conn.protocol, 3)
+      assert.isAbove(conn.clientId, 0)
+      const resp2 = yield* Conn.make({ port: server.port, bytes: true, db: 2, protocol: 2, password: Redacted.make("s3cret") })
+      assert.strictEqual(resp2.protocol, 2)
+      const old = yield* RedisServer.make({ config: ["rename-command HELLO \"\""] })
+      const fallback = yield* Conn.make({ port: old.port, bytes: true, db: 2, clientName: "bytes2" })
+      assert.strictEqual(fallback.protocol, 2)
+      assert.isAbove(fallback.clientId, 0)
+    }))
+
+  it.live("TLS to an IP address sends no server name (SNI carries host names only; Node warns, DEP0123)", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make({ tls: true })
+      const material = server.tls!
+      const front = yield* RawServer.make({
+        tls: { cert: fs.readFileSync(material.certFile, "utf8"), key: fs.readFileSync(material.keyFile, "utf8") },
+        target: server.port
+      })
+      for (const tlsOptions of [{ ca: material.ca, servername: "127.0.0.1" }, { ca: material.ca }]) {
+        const conn = yield* Effect.scoped(Effect.flatMap(
+          Conn.make({ host: "127.0.0.1", port: front.port, tls: tlsOptions }),
+          (conn) => Effect.as(conn.send(["PING"]), conn)
+        ))
+        assert.isFalse(conn.isHealthy)
+      }
+      const named = yield* Effect.scoped(Conn.make({ host: "localhost", port: front.port, tls: { ca: material.ca } }))
+      assert.isFalse(named.isHealthy)
+      assert.deepStrictEqual(front.servernames, [false, false, "localhost"])
+    }))
+
   it.live("a Unix socket server", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make({ unixSocket: true })
@@ -752,6 +870,35 @@ describe("Conn faults", () => {
       yield* server.resume
       assert.strictEqual(tagOf(exit), "ProtocolError")
       assert.isFalse(conn.isHealthy)
+    }))
+
+  it.live("bytes that arrive before any command was written make the connection unhealthy, even a partial line", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      // "+hel" without CRLF: nothing a decoder can call a reply, but it would prefix the first real one.
+      const greeter = yield* RawServer.make({ greeting: "+hel", target: server.port })
+      const raw = yield* Effect.acquireRelease(
+        Effect.callback<net.Socket>((resume) => {
+          const socket = net.connect({ host: "127.0.0.1", port: greeter.port }, () => resume(Effect.succeed(socket)))
+        }),
+        (socket) => Effect.sync(() => socket.destroy())
+      )
+      // The greeting is in the socket's buffer before the connection reads anything: its first read is the greeting.
+      assert.isTrue(yield* eventually(() => raw.readableLength > 0))
+      const socket = new ConnSocket(raw, {
+        address: `127.0.0.1:${greeter.port}`,
+        readTimeout: 5_000,
+        writeTimeout: 5_000,
+        drainTimeout: 5_000,
+        maxPending: 10,
+        onPush: undefined,
+        decoder: {}
+      })
+      assert.isTrue(yield* eventually(() => !socket.isHealthy), "still healthy after bytes nobody asked for")
+      const ping = yield* Effect.exit(socket.send(["PING"]))
+      assert.notStrictEqual(Exit.isSuccess(ping) ? ping.value : undefined, "hel+PONG")
+      assert.strictEqual(tagOf(ping), "ConnectionError")
+      assert.include((yield* socket.awaitClose).message, "4 bytes before any command was written")
     }))
 
   it.live("bytes arriving while nothing is pending poison the connection", () =>

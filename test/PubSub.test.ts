@@ -4,11 +4,13 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Conn from "../src/Conn.ts"
-import type { RedisError } from "../src/Errors.ts"
+import { ConnectionError, ProtocolError, type RedisError, RedisReplyError } from "../src/Errors.ts"
+import { isRefusal } from "../src/internal/pubsub.ts"
 import * as PubSub from "../src/PubSub.ts"
 import * as FaultProxy from "./support/FaultProxy.ts"
 import type * as Resp from "../src/Resp.ts"
@@ -52,6 +54,28 @@ const errorOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
 }
 
 const fastReconnect = Schedule.spaced("50 millis")
+
+describe("which connection failures the subscriber stops retrying", () => {
+  const handshake = (text: string) =>
+    new ConnectionError({ reason: "handshake", message: `handshake: x failed: ${text}`, cause: RedisReplyError.fromText(text) })
+  it("refusals stop it; network faults, replies of the wrong shape and \"not now\" replies do not", () => {
+    assert.isTrue(isRefusal(new ConnectionError({ reason: "auth", message: "auth: WRONGPASS" })))
+    assert.isTrue(isRefusal(handshake("ERR DB index is out of range")))
+    assert.isTrue(isRefusal(handshake("NOPERM this user has no permissions to run the 'select' command")))
+    for (const text of ["LOADING Redis is loading", "BUSY script", "MASTERDOWN link down", "TRYAGAIN", "CLUSTERDOWN", "ERR max number of clients reached"]) {
+      assert.isFalse(isRefusal(handshake(text)), text)
+    }
+    for (const reason of ["refused", "timeout", "closed", "reset", "dns", "tls", "unknown"] as const) {
+      assert.isFalse(isRefusal(new ConnectionError({ reason, message: reason })), reason)
+    }
+    const shape = new ConnectionError({
+      reason: "handshake",
+      message: "handshake: HELLO answered a string",
+      cause: new ProtocolError({ reason: "unexpected", message: "handshake: HELLO answered a string" })
+    })
+    assert.isFalse(isRefusal(shape))
+  })
+})
 
 layer(RedisServer.layer(), { excludeTestServices: true })("PubSub against one server", (it) => {
   for (const protocol of [2, 3] as const) {
@@ -439,6 +463,55 @@ describe("PubSub across server faults", () => {
       yield* server.start
       const again = yield* consume(subscriber.subscribe("gone"))
       assert.strictEqual((yield* again.next("Subscribed"))._tag, "Subscribed")
+    }), 60_000)
+
+  it.live("a wrong password fails the subscription at once with the server's reason, not after reconnectTimeout", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make({ config: ["requirepass s3cret"] })
+      const subscriber = yield* PubSub.make({
+        connect: Conn.make({ port: server.port, password: Redacted.make("not-the-password") }),
+        // Ten minutes: only a failure that does not wait for it ends this test before its one-minute timeout.
+        reconnectTimeout: "10 minutes"
+      })
+      const exit = yield* bounded(Effect.exit(Stream.runDrain(subscriber.subscribe("locked"))), "the stream to fail", 45_000)
+      const error = errorOf(exit) as RedisError | undefined
+      assert.strictEqual(error?._tag, "ConnectionError")
+      assert.strictEqual(error?._tag === "ConnectionError" ? error.reason : undefined, "auth")
+      assert.include(error?.message, "WRONGPASS")
+      assert.notInclude(JSON.stringify(error), "not-the-password")
+      // A queue too, and the next subscription tries again (and is refused again): nothing is stuck.
+      const queue = yield* subscriber.subscribeQueue("locked-q")
+      const queued = yield* bounded(Effect.exit(Queue.take(queue)), "the queue to fail", 45_000)
+      assert.strictEqual((errorOf(queued) as RedisError | undefined)?._tag, "ConnectionError")
+    }), 60_000)
+
+  it.live("a refused SELECT (no such database) fails the subscription at once with the server's reason", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make({ config: ["databases 2"] })
+      const subscriber = yield* PubSub.make({ connect: Conn.make({ port: server.port, db: 5 }), reconnectTimeout: "10 minutes" })
+      const exit = yield* bounded(Effect.exit(Stream.runDrain(subscriber.subscribe("db5"))), "the stream to fail", 45_000)
+      const error = errorOf(exit) as RedisError | undefined
+      assert.strictEqual(error?._tag, "ConnectionError")
+      assert.strictEqual(error?._tag === "ConnectionError" ? error.reason : undefined, "handshake")
+      assert.include(error?.message, "SELECT 5")
+      assert.include(error?.message, "DB index is out of range")
+    }), 60_000)
+
+  it.live("an ACL user without the channel's permission: refused at once; a network fault still retries and renews", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make({ config: ["user reader on >pw ~* &allowed:* +@all"] })
+      const proxy = yield* FaultProxy.make({ port: server.port })
+      const subscriber = yield* PubSub.make({
+        connect: Conn.make({ port: proxy.port, username: "reader", password: Redacted.make("pw") }),
+        reconnect: fastReconnect,
+        reconnectTimeout: "10 minutes"
+      })
+      const denied = yield* bounded(Effect.exit(Stream.runDrain(subscriber.subscribe("secret"))), "the stream to fail", 45_000)
+      assert.strictEqual((errorOf(denied) as RedisError | undefined)?._tag, "RedisReplyError")
+      const allowed = yield* consume(subscriber.subscribe("allowed:1"))
+      assert.strictEqual((yield* allowed.next("Subscribed"))._tag, "Subscribed")
+      yield* proxy.cutAll
+      assert.strictEqual((yield* allowed.next("Resubscribed"))._tag, "Resubscribed")
     }), 60_000)
 
   it.live("nothing listening: the first subscription fails within reconnectTimeout", () =>

@@ -495,6 +495,15 @@ layer(RedisServer.layer(), { excludeTestServices: true })("RedisPool against one
       assert.notInclude(String(password.password), "s3cret")
     }))
 
+  it.effect("dialTimeout: 0 disables the dial deadline, as documented (it was refused as invalid)", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const redis = yield* RedisPool.make({ port: server.port, dialTimeout: 0, poolSize: 1 })
+      assert.strictEqual(yield* redis.send("PING"), "PONG")
+      const fromUrl = yield* RedisPool.make({ url: `redis://127.0.0.1:${server.port}?dial_timeout=0`, poolSize: 1 })
+      assert.strictEqual(yield* fromUrl.send("PING"), "PONG")
+    }))
+
   it.effect("URL options are applied and explicit options override them", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.RedisServer

@@ -463,6 +463,16 @@ export class ConnSocket {
 
   private onData(chunk: Buffer): void {
     if (this.closed) return
+    if (this.writeCount === 0) {
+      // A server speaks only when spoken to: bytes before the first command (a greeting, a banner,
+      // another protocol) would be taken as that command's reply and shift every reply after it.
+      const error = new ProtocolError({
+        reason: "unexpected",
+        message: `the server sent ${chunk.length} bytes before any command was written`
+      })
+      this.fail(this.closedError(error.message), error, true)
+      return
+    }
     this.usedAt = Date.now()
     try {
       this.decoder.write(chunk)
@@ -729,8 +739,11 @@ export class ConnSocket {
     })
   }
 
-  /** Closes now; queued commands fail unwritten, in-flight ones with `error` (or `inFlightError`). */
-  fail(error: ConnectionError, inFlightError?: ProtocolError): void {
+  /**
+   * Closes now; queued commands fail unwritten, in-flight ones with `error` (or `inFlightError`,
+   * which `queuedToo` gives the queued ones as well).
+   */
+  fail(error: ConnectionError, inFlightError?: ProtocolError, queuedToo = false): void {
     if (this.closed) return
     this.closed = true
     this.closeError = withWritten(error, false)
@@ -749,7 +762,7 @@ export class ConnSocket {
     this.readHead = 0
     const queued = queue.splice(0)
     const written = reads.splice(0)
-    const unwritten = Exit.fail(this.closeError)
+    const unwritten = Exit.fail(queuedToo && inFlightError !== undefined ? inFlightError : this.closeError)
     for (let i = writeHead; i < queued.length; i++) {
       const slot = queued[i]!
       const resume = slot.resume

@@ -70,7 +70,8 @@ export const resolveUnsafe = (options: Omit<PoolOptions<never>, "dial">): Resolv
     connMaxLifetime,
     connMaxLifetimeJitter: Math.min(millis(options.connMaxLifetimeJitter, 0), connMaxLifetime),
     poolFifo: options.poolFifo === true,
-    dialTimeout: millis(options.dialTimeout, 5_000),
+    // Zero disables it, as for every other duration: callers stay bounded by poolTimeout.
+    dialTimeout: millis(options.dialTimeout, 5_000) || Infinity,
     breakerThreshold: options.breakerThreshold ?? poolSize,
     probeBackoffMin,
     probeBackoffMax,

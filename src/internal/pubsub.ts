@@ -13,7 +13,13 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import type { Conn } from "../Conn.ts"
-import { ConnectionError, InvalidArgumentError, type RedisError, SubscriberOverflowError } from "../Errors.ts"
+import {
+  ConnectionError,
+  InvalidArgumentError,
+  type RedisError,
+  RedisReplyError,
+  SubscriberOverflowError
+} from "../Errors.ts"
 import type { Reply } from "../Resp.ts"
 import { textOf } from "./text.ts"
 
@@ -173,6 +179,26 @@ export const defaultReconnect: Schedule.Schedule<unknown, ConnectionError> = Sch
 
 const closedError = () =>
   new ConnectionError({ reason: "closed", message: "closed: the subscriber's scope has closed" })
+
+// Error replies that say "not now" rather than "no": a server loading its data, busy with a script,
+// without its master or its cluster, or out of client slots.
+const transientCodes = new Set(["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN"])
+
+/**
+ * Whether the server refused the connection for good: credentials or ACLs (reason `auth`), or a
+ * handshake step (`SELECT`, `CLIENT SETNAME`, `onConnect`, ...) it answered with an error reply.
+ * Retrying would get the same answer until someone changes the configuration, so the subscriptions
+ * fail at once; network faults and replies of the wrong shape keep the reconnect schedule.
+ *
+ * @internal
+ */
+export const isRefusal = (error: RedisError): boolean => {
+  if (error._tag !== "ConnectionError") return false
+  if (error.reason === "auth") return true
+  if (error.reason !== "handshake" || !(error.cause instanceof RedisReplyError)) return false
+  const reply = error.cause
+  return !transientCodes.has(reply.code) && !/max number of clients/i.test(reply.message)
+}
 
 /** The state of one subscriber; every change to the table or the connection happens under `lock`. */
 export class Subscriber {
@@ -386,7 +412,7 @@ export class Subscriber {
     )
     const retried = Effect.retry(attempt, {
       schedule: this.settings.reconnect as Schedule.Schedule<unknown, RedisError>,
-      while: (error: RedisError) => error._tag !== "InvalidArgumentError"
+      while: (error: RedisError) => error._tag !== "InvalidArgumentError" && !isRefusal(error)
     })
     const bound = this.settings.reconnectTimeout
     if (bound === 0) return retried

@@ -8,7 +8,20 @@
  *   disables it (no deadline, no expiry);
  * - when a parameter repeats, the last value wins;
  * - an unknown parameter is an error.
+ *
+ * The URL itself is read by the platform's WHATWG `URL` (user info, percent-encoding,
+ * IPv6 literals, ports). go-redis's rules it cannot express are handled here: user info
+ * before an empty host (`unix://user:pw@/path`, which WHATWG refuses), IPv6 zones
+ * (`[fe80::1%25eth0]`, also refused), port 0 and host names with characters a
+ * resolver would not take (both accepted), and error messages that say what is wrong
+ * (WHATWG only says "Invalid URL").
+ *
+ * Nothing of the user info reaches an error, message or field. An unencoded `#`, `?` or
+ * `/` in a password cuts the URL early and spills the rest of the password into the port,
+ * path, query or fragment, so: a fragment is refused, an `@` after the host is refused,
+ * and messages about the host, the port or a URL that does not parse quote none of it.
  */
+import * as net from "node:net"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
@@ -75,6 +88,9 @@ const params: Record<string, readonly [keyof UrlOptions, Kind]> = {
 const fail = (message: string, option?: string) =>
   Effect.fail(new InvalidArgumentError({ message: `invalid Redis URL: ${message}`, option }))
 
+/** What to do about a delimiter inside the user info; said wherever one may be the cause. */
+const encodeHint = "a #, ?, /, @ or : inside the user name or password must be percent-encoded (%23, %3F, %2F, %40, %3A)"
+
 const decode = (part: string): string | undefined => {
   try {
     return decodeURIComponent(part)
@@ -85,82 +101,130 @@ const decode = (part: string): string | undefined => {
 
 const parseInt10 = (text: string): number | undefined => /^[+-]?\d+$/.test(text) ? Number(text) : undefined
 
+const hostName = /^[A-Za-z0-9._-]+$/
+const zoneId = /^[A-Za-z0-9._~-]+$/
+
+/** Where the authority (`user:pw@host:port`) of `text` ends: at the first `/`, `?`, `#` or `\` after `from`. */
+const authorityEnd = (text: string, from: number): number => {
+  const match = /[/?#\\]/.exec(text.slice(from))
+  return match === null ? text.length : from + match.index
+}
+
 /**
- * Parses a Redis URL. The password never appears in an error message.
+ * Why `authority` does not parse, quoting none of it: when a password holds an unencoded
+ * delimiter, the host and port seen here may be pieces of it.
+ */
+const diagnose = (authority: string): readonly [message: string, option: string] => {
+  const hostPort = authority.slice(authority.lastIndexOf("@") + 1)
+  let port: string | undefined
+  if (hostPort.startsWith("[")) {
+    const close = hostPort.indexOf("]")
+    if (close === -1) return ["unterminated IPv6 address", "host"]
+    const after = hostPort.slice(close + 1)
+    if (after !== "" && !after.startsWith(":")) return ["unexpected text after the IPv6 address", "host"]
+    if (after !== "") port = after.slice(1)
+  } else {
+    const colon = hostPort.lastIndexOf(":")
+    if (colon !== -1) port = hostPort.slice(colon + 1)
+  }
+  if (port !== undefined && (!/^\d*$/.test(port) || Number(port) > 65535)) {
+    return ["invalid port (expected a number from 1 to 65535)", "port"]
+  }
+  return [hostPort.startsWith("[") ? "invalid IPv6 address" : "invalid host", "host"]
+}
+
+/**
+ * Parses a Redis URL. No part of the user info ever appears in an error.
  */
 export const parseUrl = (input: string): Effect.Effect<UrlOptions, InvalidArgumentError> => {
   const schemeEnd = input.indexOf("://")
   if (schemeEnd === -1) return fail("expected redis://, rediss:// or unix://", "url")
-  const scheme = input.slice(0, schemeEnd).toLowerCase()
+  const scheme = input.slice(0, schemeEnd).trim().toLowerCase()
   if (scheme !== "redis" && scheme !== "rediss" && scheme !== "unix") {
-    return fail(`unsupported scheme "${scheme}:" (expected redis:, rediss: or unix:)`, "url")
+    const shown = /^[a-z][a-z0-9+.-]*$/.test(scheme) ? ` "${scheme}:"` : ""
+    return fail(`unsupported scheme${shown} (expected redis:, rediss: or unix:)`, "url")
   }
-  let rest = input.slice(schemeEnd + 3)
-  const hashAt = rest.indexOf("#")
-  if (hashAt !== -1) rest = rest.slice(0, hashAt)
-  const queryAt = rest.indexOf("?")
-  const query = queryAt === -1 ? "" : rest.slice(queryAt + 1)
-  if (queryAt !== -1) rest = rest.slice(0, queryAt)
+  // Any "#" is a fragment, or a cut in a password that was not encoded: either way, refused.
+  if (input.includes("#")) return fail(`a URL has no fragment (#...); ${encodeHint}`, "url")
+  const hint = input.includes("@") ? `; ${encodeHint}` : ""
+
+  // Rewrite what WHATWG refuses but go-redis accepts: an empty host after user info
+  // (unix://user:pw@/path) gets a placeholder, an IPv6 zone is taken out and put back.
+  const authorityStart = schemeEnd + 3
+  const end = authorityEnd(input, authorityStart)
+  const authority = input.slice(authorityStart, end)
+  const at = authority.lastIndexOf("@")
+  let hostPort = authority.slice(at + 1)
+  let placeholder = false
+  let zone: string | undefined
+  if (scheme === "unix" && at !== -1 && hostPort === "") {
+    hostPort = "localhost"
+    placeholder = true
+  }
+  const zoned = /^\[([^\]%]*)%25([^\]]*)\](.*)$/.exec(hostPort)
+  if (zoned !== null) {
+    zone = decode(zoned[2]!)
+    if (zone === undefined || !zoneId.test(zone)) return fail("invalid IPv6 zone", "host")
+    hostPort = `[${zoned[1]}]${zoned[3]}`
+  }
+  const text = input.slice(0, authorityStart) + authority.slice(0, at + 1) + hostPort + input.slice(end)
+
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    const [message, option] = diagnose(authority)
+    return fail(`${message}${hint}`, option)
+  }
+  // An "@" after the host: most likely the end of user info whose password holds an unencoded
+  // "?" or "/", and what follows the cut is password. (Encode an "@" meant for the path or query.)
+  if (url.pathname.includes("@") || url.search.includes("@")) {
+    return fail(`an "@" after the host; ${encodeHint}`, "url")
+  }
 
   const out: Record<string, unknown> = {}
-  // userinfo: everything before the last "@" (passwords may contain "@" when not encoded)
-  const at = rest.lastIndexOf("@")
-  if (at !== -1) {
-    const userinfo = rest.slice(0, at)
-    rest = rest.slice(at + 1)
-    const colon = userinfo.indexOf(":")
-    const user = decode(colon === -1 ? userinfo : userinfo.slice(0, colon))
-    const password = colon === -1 ? undefined : decode(userinfo.slice(colon + 1))
-    if (user === undefined || (colon !== -1 && password === undefined)) {
-      return fail("malformed percent-encoding in the user info", "url")
-    }
+  if (url.username !== "" || url.password !== "") {
+    const user = decode(url.username)
+    const password = decode(url.password)
+    if (user === undefined || password === undefined) return fail("malformed percent-encoding in the user info", "url")
     if (user !== "") out.username = user
-    if (password !== undefined && password !== "") out.password = Redacted.make(password)
+    if (password !== "") out.password = Redacted.make(password)
   }
 
   if (scheme === "unix") {
-    const path = decode(rest)
+    if (!placeholder && url.hostname !== "") {
+      return fail(`a unix:// URL takes a socket path, not a host: unix:///path/to/socket${hint}`, "path")
+    }
+    const path = decode(url.pathname)
     if (path === undefined || path.trim() === "") return fail("a unix:// URL needs a socket path", "path")
     out.path = path
   } else {
-    const slash = rest.indexOf("/")
-    const authority = slash === -1 ? rest : rest.slice(0, slash)
-    const dbPath = slash === -1 ? "" : rest.slice(slash + 1)
-    let host = authority
-    let port: string | undefined
-    if (authority.startsWith("[")) {
-      const close = authority.indexOf("]")
-      if (close === -1) return fail("unterminated IPv6 address", "host")
-      host = authority.slice(1, close)
-      const after = authority.slice(close + 1)
-      if (after !== "") {
-        if (!after.startsWith(":")) return fail(`unexpected "${after}" after the IPv6 address`, "host")
-        port = after.slice(1)
-      }
-    } else {
-      const colon = authority.lastIndexOf(":")
-      if (colon !== -1) {
-        host = authority.slice(0, colon)
-        port = authority.slice(colon + 1)
-      }
+    let host = url.hostname
+    if (host.startsWith("[")) {
+      host = host.slice(1, -1)
+      if (zone !== undefined) host = `${host}%${zone}`
+    } else if (host !== "" && !hostName.test(host)) {
+      return fail(`invalid host (expected a host name, an IPv4 address or an [IPv6] address)${hint}`, "host")
     }
-    if (host !== "" && !/^[A-Za-z0-9._:%-]+$/.test(host)) return fail(`invalid host "${host}"`, "host")
     out.host = host === "" ? "localhost" : host
-    if (port !== undefined && port !== "") {
-      const n = parseInt10(port)
-      if (n === undefined || n < 1 || n > 65535) return fail(`invalid port "${port}"`, "port")
+    if (url.port !== "") {
+      const n = Number(url.port)
+      if (n < 1) return fail(`invalid port (expected a number from 1 to 65535)${hint}`, "port")
       out.port = n
     }
+    const dbPath = url.pathname.startsWith("/") ? url.pathname.slice(1) : url.pathname
     const dbParts = dbPath.split("/").filter((p) => p !== "")
     if (dbParts.length > 1) return fail(`invalid path "/${dbPath}" (expected /<db>)`, "db")
     if (dbParts.length === 1) {
-      const db = parseInt10(dbParts[0]!)
+      const db = parseInt10(decode(dbParts[0]!) ?? "")
       if (db === undefined || db < 0) return fail(`invalid database number "${dbParts[0]}"`, "db")
       out.db = db
     }
-    if (scheme === "rediss") out.tls = { servername: out.host as string }
+    // SNI carries host names only (RFC 6066): an IP address gets none (Node would warn, DEP0123).
+    if (scheme === "rediss") out.tls = net.isIP(out.host as string) === 0 ? { servername: out.host as string } : {}
   }
 
+  const query = url.search.slice(1)
   const values = new Map<string, string>()
   if (query !== "") {
     for (const pair of query.split("&")) {

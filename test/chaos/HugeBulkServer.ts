@@ -9,7 +9,8 @@
  * - a connection opened in huge mode is answered by the fake itself, which
  *   speaks just enough RESP for the handshake (HELLO is refused with "unknown
  *   command", so the client falls back to RESP2; PING, AUTH, SELECT and CLIENT
- *   succeed), then answers the first other command with the header.
+ *   succeed, CLIENT ID with an integer), then answers the first other command
+ *   with the header.
  *
  * The client must fail those callers with a bounded error and close the
  * connection; closing it is the client's job, the fake never does.
@@ -128,6 +129,8 @@ export const make = (target: { readonly port: number }): Effect.Effect<HugeBulkS
           const name = (args[0] ?? "").toUpperCase()
           if (name === "HELLO") client.write(`-ERR unknown command 'HELLO'\r\n`)
           else if (name === "PING") client.write("+PONG\r\n")
+          // A client id is an integer, as the handshake checks.
+          else if (name === "CLIENT" && (args[1] ?? "").toUpperCase() === "ID") client.write(`:${accepted}\r\n`)
           else if (name === "AUTH" || name === "SELECT" || name === "CLIENT") client.write("+OK\r\n")
           else {
             done = true

@@ -107,6 +107,11 @@ describe("parseUrl", () => {
     ["redis://h?protocol=4", "protocol must be 2 or 3"],
     ["redis://h:99999", "invalid port"],
     ["redis://h:abc", "invalid port"],
+    ["redis://h:0", "invalid port"],
+    ["redis://[::1]:99999", "invalid port"],
+    ["redis://[zz]:1", "invalid IPv6"],
+    ["redis://hé.example", "invalid host"],
+    ["redis://h?client_name=a@b", "an \"@\" after the host"],
     ["redis://h/x", "invalid database number"],
     ["redis://h/1/2", "invalid path"],
     ["redis://[::1", "unterminated IPv6"],
@@ -118,6 +123,63 @@ describe("parseUrl", () => {
     const e = error(url)
     assert.strictEqual(e._tag, "InvalidArgumentError")
     assert.include(e.message, text, url)
+  })
+
+  // Each password hides a delimiter; its pieces around the delimiter must appear nowhere in the error.
+  it.each<[string, ReadonlyArray<string>]>([
+    ["redis://alice:Zq#Wx@h:6380", ["Zq", "Wx"]],
+    ["redis://alice:6380#Wx@h", ["6380", "Wx"]],
+    ["redis://alice:Zq?Wx@h", ["Zq", "Wx"]],
+    ["redis://alice:Zq/Wx@h/1", ["Zq", "Wx"]],
+    ["redis://alice:6380?Wx@h", ["6380", "Wx"]],
+    ["redis://alice:6380/Wx@h", ["6380", "Wx"]],
+    ["redis://alice:6380?pool_size=Wx@h", ["6380", "Wx"]],
+    ["redis://alice:Zq@Yy?Wx@h", ["Zq", "Yy", "Wx"]],
+    ["redis://:99999?Wx@h", ["99999", "Wx"]],
+    ["redis://alice:Zq?Wx@h?pool_sise=1", ["Zq", "Wx"]],
+    ["unix://alice:Zq?Wx@/tmp/redis.sock", ["Zq", "Wx"]],
+    ["unix://alice:6380/Wx@/tmp/redis.sock", ["6380", "Wx"]]
+  ])("never echoes the user info when a password holds an unencoded delimiter: %s", (url, pieces) => {
+    const e = error(url)
+    assert.strictEqual(e._tag, "InvalidArgumentError")
+    for (const piece of pieces) {
+      assert.notInclude(e.message, piece)
+      assert.notInclude(String(e.option), piece)
+      assert.notInclude(JSON.stringify(e), piece)
+    }
+    assert.include(e.message, "must be percent-encoded (%23, %3F, %2F, %40, %3A)")
+  })
+
+  it("rejects a fragment, and says where a password must be percent-encoded", () => {
+    for (const url of ["redis://h:6379#x", "redis://h#", "rediss://u:p@h/0?db=1#frag"]) {
+      const e = error(url)
+      assert.include(e.message, "fragment")
+      assert.include(e.message, "%23")
+    }
+  })
+
+  it("reads a password percent-encoded with every delimiter", () => {
+    const o = parse("redis://alice:a%23b%3Fc%2Fd%40e%3Af@h:6380/2")
+    assert.strictEqual(Redacted.value(o.password!), "a#b?c/d@e:f")
+    assert.strictEqual(o.port, 6380)
+    assert.strictEqual(o.db, 2)
+  })
+
+  it("takes an IPv6 zone as go-redis does ([fe80::1%25eth0])", () => {
+    const o = parse("redis://[fe80::1%25eth0]:6380")
+    assert.strictEqual(o.host, "fe80::1%eth0")
+    assert.strictEqual(o.port, 6380)
+  })
+
+  it("sets no TLS server name for an IP address (SNI carries host names only; Node warns, DEP0123)", () => {
+    assert.deepStrictEqual(parse("rediss://127.0.0.1:6380").tls, {})
+    assert.deepStrictEqual(parse("rediss://[::1]:6380?skip_verify=true").tls, { rejectUnauthorized: false })
+    assert.deepStrictEqual(parse("rediss://cache.internal:6380").tls, { servername: "cache.internal" })
+  })
+
+  it("refuses a host in a unix:// URL rather than guessing a relative path", () => {
+    assert.include(error("unix://var/run/redis.sock").message, "unix:///path/to/socket")
+    assert.strictEqual(parse("unix:///var/run/redis.sock").path, "/var/run/redis.sock")
   })
 
   it("never puts the password into an error", () => {
