@@ -18,6 +18,7 @@ import { backoffSchedule, isRetryable, retryAfter } from "../src/internal/redisP
 import * as RedisPool from "../src/RedisPool.ts"
 import type * as Resp from "../src/Resp.ts"
 import * as FaultProxy from "./support/FaultProxy.ts"
+import { freePort } from "./support/ports.ts"
 import { eventually, failure } from "./support/effects.ts"
 import * as RedisServer from "./support/RedisServer.ts"
 
@@ -109,6 +110,51 @@ describe("retry classification", () => {
     }))
 })
 
+describe("startup", () => {
+  it.effect("building the layer connects: nothing listening fails it with the ConnectionError, not the first command", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(() => freePort())
+      const exit = yield* Effect.exit(Layer.build(RedisPool.layer({ port, maxRetries: 0 })))
+      assert.strictEqual(tagOf(exit), "ConnectionError")
+      assert.strictEqual((failure(exit) as ConnectionError).reason, "refused")
+      // The same through configuration.
+      const fromConfig = yield* Effect.exit(Layer.build(
+        RedisPool.layerConfig().pipe(
+          Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { REDIS_URL: `redis://127.0.0.1:${port}` } })))
+        )
+      ))
+      assert.strictEqual(tagOf(fromConfig), "ConnectionError")
+      // With minIdleConns the start waits for the pool's own refill, and fails with its first failed dial.
+      const warm = yield* Effect.exit(Layer.build(RedisPool.layer({ port, minIdleConns: 2 })))
+      assert.strictEqual(tagOf(warm), "ConnectionError")
+      assert.strictEqual((failure(warm) as ConnectionError).reason, "refused")
+    }))
+
+  it.effect("a wrong password fails the build with reason auth, and lazyConnect defers every failure to the first command", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make({ config: ["requirepass right-pw"] })
+      const wrong = yield* Effect.exit(Layer.build(RedisPool.layer({ port: server.port, password: "wrong-pw" })))
+      assert.strictEqual(tagOf(wrong), "ConnectionError")
+      assert.strictEqual((failure(wrong) as ConnectionError).reason, "auth")
+      const lazy = yield* RedisPool.make({ port: server.port, password: "wrong-pw", lazyConnect: true, maxRetries: 0 })
+      assert.strictEqual((yield* lazy.stats).total, 0)
+      assert.strictEqual(tagOf(yield* Effect.exit(lazy.send("PING"))), "ConnectionError")
+      const lazyFromEnv = yield* RedisPool.config().parse(ConfigProvider.fromEnv({ env: { REDIS_LAZY_CONNECT: "true" } }))
+      assert.isTrue(lazyFromEnv.lazyConnect)
+    }))
+
+  it.effect("the connections dialed at startup are minIdleConns of them, idle and ready", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const redis = yield* RedisPool.make({ port: server.port, minIdleConns: 3 })
+      const stats = yield* redis.stats
+      assert.strictEqual(stats.idle, 3)
+      assert.strictEqual(stats.total, 3)
+      assert.strictEqual(yield* redis.send("PING"), "PONG")
+      assert.strictEqual((yield* redis.stats).total, 3)
+    }))
+})
+
 describe("options", () => {
   it.effect("a Redacted url carries its password to the handshake and keeps it out of every error", () =>
     Effect.gen(function*() {
@@ -116,8 +162,9 @@ describe("options", () => {
       const redis = yield* RedisPool.make({ url: Redacted.make(`redis://:s3cret-pw@127.0.0.1:${server.port}/2`) })
       yield* redis.send("SET", "redacted-url", "yes")
       assert.strictEqual(yield* server.cli("-n", "2", "GET", "redacted-url"), "yes")
-      const wrong = yield* RedisPool.make({ url: Redacted.make(`redis://:wrong-pw@127.0.0.1:${server.port}`), maxRetries: 0 })
-      const refused = yield* Effect.exit(wrong.send("PING"))
+      const refused = yield* Effect.exit(
+        RedisPool.make({ url: Redacted.make(`redis://:wrong-pw@127.0.0.1:${server.port}`), maxRetries: 0 })
+      )
       assert.strictEqual(tagOf(refused), "ConnectionError")
       assert.notInclude(JSON.stringify(failure(refused)), "wrong-pw")
       assert.notInclude(String(failure(refused)), "wrong-pw")
@@ -583,6 +630,8 @@ layer(
       const errors: Array<RedisError> = []
       const redis = yield* RedisPool.make({
         port: proxy.port,
+        // The first dial is the command's own, so the pool starts without connecting.
+        lazyConnect: true,
         retrySchedule: Schedule.recurs(5).pipe(
           Schedule.setInputType<RedisError>(),
           Schedule.tap((meta) => Effect.sync(() => void errors.push(meta.input)))

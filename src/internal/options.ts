@@ -99,7 +99,8 @@ export const serviceSpecs: { readonly [K in keyof Options]-?: Spec } = {
   retrySchedule: { kind: "schedule" },
   tracing: boolean,
   traceArguments: boolean,
-  metrics: boolean
+  metrics: boolean,
+  lazyConnect: boolean
 }
 
 const invalid = (option: string, message: string) =>

@@ -173,6 +173,8 @@ export class PoolImpl<C extends Poolable> {
   }
 
   drained: Deferred.Deferred<void> | undefined = undefined
+  /** Callers of `awaitWarm` waiting for the refill of `minIdleConns`. */
+  private warmWaiters: Array<(exit: Exit.Exit<void, ConnectionError>) => void> = []
   /** The pool clock at the reaper's last tick or the last clock read. */
   approxNow = 0
 
@@ -535,6 +537,34 @@ export class PoolImpl<C extends Poolable> {
     } else {
       this.turns.giveBack()
     }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Warm-up
+
+  /**
+   * Completes when `minIdleConns` connections are idle, or fails with the first
+   * refill dial's `ConnectionError` (the service's start waits on it).
+   */
+  awaitWarm(): Effect.Effect<void, ConnectionError> {
+    return Effect.callback<void, ConnectionError>((resume) => {
+      if (this.idle.length >= this.options.minIdleConns) return resume(Effect.void)
+      const waiter = (exit: Exit.Exit<void, ConnectionError>) => resume(exit)
+      this.warmWaiters.push(waiter)
+      return Effect.sync(() => {
+        this.warmWaiters = this.warmWaiters.filter((w) => w !== waiter)
+      })
+    })
+  }
+
+  /** A refill dial ended: wakes `awaitWarm`'s callers on its failure, or once enough connections are idle. */
+  warmed(error: ConnectionError | undefined): void {
+    if (this.warmWaiters.length === 0) return
+    if (error === undefined && this.idle.length < this.options.minIdleConns) return
+    const waiters = this.warmWaiters
+    this.warmWaiters = []
+    const exit = error === undefined ? Exit.void : Exit.fail(error)
+    for (const waiter of waiters) schedule(() => waiter(exit))
   }
 
   // ---------------------------------------------------------------------------
