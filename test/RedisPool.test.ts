@@ -646,6 +646,37 @@ layer(
     }))
 })
 
+layer(RedisServer.layer(), { excludeTestServices: true })("RedisPool under a burst", (it) => {
+  it.effect("100 000 commands at once on a cold pool: beyond maxWaiters they fail at once, the rest are served", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const redis = yield* RedisPool.make({ port: server.port, lazyConnect: true, poolSize: 4 })
+      const exits = yield* Effect.forEach(
+        Array.from({ length: 100_000 }, (_, i) => i),
+        (i) => Effect.exit(redis.send("ECHO", String(i))),
+        { concurrency: "unbounded" }
+      )
+      let served = 0
+      let refused = 0
+      for (let i = 0; i < exits.length; i++) {
+        const exit = exits[i]!
+        if (Exit.isSuccess(exit)) {
+          assert.strictEqual(exit.value, String(i))
+          served++
+        } else {
+          assert.strictEqual(tagOf(exit), "PoolQueueFullError")
+          refused++
+        }
+      }
+      // The callers that waited were served: the pool's dial was not starved by the crowd.
+      assert.isAtLeast(served, 10_000)
+      assert.isAbove(refused, 0)
+      assert.strictEqual(served + refused, 100_000)
+      const stats = yield* redis.stats
+      assert.strictEqual(stats.pendingWaiters, 0)
+    }), { timeout: 120_000 })
+})
+
 layer(RedisServer.layer(), { excludeTestServices: true })("RedisPool retries server refusals", (it) => {
   it.effect("a READONLY refusal is retried under the schedule, even for INCR, then reported", () =>
     Effect.gen(function*() {

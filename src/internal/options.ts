@@ -78,6 +78,7 @@ export const poolSpecs: { readonly [K in keyof Omit<Pool.PoolOptions<never>, "di
   probeBackoffMax: duration(true),
   reaperFrequency: duration(true),
   maxConcurrentDials: integer(1),
+  maxWaiters: integer(0),
   closeTimeout: duration(),
   drainTimeout: duration(),
   maxInFlight: integer(1),

@@ -24,6 +24,7 @@ import {
   ConnectionError,
   PoolClosedError,
   PoolExhaustedError,
+  PoolQueueFullError,
   type PoolSnapshot,
   PoolTimeoutError
 } from "../Errors.ts"
@@ -42,7 +43,13 @@ export type { Entry } from "./poolEntry.ts"
 export type { RemovalReason, Stats } from "./poolStats.ts"
 
 /** @internal */
-export type AcquireError = PoolTimeoutError | PoolExhaustedError | PoolClosedError | CircuitOpenError | ConnectionError
+export type AcquireError =
+  | PoolTimeoutError
+  | PoolExhaustedError
+  | PoolQueueFullError
+  | PoolClosedError
+  | CircuitOpenError
+  | ConnectionError
 
 /** What a request for a turn is for: a caller's checkout, growing the shared set, or refilling `minIdleConns`. */
 export type RequestKind = "exclusive" | "grow" | "refill"
@@ -410,9 +417,25 @@ export class PoolImpl<C extends Poolable> {
     // "granted": a dial is under way for it; its completion hands the result on.
   }
 
+  /** The error for a caller that finds `maxWaiters` callers waiting already; undefined when there is room. */
+  queueFull(): PoolQueueFullError | undefined {
+    const max = this.options.maxWaiters
+    if (max === 0 || this.turns.queue.size + this.shared.waiters.size < max) return undefined
+    return new PoolQueueFullError({
+      maxWaiters: max,
+      pool: this.snapshot(),
+      message: `${max} callers are waiting for a connection already (maxWaiters ${max}): not waiting with them`
+    })
+  }
+
   acquireSlow(): Effect.Effect<Entry<C>, AcquireError> {
     return Effect.callback<Entry<C>, AcquireError>((resume) => {
       if (this.closed) return resume(Effect.fail(closedError()))
+      // Only a caller that would queue counts against the bound; one served at once does not.
+      if (this.turns.queue.size > 0 || this.turns.free <= 0) {
+        const full = this.queueFull()
+        if (full !== undefined) return resume(Effect.fail(full))
+      }
       const request = new Request(this, "exclusive", resume)
       this.submit(request)
       // Even when the request is already served, its resumption may be
