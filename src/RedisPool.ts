@@ -103,7 +103,7 @@ import type * as Resp from "./Resp.ts"
  * @category models
  */
 export interface Options
-  extends Omit<Conn.ConnOptions, "password" | "onPush">, Omit<Pool.PoolOptions<Conn.Conn>, "dial">
+  extends Omit<Conn.ConnOptions, "password" | "onPush" | "unblock">, Omit<Pool.PoolOptions<Conn.Conn>, "dial">
 {
   /**
    * `redis://[user[:password]@]host[:port][/db][?pool_size=..&dial_timeout=..]`, `rediss://` (TLS) or
@@ -353,12 +353,17 @@ export const make = (
 ): Effect.Effect<Service, InvalidArgumentError | ConnectionError, Scope.Scope> =>
   Effect.gen(function*() {
     const resolved = yield* resolve(options)
-    const pool = yield* Pool.make<Conn.Conn>({ ...resolved.pool, dial: Conn.make(resolved.conn) })
+    // A blocking command whose caller left is released by a CLIENT UNBLOCK on another connection of this pool
+    // (see `Conn.ConnOptions.unblock`); bound once the shared path exists.
+    let unblock: (clientId: number) => Effect.Effect<boolean, unknown> = () => Effect.succeed(false)
+    const connOptions: Conn.ConnOptions = { ...resolved.conn, unblock: (clientId) => unblock(clientId) }
+    const pool = yield* Pool.make<Conn.Conn>({ ...resolved.pool, dial: Conn.make(connOptions) })
     if (options.lazyConnect !== true) yield* connectAtStart(pool, resolved.pool.minIdleConns ?? 0)
     const subscriber = yield* PubSub.make({ ...options.pubsub, connect: Conn.make(resolved.conn) })
     const observer = new Observer(resolved.observer, yield* Effect.context<never>())
     yield* Effect.addFinalizer(() => Effect.sync(() => observer.close()))
     const shared = makeShared(pool, observer, resolved)
+    unblock = (clientId) => Effect.map(shared.send("CLIENT", "UNBLOCK", clientId), (released) => released === 1)
     const exclusive = makeExclusive(pool, observer)
 
     return RedisPool.of({

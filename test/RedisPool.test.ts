@@ -19,7 +19,7 @@ import * as RedisPool from "../src/RedisPool.ts"
 import type * as Resp from "../src/Resp.ts"
 import * as FaultProxy from "./support/FaultProxy.ts"
 import { freePort } from "./support/ports.ts"
-import { eventually, failure } from "./support/effects.ts"
+import { eventually, failure, pause } from "./support/effects.ts"
 import * as RedisServer from "./support/RedisServer.ts"
 
 
@@ -646,11 +646,44 @@ layer(
     }))
 })
 
+describe("a blocking pop whose caller left, and a server that stalls", () => {
+  for (const stall of [500, 2_500, 10_000]) {
+    it.live(`a stall of ${stall} ms after the push: every element is served, still listed or pushed back`, () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make()
+        const redis = yield* RedisPool.make({ port: server.port, readTimeout: 500 })
+        const producer = yield* RedisPool.make({ port: server.port, readTimeout: 60_000, maxRetries: 0 })
+        // Two consumers: one blocks without limit, one with a block time shorter than the stall.
+        const keys = ["stall:forever", "stall:short"] as const
+        const consumers = yield* Effect.forEach(keys, (key, i) =>
+          Effect.forkChild(redis.blpop([key], i === 0 ? 0 : "1 second")))
+        const blocked = Effect.map(server.cli("INFO", "clients"), (info) => info.includes("blocked_clients:2"))
+        assert.isTrue(yield* eventually(blocked))
+        yield* server.pause
+        // The pushes reach the server while it is stopped; it serves the pops when it runs again.
+        const pushes = yield* Effect.forEach(keys, (key) => Effect.forkChild(producer.send("RPUSH", key, "element")))
+        yield* pause(100)
+        // The consumers leave at once.
+        yield* Effect.forEach(consumers, Fiber.interrupt, { discard: true })
+        yield* pause(stall)
+        yield* server.resume
+        // Both pushes are acknowledged: each element was accepted by the server.
+        assert.deepStrictEqual(yield* Effect.forEach(pushes, Fiber.join), [1, 1])
+        // Nobody got them, so each is in its list: never popped (released first) or popped and pushed back.
+        for (const key of keys) {
+          assert.isTrue(yield* eventually(Effect.map(server.cli("LLEN", key), (n) => n === "1"), 20_000), key)
+        }
+        assert.strictEqual(yield* server.cli("LRANGE", keys[0], "0", "-1"), "element")
+      }), { timeout: 60_000 })
+  }
+})
+
 layer(RedisServer.layer(), { excludeTestServices: true })("RedisPool under a burst", (it) => {
   it.effect("100 000 commands at once on a cold pool: beyond maxWaiters they fail at once, the rest are served", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.RedisServer
-      const redis = yield* RedisPool.make({ port: server.port, lazyConnect: true, poolSize: 4 })
+      // A generous poolTimeout: on a loaded machine the waiting callers must not time out before they are served.
+      const redis = yield* RedisPool.make({ port: server.port, lazyConnect: true, poolSize: 4, poolTimeout: 60_000 })
       const exits = yield* Effect.forEach(
         Array.from({ length: 100_000 }, (_, i) => i),
         (i) => Effect.exit(redis.send("ECHO", String(i))),

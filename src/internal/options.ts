@@ -55,6 +55,7 @@ export const connSpecs: { readonly [K in keyof Conn.ConnOptions]-?: Spec } = {
   libVer: string,
   onConnect: { kind: "function" },
   onPush: { kind: "function" },
+  unblock: { kind: "function" },
   bytes: boolean,
   maxBulkLength: integer(1),
   maxAggregateLength: integer(1),
