@@ -8,15 +8,21 @@
  * come back to their own callers. A late reply costs its caller a
  * `CommandTimeoutError` but not the connection: the reply is dropped when it lands,
  * and only if it does not land within `drainTimeout` is the connection closed.
+ * Until it lands, nothing new is written: Redis answers in order and would have
+ * made the commands behind it wait anyway, and a request that never reached the
+ * server (a middlebox that dropped it) can then never shift the replies that
+ * follow onto the wrong callers.
  *
  * A blocking pop whose caller leaves (interrupted, or past its deadline) cannot be
  * taken back from the server by closing alone: a server that was stalled serves
- * the pop before it reads the close. A pop with a deadline therefore keeps its
- * connection reading until that deadline and pushes back whatever was popped for
- * nobody; a pop without one closes at once. Known limit: an element pushed in the
- * same instant the server reads that close can still be served to the closed
- * socket. The cure (CLIENT UNBLOCK from another connection before closing) is not
- * built yet.
+ * the pop before it reads the close. With the `unblock` option (the `RedisPool`
+ * service sets it), another connection sends `CLIENT UNBLOCK` for this one, so the
+ * server answers the pop, nil or what it popped, as soon as it runs again, however
+ * long it was stalled; this connection reads on until it does, pushes back what
+ * was popped for nobody, and is not reused. Without `unblock`, a pop with a
+ * deadline reads on until that deadline, and one without closes at once. A server
+ * that is gone for good (killed, its host lost) keeps what it had: an element it
+ * popped for a connection it never answered is lost with the server.
  *
  * @since 0.1.0
  */
@@ -94,6 +100,16 @@ export interface ConnOptions {
    * Replaceable later with `Conn.setPushHandler`.
    */
   readonly onPush?: ((push: ReadonlyArray<Resp.Reply>) => void) | undefined
+  /**
+   * Releases this connection's blocked command from another connection, given the
+   * connection's `CLIENT ID` (send `CLIENT UNBLOCK <id>`; succeed with whether the
+   * server answered 1, "released"). Used when the caller of a
+   * blocking command leaves (interrupted, or past its deadline): the server answers the
+   * blocked command, nil or what it popped, as soon as it runs, and a pop that popped
+   * for nobody is pushed back. The `RedisPool` service sets it to a command on its own
+   * pool. Without it the connection reads on until the command's deadline, then closes.
+   */
+  readonly unblock?: ((clientId: number) => Effect.Effect<boolean, unknown>) | undefined
   /** Strings as `Uint8Array` instead of UTF-8 `string` in replies. Default false. */
   readonly bytes?: boolean | undefined
   /** Decoder limits; see `Resp.Decoder`. */
@@ -110,19 +126,20 @@ export interface ConnOptions {
  */
 export interface SendOptions {
   /**
-   * Read timeout for this call, replacing `readTimeout`. A blocking command's default is its
+   * Timeout for this call, replacing `readTimeout` for its reply and `writeTimeout` for its wait to be written. A blocking command's default is its
    * block time plus `max(readTimeout, 1 s)`, or none when it blocks without limit.
    */
   readonly timeout?: Duration.Input | undefined
   /**
    * Whether the command blocks on the server. Detected from the command by default
-   * (BLPOP, XREAD ... BLOCK, WAIT, ...). When a caller leaves a blocking command with
-   * a finite block time early (interrupted, or past its read deadline), the connection
-   * keeps reading until the server answers (bounded by the block time plus
-   * `max(drainTimeout, readTimeout, 1 s)`): a stalled server may still pop for that
-   * caller once it runs again, and what a BLPOP, BRPOP, BLMPOP, BZPOPMIN, BZPOPMAX or
-   * BZMPOP popped for nobody is pushed back where it came from. A caller leaving a
-   * command that blocks without limit closes the connection.
+   * (BLPOP, XREAD ... BLOCK, WAIT, ...). When a caller leaves a blocking command early
+   * (interrupted, or past its read deadline), the connection keeps reading until the
+   * server answers: a stalled server may still pop for that caller once it runs again,
+   * and what a BLPOP, BRPOP, BLMPOP, BZPOPMIN, BZPOPMAX or BZMPOP popped for nobody is
+   * pushed back where it came from. With `unblock` the server is asked to answer at
+   * once and the wait has no bound; without it, it is bounded by the block time plus
+   * `max(drainTimeout, readTimeout, 1 s)`, and a command that blocks without limit
+   * closes the connection.
    */
   readonly blocking?: boolean | undefined
 }
@@ -616,6 +633,7 @@ const connect = (options: ConnOptions): Effect.Effect<Conn, ConnectionError> => 
     drainTimeout: millis(options.drainTimeout, readTimeout),
     maxPending: options.maxPending !== undefined && options.maxPending >= 1 ? Math.floor(options.maxPending) : 1000,
     onPush: options.onPush,
+    unblock: options.unblock,
     decoder: {
       ...(options.bytes === true ? { bytes: true } : {}),
       ...(options.maxBulkLength !== undefined ? { maxBulkLength: options.maxBulkLength } : {}),

@@ -5,7 +5,8 @@
  * connection usable; trouble with the socket is a {@link ConnectionError}; a late
  * reply is a {@link CommandTimeoutError}; bytes that are not RESP are a
  * {@link ProtocolError}; the pool speaks through {@link PoolTimeoutError},
- * {@link PoolExhaustedError}, {@link PoolClosedError} and {@link CircuitOpenError}.
+ * {@link PoolExhaustedError}, {@link PoolQueueFullError}, {@link PoolClosedError} and
+ * {@link CircuitOpenError}.
  * A defect always means a bug in this library.
  *
  * @since 0.1.0
@@ -148,6 +149,20 @@ export class PoolExhaustedError extends Data.TaggedError("PoolExhaustedError")<{
 }> {}
 
 /**
+ * `maxWaiters` callers are waiting for a connection already: this one fails at
+ * once rather than join them, so a burst cannot grow memory without bound or
+ * starve the dials that would serve the callers already waiting.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PoolQueueFullError extends Data.TaggedError("PoolQueueFullError")<{
+  readonly maxWaiters: number
+  readonly pool: PoolSnapshot
+  readonly message: string
+}> {}
+
+/**
  * The pool's scope has closed (or is closing): it admits nobody.
  *
  * @since 0.1.0
@@ -226,7 +241,7 @@ export class InvalidArgumentError extends Data.TaggedError("InvalidArgumentError
  * @since 0.1.0
  * @category models
  */
-export type PoolError = PoolTimeoutError | PoolExhaustedError | PoolClosedError | CircuitOpenError
+export type PoolError = PoolTimeoutError | PoolExhaustedError | PoolQueueFullError | PoolClosedError | CircuitOpenError
 
 /**
  * Everything a command can fail with.

@@ -58,7 +58,7 @@ import * as Redis from "effect/persistence/Redis"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type * as Conn from "./Conn.ts"
-import { InvalidArgumentError, type RedisError, type RedisReplyError } from "./Errors.ts"
+import { type ConnectionError, InvalidArgumentError, type RedisError, type RedisReplyError } from "./Errors.ts"
 import { toNodeReply, toNodeScriptReply } from "./internal/persistenceReply.ts"
 import { evalWithFallback, sha1 } from "./internal/script.ts"
 import { commandName } from "./internal/commandTraits.ts"
@@ -255,17 +255,22 @@ const relay = (
  */
 export const layer: Layer.Layer<Redis.Redis, never, RedisPool.RedisPool> = Layer.effect(Redis.Redis, make)
 
+/** A pool that cannot connect at startup fails the layer as `NodeRedis.layer` does: a `RedisError` carrying ours. */
+const failedToConnect = (error: ConnectionError) => Layer.effect(RedisPool.RedisPool, Effect.fail(toRedisError(error)))
+
 /**
  * A `RedisPool` built from `options` and the `Redis` service on it, both
- * provided: the one-line replacement for `NodeRedis.layer`.
+ * provided: the one-line replacement for `NodeRedis.layer`. Like it, the layer
+ * connects when it is built and fails with a `Redis.RedisError` (whose `cause`
+ * is the `ConnectionError`) when it cannot, unless `lazyConnect: true`.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerWithPool = (
   options: RedisPool.Options = {}
-): Layer.Layer<Redis.Redis | RedisPool.RedisPool, InvalidArgumentError> =>
-  Layer.provideMerge(layer, RedisPool.layer(options))
+): Layer.Layer<Redis.Redis | RedisPool.RedisPool, InvalidArgumentError | Redis.RedisError> =>
+  Layer.provideMerge(layer, Layer.catchTag(RedisPool.layer(options), "ConnectionError", failedToConnect))
 
 /**
  * As {@link layerWithPool}, with the options from configuration (by default
@@ -276,5 +281,5 @@ export const layerWithPool = (
  */
 export const layerWithPoolConfig = (
   options?: Config.Config<RedisPool.Options> | Config.Wrap<RedisPool.Options>
-): Layer.Layer<Redis.Redis | RedisPool.RedisPool, InvalidArgumentError | Config.ConfigError> =>
-  Layer.provideMerge(layer, RedisPool.layerConfig(options))
+): Layer.Layer<Redis.Redis | RedisPool.RedisPool, InvalidArgumentError | Redis.RedisError | Config.ConfigError> =>
+  Layer.provideMerge(layer, Layer.catchTag(RedisPool.layerConfig(options), "ConnectionError", failedToConnect))

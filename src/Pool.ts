@@ -103,6 +103,11 @@ export interface PoolOptions<C extends Poolable> {
   readonly reaperFrequency?: Duration.Input | undefined
   /** Dials at once when refilling `minIdleConns`. Default min(poolSize, 4). */
   readonly maxConcurrentDials?: number | undefined
+  /**
+   * Callers waiting for a connection at most (exclusive and shared together); beyond it a caller fails at once with
+   * `PoolQueueFullError`. A waiting caller costs about 1.5 KB (its fiber included). Default 10 000; 0 = unlimited.
+   */
+  readonly maxWaiters?: number | undefined
   /** How long closing waits for checked-out connections. Default 5 s. */
   readonly closeTimeout?: Duration.Input | undefined
   /** How long a returned connection may take to receive its pending replies. Default 1 s. */

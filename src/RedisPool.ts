@@ -73,9 +73,10 @@ import type * as Stream from "effect/Stream"
 import type * as CommandModule from "./Command.ts"
 import type * as Commands from "./Commands.ts"
 import * as Conn from "./Conn.ts"
-import type { InvalidArgumentError, RedisError, RedisReplyError, ReplyTypeError } from "./Errors.ts"
+import { ConnectionError, type InvalidArgumentError, type RedisError, type RedisReplyError, type ReplyTypeError } from "./Errors.ts"
 import { type DurationKind, durationForms, parseDurationText } from "./internal/duration.ts"
 import { makeExclusive } from "./internal/exclusive.ts"
+import * as PoolInternal from "./internal/pool.ts"
 import { commandMethods } from "./internal/methods.ts"
 import { serviceSpecs, type Spec } from "./internal/options.ts"
 import { Observer } from "./internal/redisPoolObserve.ts"
@@ -102,7 +103,7 @@ import type * as Resp from "./Resp.ts"
  * @category models
  */
 export interface Options
-  extends Omit<Conn.ConnOptions, "password" | "onPush">, Omit<Pool.PoolOptions<Conn.Conn>, "dial">
+  extends Omit<Conn.ConnOptions, "password" | "onPush" | "unblock">, Omit<Pool.PoolOptions<Conn.Conn>, "dial">
 {
   /**
    * `redis://[user[:password]@]host[:port][/db][?pool_size=..&dial_timeout=..]`, `rediss://` (TLS) or
@@ -130,6 +131,13 @@ export interface Options
   readonly traceArguments?: boolean | undefined
   /** Command duration and error metrics. Default true. */
   readonly metrics?: boolean | undefined
+
+  /**
+   * Build the service without connecting: the first command dials. Default false: building the service (its
+   * layer) dials and handshakes one connection, or `minIdleConns` of them, and fails with the `ConnectionError`
+   * when that fails, so a misconfigured app fails at startup.
+   */
+  readonly lazyConnect?: boolean | undefined
 }
 
 // -----------------------------------------------------------------------------
@@ -312,9 +320,12 @@ export class RedisPool extends Context.Service<RedisPool, Service>()("effect-red
 
 /**
  * Builds the service on a pool made in the current scope; closing the scope
- * closes the pool. Connections are dialed on demand (and `minIdleConns` in
- * the background), so an unreachable server fails the first command, not
- * `make`. Invalid options fail with `InvalidArgumentError` naming the option.
+ * closes the pool. It connects before it returns: one connection (or
+ * `minIdleConns` of them) is dialed and handshaked, and a server that cannot be
+ * reached, refuses the password or does not answer within `poolTimeout` fails
+ * `make` with a `ConnectionError` (`lazyConnect: true` skips this, and the first
+ * command dials). Invalid options fail with `InvalidArgumentError` naming the
+ * option.
  *
  * @example
  * ```ts
@@ -337,14 +348,22 @@ export class RedisPool extends Context.Service<RedisPool, Service>()("effect-red
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgumentError, Scope.Scope> =>
+export const make = (
+  options: Options = {}
+): Effect.Effect<Service, InvalidArgumentError | ConnectionError, Scope.Scope> =>
   Effect.gen(function*() {
     const resolved = yield* resolve(options)
-    const pool = yield* Pool.make<Conn.Conn>({ ...resolved.pool, dial: Conn.make(resolved.conn) })
+    // A blocking command whose caller left is released by a CLIENT UNBLOCK on another connection of this pool
+    // (see `Conn.ConnOptions.unblock`); bound once the shared path exists.
+    let unblock: (clientId: number) => Effect.Effect<boolean, unknown> = () => Effect.succeed(false)
+    const connOptions: Conn.ConnOptions = { ...resolved.conn, unblock: (clientId) => unblock(clientId) }
+    const pool = yield* Pool.make<Conn.Conn>({ ...resolved.pool, dial: Conn.make(connOptions) })
+    if (options.lazyConnect !== true) yield* connectAtStart(pool, resolved.pool.minIdleConns ?? 0)
     const subscriber = yield* PubSub.make({ ...options.pubsub, connect: Conn.make(resolved.conn) })
     const observer = new Observer(resolved.observer, yield* Effect.context<never>())
     yield* Effect.addFinalizer(() => Effect.sync(() => observer.close()))
     const shared = makeShared(pool, observer, resolved)
+    unblock = (clientId) => Effect.map(shared.send("CLIENT", "UNBLOCK", clientId), (released) => released === 1)
     const exclusive = makeExclusive(pool, observer)
 
     return RedisPool.of({
@@ -359,6 +378,28 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
       pool
     })
   })
+
+/**
+ * One connection dialed and handshaked through the pool (it stays idle, ready for the first command), or,
+ * with `minIdleConns`, the pool's own refill awaited; any failure is the `ConnectionError` that says why.
+ */
+const connectAtStart = (pool: Pool.Pool<Conn.Conn>, minIdleConns: number): Effect.Effect<void, ConnectionError> =>
+  (minIdleConns > 0 ? PoolInternal.implOf<Conn.Conn>(pool).awaitWarm() : pool.withConn(() => Effect.void)).pipe(
+    Effect.mapError((error): ConnectionError => {
+    switch (error._tag) {
+      case "ConnectionError":
+        return error
+      case "CircuitOpenError":
+        return error.lastError
+      default:
+        return new ConnectionError({
+          reason: error._tag === "PoolTimeoutError" ? "timeout" : "unknown",
+          message: `could not connect at startup: ${error.message}`,
+          cause: error
+        })
+    }
+  })
+  )
 
 /**
  * A layer providing {@link RedisPool}; the pool closes with the layer.
@@ -387,7 +428,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, InvalidArgum
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options = {}): Layer.Layer<RedisPool, InvalidArgumentError> =>
+export const layer = (options: Options = {}): Layer.Layer<RedisPool, InvalidArgumentError | ConnectionError> =>
   Layer.effect(RedisPool, make(options))
 
 // -----------------------------------------------------------------------------
@@ -505,7 +546,7 @@ export const config = (prefix = "REDIS"): Config.Config<Options> => {
  */
 export const layerConfig = (
   options: Config.Config<Options> | Config.Wrap<Options> = config()
-): Layer.Layer<RedisPool, InvalidArgumentError | Config.ConfigError> =>
+): Layer.Layer<RedisPool, InvalidArgumentError | ConnectionError | Config.ConfigError> =>
   Layer.unwrap(
     Effect.map(Config.unwrap(options as Config.Wrap<Options>), (resolved: Options) => layer(resolved))
   )

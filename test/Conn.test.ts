@@ -689,6 +689,33 @@ describe("Conn handshake", () => {
 })
 
 describe("Conn faults", () => {
+  it.live("requests a middlebox dropped: nothing new is written until their replies land, so no reply goes to another caller", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const proxy = yield* FaultProxy.make({ port: server.port })
+      const conn = yield* Conn.make({ port: proxy.port, readTimeout: 5_000, drainTimeout: 1_000 })
+      yield* conn.send(["SET", "dropped:a", "A"])
+      yield* conn.send(["SET", "dropped:c", "C"])
+      yield* proxy.setBlackHole(true)
+      // Two GETs the black hole swallows: the first times out early, the second is still waited for.
+      const first = yield* Effect.forkChild(Effect.exit(conn.send(["GET", "dropped:a"], { timeout: 100 })))
+      const second = yield* Effect.forkChild(Effect.exit(conn.send(["GET", "dropped:a"], { timeout: 3_000 })))
+      assert.strictEqual(tagOf(yield* Fiber.join(first)), "CommandTimeoutError")
+      yield* proxy.setBlackHole(false)
+      // Two commands after the hole: were they written, the first reply would be taken for the first GET's
+      // (dropped) and the second, "C", would reach the second GET's caller.
+      const later = yield* Effect.forkChild(Effect.exit(conn.send(["GET", "dropped:b"])))
+      const other = yield* Effect.forkChild(Effect.exit(conn.send(["GET", "dropped:c"])))
+      const secondExit = yield* Fiber.join(second)
+      assert.isTrue(Exit.isFailure(secondExit), `the second GET got ${JSON.stringify(secondExit)}`)
+      for (const exit of [yield* Fiber.join(later), yield* Fiber.join(other)]) {
+        assert.isTrue(Exit.isFailure(exit))
+        // Never written, so safe to send again elsewhere.
+        assert.isFalse((failure(exit) as ConnectionError).written)
+      }
+      assert.isFalse(conn.isHealthy)
+    }))
+
   it.live("closed while its BLPOP caller is gone and the server stopped: the socket reads on and the element is put back", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
@@ -891,6 +918,7 @@ describe("Conn faults", () => {
         writeTimeout: 5_000,
         drainTimeout: 5_000,
         maxPending: 10,
+        unblock: undefined,
         onPush: undefined,
         decoder: {}
       })

@@ -19,10 +19,11 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { createClient } from "redis"
 import * as Scope from "effect/Scope"
-import { RedisReplyError } from "../src/Errors.ts"
+import { type ConnectionError, RedisReplyError } from "../src/Errors.ts"
 import * as Persistence from "../src/Persistence.ts"
 import * as RedisPool from "../src/RedisPool.ts"
 import { eventually, failure, pause } from "./support/effects.ts"
+import { freePort } from "./support/ports.ts"
 import * as RedisServer from "./support/RedisServer.ts"
 
 
@@ -436,6 +437,21 @@ suite(3)
 suite(2)
 
 describe("Persistence on a server of its own", () => {
+  it.effect("layerWithPool fails to build, as NodeRedis.layer does, when the server cannot be reached", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(() => freePort())
+      const exit = yield* Effect.exit(Layer.build(Persistence.layerWithPool({ port })))
+      assert.isTrue(Exit.isFailure(exit))
+      const error = failure(exit) as Redis.RedisError
+      assert.instanceOf(error, Redis.RedisError)
+      assert.strictEqual((error.cause as ConnectionError)._tag, "ConnectionError")
+      assert.strictEqual((error.cause as ConnectionError).reason, "refused")
+      // lazyConnect keeps the old behaviour: the layer builds, the first command fails.
+      const lazy = yield* Layer.build(Persistence.layerWithPool({ port, lazyConnect: true, maxRetries: 0 }))
+      const redis = Context.get(lazy, Redis.Redis)
+      assert.isTrue(Exit.isFailure(yield* Effect.exit(redis.send("PING"))))
+    }))
+
   it.live("a subscription survives a server restart, and fails rather than hangs when the server is gone", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()

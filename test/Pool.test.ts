@@ -404,6 +404,38 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       yield* TestClock.adjust("1000 days")
       assert.strictEqual(yield* forever.withConn((c) => Effect.succeed(c)), conn)
     }))
+
+  it.effect("maxWaiters bounds the callers waiting for a connection: beyond it a caller fails at once, typed", () =>
+    Effect.gen(function*() {
+      const dialer = makeDialer()
+      const { pool } = yield* makePool({ poolSize: 1, maxWaiters: 3, poolTimeout: 10_000 }, dialer)
+      const release = yield* Deferred.make<void>()
+      const holder = yield* Effect.forkChild(pool.withConn(() => Deferred.await(release)))
+      yield* spin()
+      const waiting = yield* Effect.forEach([1, 2, 3], (i) => Effect.forkChild(pool.withConn(() => Effect.succeed(i))))
+      yield* spin()
+      assert.strictEqual(pool.statsUnsafe().pendingWaiters, 3)
+      const refused = yield* Effect.exit(pool.withConn(() => Effect.succeed("never")))
+      assert.strictEqual(tagOf(refused), "PoolQueueFullError")
+      const error = errorOf(refused) as { maxWaiters: number; pool: { pending: number } }
+      assert.strictEqual(error.maxWaiters, 3)
+      assert.strictEqual(error.pool.pending, 3)
+      // Shared callers count against the same bound.
+      assert.strictEqual(tagOf(yield* Effect.exit(pool.withShared(() => Effect.void))), "PoolQueueFullError")
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(holder)
+      assert.deepStrictEqual(yield* Effect.forEach(waiting, Fiber.join), [1, 2, 3])
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+    }))
+
+  it.effect("maxWaiters 0 means no bound", () =>
+    Effect.gen(function*() {
+      const dialer = makeDialer()
+      const { pool } = yield* makePool({ poolSize: 1, maxWaiters: 0 }, dialer)
+      const results = yield* Effect.forEach(Array.from({ length: 20_000 }, (_, i) => i), (i) =>
+        pool.withConn(() => Effect.succeed(i)), { concurrency: "unbounded" })
+      assert.strictEqual(results.length, 20_000)
+    }))
 })
 
 describe("Pool: what comes back, what goes out next", () => {

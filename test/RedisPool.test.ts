@@ -19,7 +19,8 @@ import { backoffSchedule, isRetryable, retryAfter } from "../src/internal/redisP
 import * as RedisPool from "../src/RedisPool.ts"
 import type * as Resp from "../src/Resp.ts"
 import * as FaultProxy from "./support/FaultProxy.ts"
-import { eventually, failure } from "./support/effects.ts"
+import { freePort } from "./support/ports.ts"
+import { eventually, failure, pause } from "./support/effects.ts"
 import * as RedisServer from "./support/RedisServer.ts"
 
 
@@ -110,6 +111,51 @@ describe("retry classification", () => {
     }))
 })
 
+describe("startup", () => {
+  it.effect("building the layer connects: nothing listening fails it with the ConnectionError, not the first command", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.promise(() => freePort())
+      const exit = yield* Effect.exit(Layer.build(RedisPool.layer({ port, maxRetries: 0 })))
+      assert.strictEqual(tagOf(exit), "ConnectionError")
+      assert.strictEqual((failure(exit) as ConnectionError).reason, "refused")
+      // The same through configuration.
+      const fromConfig = yield* Effect.exit(Layer.build(
+        RedisPool.layerConfig().pipe(
+          Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { REDIS_URL: `redis://127.0.0.1:${port}` } })))
+        )
+      ))
+      assert.strictEqual(tagOf(fromConfig), "ConnectionError")
+      // With minIdleConns the start waits for the pool's own refill, and fails with its first failed dial.
+      const warm = yield* Effect.exit(Layer.build(RedisPool.layer({ port, minIdleConns: 2 })))
+      assert.strictEqual(tagOf(warm), "ConnectionError")
+      assert.strictEqual((failure(warm) as ConnectionError).reason, "refused")
+    }))
+
+  it.effect("a wrong password fails the build with reason auth, and lazyConnect defers every failure to the first command", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make({ config: ["requirepass right-pw"] })
+      const wrong = yield* Effect.exit(Layer.build(RedisPool.layer({ port: server.port, password: "wrong-pw" })))
+      assert.strictEqual(tagOf(wrong), "ConnectionError")
+      assert.strictEqual((failure(wrong) as ConnectionError).reason, "auth")
+      const lazy = yield* RedisPool.make({ port: server.port, password: "wrong-pw", lazyConnect: true, maxRetries: 0 })
+      assert.strictEqual((yield* lazy.stats).total, 0)
+      assert.strictEqual(tagOf(yield* Effect.exit(lazy.send("PING"))), "ConnectionError")
+      const lazyFromEnv = yield* RedisPool.config().parse(ConfigProvider.fromEnv({ env: { REDIS_LAZY_CONNECT: "true" } }))
+      assert.isTrue(lazyFromEnv.lazyConnect)
+    }))
+
+  it.effect("the connections dialed at startup are minIdleConns of them, idle and ready", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const redis = yield* RedisPool.make({ port: server.port, minIdleConns: 3 })
+      const stats = yield* redis.stats
+      assert.strictEqual(stats.idle, 3)
+      assert.strictEqual(stats.total, 3)
+      assert.strictEqual(yield* redis.send("PING"), "PONG")
+      assert.strictEqual((yield* redis.stats).total, 3)
+    }))
+})
+
 describe("options", () => {
   it.effect("a Redacted url carries its password to the handshake and keeps it out of every error", () =>
     Effect.gen(function*() {
@@ -117,8 +163,9 @@ describe("options", () => {
       const redis = yield* RedisPool.make({ url: Redacted.make(`redis://:s3cret-pw@127.0.0.1:${server.port}/2`) })
       yield* redis.send("SET", "redacted-url", "yes")
       assert.strictEqual(yield* server.cli("-n", "2", "GET", "redacted-url"), "yes")
-      const wrong = yield* RedisPool.make({ url: Redacted.make(`redis://:wrong-pw@127.0.0.1:${server.port}`), maxRetries: 0 })
-      const refused = yield* Effect.exit(wrong.send("PING"))
+      const refused = yield* Effect.exit(
+        RedisPool.make({ url: Redacted.make(`redis://:wrong-pw@127.0.0.1:${server.port}`), maxRetries: 0 })
+      )
       assert.strictEqual(tagOf(refused), "ConnectionError")
       assert.notInclude(JSON.stringify(failure(refused)), "wrong-pw")
       assert.notInclude(String(failure(refused)), "wrong-pw")
@@ -625,6 +672,8 @@ layer(
       const errors: Array<RedisError> = []
       const redis = yield* RedisPool.make({
         port: proxy.port,
+        // The first dial is the command's own, so the pool starts without connecting.
+        lazyConnect: true,
         retrySchedule: Schedule.recurs(5).pipe(
           Schedule.setInputType<RedisError>(),
           Schedule.tap((meta) => Effect.sync(() => void errors.push(meta.input)))
@@ -637,6 +686,70 @@ layer(
       assert.strictEqual(errors[0]!._tag, "ConnectionError")
       assert.strictEqual(yield* server.cli("GET", "retry:unwritten"), "1")
     }))
+})
+
+describe("a blocking pop whose caller left, and a server that stalls", () => {
+  for (const stall of [500, 2_500, 10_000]) {
+    it.live(`a stall of ${stall} ms after the push: every element is served, still listed or pushed back`, () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make()
+        const redis = yield* RedisPool.make({ port: server.port, readTimeout: 500 })
+        const producer = yield* RedisPool.make({ port: server.port, readTimeout: 60_000, maxRetries: 0 })
+        // Two consumers: one blocks without limit, one with a block time shorter than the stall.
+        const keys = ["stall:forever", "stall:short"] as const
+        const consumers = yield* Effect.forEach(keys, (key, i) =>
+          Effect.forkChild(redis.blpop([key], i === 0 ? 0 : "1 second")))
+        const blocked = Effect.map(server.cli("INFO", "clients"), (info) => info.includes("blocked_clients:2"))
+        assert.isTrue(yield* eventually(blocked))
+        yield* server.pause
+        // The pushes reach the server while it is stopped; it serves the pops when it runs again.
+        const pushes = yield* Effect.forEach(keys, (key) => Effect.forkChild(producer.send("RPUSH", key, "element")))
+        yield* pause(100)
+        // The consumers leave at once.
+        yield* Effect.forEach(consumers, Fiber.interrupt, { discard: true })
+        yield* pause(stall)
+        yield* server.resume
+        // Both pushes are acknowledged: each element was accepted by the server.
+        assert.deepStrictEqual(yield* Effect.forEach(pushes, Fiber.join), [1, 1])
+        // Nobody got them, so each is in its list: never popped (released first) or popped and pushed back.
+        for (const key of keys) {
+          assert.isTrue(yield* eventually(Effect.map(server.cli("LLEN", key), (n) => n === "1"), 20_000), key)
+        }
+        assert.strictEqual(yield* server.cli("LRANGE", keys[0], "0", "-1"), "element")
+      }), { timeout: 60_000 })
+  }
+})
+
+layer(RedisServer.layer(), { excludeTestServices: true })("RedisPool under a burst", (it) => {
+  it.effect("100 000 commands at once on a cold pool: beyond maxWaiters they fail at once, the rest are served", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      // A generous poolTimeout: on a loaded machine the waiting callers must not time out before they are served.
+      const redis = yield* RedisPool.make({ port: server.port, lazyConnect: true, poolSize: 4, poolTimeout: 60_000 })
+      const exits = yield* Effect.forEach(
+        Array.from({ length: 100_000 }, (_, i) => i),
+        (i) => Effect.exit(redis.send("ECHO", String(i))),
+        { concurrency: "unbounded" }
+      )
+      let served = 0
+      let refused = 0
+      for (let i = 0; i < exits.length; i++) {
+        const exit = exits[i]!
+        if (Exit.isSuccess(exit)) {
+          assert.strictEqual(exit.value, String(i))
+          served++
+        } else {
+          assert.strictEqual(tagOf(exit), "PoolQueueFullError")
+          refused++
+        }
+      }
+      // The callers that waited were served: the pool's dial was not starved by the crowd.
+      assert.isAtLeast(served, 10_000)
+      assert.isAbove(refused, 0)
+      assert.strictEqual(served + refused, 100_000)
+      const stats = yield* redis.stats
+      assert.strictEqual(stats.pendingWaiters, 0)
+    }), { timeout: 120_000 })
 })
 
 layer(RedisServer.layer(), { excludeTestServices: true })("RedisPool retries server refusals", (it) => {

@@ -29,6 +29,8 @@ export interface Settings {
   readonly drainTimeout: number
   readonly maxPending: number
   readonly onPush: ((push: ReadonlyArray<Reply>) => void) | undefined
+  /** Releases this connection's blocked command from another connection (`CLIENT UNBLOCK <id>`): true when it did; see `orphan`. */
+  readonly unblock: ((clientId: number) => Effect.Effect<boolean, unknown>) | undefined
   readonly decoder: {
     readonly bytes?: boolean
     readonly maxBulkLength?: number
@@ -79,6 +81,10 @@ class Slot {
   names: ReadonlyArray<string> | undefined = undefined
   /** A single blocking command's arguments: what to put back if it pops for a caller who left. */
   args: ReadonlyArray<Arg> | undefined = undefined
+  /** Written, its caller gone, its reply not in: counted in `ConnSocket.overdue` until the reply lands. */
+  overdue = false
+  /** How long it may wait to be written (the call's own timeout, else `writeTimeout`). */
+  writeTimeout = 0
   constructor(
     resume: Resume,
     bytes: Uint8Array,
@@ -171,6 +177,17 @@ export class ConnSocket {
   private closed = false
   /** Closed by the client while only callers who left are in flight, one of them a blocking pop: reads on until they land. */
   private lingering = false
+  /** A blocking command's caller left and the server was asked to release it: never reused, read until it answers. */
+  private retired = false
+  /** The fiber asking the server to release the blocked command is running. */
+  private unblocking = false
+  /**
+   * Written commands whose callers left before their replies came. While any is
+   * out, nothing new is written: if its request never reached the server (a
+   * middlebox that dropped it), the next reply would otherwise be taken for its
+   * reply, and every reply after it would go to the caller before its own.
+   */
+  private overdue = 0
   private closeError: ConnectionError | undefined
   private timer: ReturnType<typeof setTimeout> | undefined
   private timerAt = 0
@@ -225,7 +242,7 @@ export class ConnSocket {
   }
 
   get isHealthy(): boolean {
-    return !this.closed && !this.lingering
+    return !this.closed && !this.lingering && !this.retired
   }
 
   get isClosed(): boolean {
@@ -340,8 +357,10 @@ export class ConnSocket {
       slot.kind = kind
       slot.names = names
     }
-    const writeTimeout = this.settings.writeTimeout
+    // A call's own timeout bounds its wait to be written too (behind a late reply, say: see `overdue`).
+    const writeTimeout = options?.timeout ?? this.settings.writeTimeout
     if (writeTimeout > 0) {
+      slot.writeTimeout = writeTimeout
       slot.deadline = Date.now() + writeTimeout
       this.armTimer(slot.deadline)
     }
@@ -363,7 +382,7 @@ export class ConnSocket {
   }
 
   private flush(): void {
-    if (this.closed || this.waitingDrain) return
+    if (this.closed || this.waitingDrain || this.overdue > 0) return
     const queue = this.writeQueue
     const max = this.settings.maxPending
     let head = this.writeHead
@@ -438,9 +457,23 @@ export class ConnSocket {
 
   /** A written command whose caller left: keep the slot so replies stay in order, drop the reply when it lands. */
   private orphan(slot: Slot, now: number): void {
+    if (!slot.overdue) {
+      slot.overdue = true
+      this.overdue++
+    }
     if (slot.blocking) {
       // Closing does not stop a stalled server from popping for this caller once it runs again (it serves the
-      // pop before it reads the close). Keep reading for a bounded time and put back whatever it pops.
+      // pop before it reads the close). With `unblock`, another connection asks the server to release this one
+      // (CLIENT UNBLOCK): the server then answers it, nil or what it popped, whenever it runs again, and this
+      // connection reads on until it does, without a deadline, and puts back whatever was popped. It is never
+      // reused: an UNBLOCK still on its way must not release someone else's command. Without `unblock`, it
+      // reads on for a bounded time.
+      if (this.settings.unblock !== undefined && this.clientId > 0) {
+        slot.deadline = 0
+        this.retired = true
+        this.startUnblock()
+        return
+      }
       if (slot.args === undefined || slot.readTimeout === 0) {
         this.fail(this.closedError("a caller left a blocking command without a deadline; the connection is closed"))
         return
@@ -456,6 +489,46 @@ export class ConnSocket {
     }
     slot.deadline = now + drain
     this.armTimer(slot.deadline)
+  }
+
+  /** Whether a blocking command whose caller left is still waiting for its reply. */
+  private awaitingOrphanedBlock(): boolean {
+    if (this.closed) return false
+    for (let i = this.readHead; i < this.readQueue.length; i++) {
+      const slot = this.readQueue[i]!
+      if (slot.blocking && slot.resume === undefined) return true
+    }
+    return false
+  }
+
+  /**
+   * Asks the server, through `unblock`, to release the blocked command until it
+   * answers: an UNBLOCK that arrives before the server has blocked the command
+   * finds nothing to release, and one sent while the server is stalled may time
+   * out, so it is sent again (100 ms apart) while the reply is still awaited. A
+   * server that answers "nothing blocked" ten times in a row while the reply has
+   * still not come has no command of this connection left (its request or its
+   * reply was lost on the way): the connection is closed rather than wait forever.
+   */
+  private startUnblock(): void {
+    if (this.unblocking) return
+    this.unblocking = true
+    const unblock = this.settings.unblock!
+    const clientId = this.clientId
+    let nothingBlocked = 0
+    const attempt: Effect.Effect<void> = Effect.suspend(() => {
+      if (!this.awaitingOrphanedBlock()) return Effect.void
+      return Effect.flatMap(Effect.exit(Effect.suspend(() => unblock(clientId))), (exit) => {
+        if (!this.awaitingOrphanedBlock()) return Effect.void
+        nothingBlocked = exit._tag === "Success" && !exit.value ? nothingBlocked + 1 : 0
+        if (nothingBlocked >= 10) {
+          this.fail(this.closedError("the server holds no blocked command for this connection: its reply was lost"))
+          return Effect.void
+        }
+        return Effect.flatMap(Effect.sleep(100), () => attempt)
+      })
+    })
+    Effect.runFork(Effect.ensuring(attempt, Effect.sync(() => void (this.unblocking = false))))
   }
 
   // ---------------------------------------------------------------------------
@@ -581,6 +654,11 @@ export class ConnSocket {
     }
     this.inFlight -= slot.count
     slot.state = DONE
+    if (slot.overdue) {
+      slot.overdue = false
+      // Back in step: what waited to be written goes now.
+      if (--this.overdue === 0 && this.writeHead < this.writeQueue.length) this.scheduleFlush()
+    }
   }
 
   /** Removes the head slot (all its replies are in) and answers its caller. */
@@ -635,7 +713,7 @@ export class ConnSocket {
         this.queued -= slot.count
         const resume = slot.resume
         slot.resume = undefined
-        resume?.(Exit.fail(this.timeoutError(slot, "write", this.settings.writeTimeout)))
+        resume?.(Exit.fail(this.timeoutError(slot, "write", slot.writeTimeout)))
         if (this.closed) return
       } else if (next === 0 || slot.deadline < next) {
         next = slot.deadline

@@ -55,6 +55,7 @@ export const connSpecs: { readonly [K in keyof Conn.ConnOptions]-?: Spec } = {
   libVer: string,
   onConnect: { kind: "function" },
   onPush: { kind: "function" },
+  unblock: { kind: "function" },
   bytes: boolean,
   maxBulkLength: integer(1),
   maxAggregateLength: integer(1),
@@ -78,6 +79,7 @@ export const poolSpecs: { readonly [K in keyof Omit<Pool.PoolOptions<never>, "di
   probeBackoffMax: duration(true),
   reaperFrequency: duration(true),
   maxConcurrentDials: integer(1),
+  maxWaiters: integer(0),
   closeTimeout: duration(),
   drainTimeout: duration(),
   maxInFlight: integer(1),
@@ -99,7 +101,8 @@ export const serviceSpecs: { readonly [K in keyof Options]-?: Spec } = {
   retrySchedule: { kind: "schedule" },
   tracing: boolean,
   traceArguments: boolean,
-  metrics: boolean
+  metrics: boolean,
+  lazyConnect: boolean
 }
 
 const invalid = (option: string, message: string) =>

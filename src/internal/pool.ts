@@ -24,6 +24,7 @@ import {
   ConnectionError,
   PoolClosedError,
   PoolExhaustedError,
+  PoolQueueFullError,
   type PoolSnapshot,
   PoolTimeoutError
 } from "../Errors.ts"
@@ -42,7 +43,13 @@ export type { Entry } from "./poolEntry.ts"
 export type { RemovalReason, Stats } from "./poolStats.ts"
 
 /** @internal */
-export type AcquireError = PoolTimeoutError | PoolExhaustedError | PoolClosedError | CircuitOpenError | ConnectionError
+export type AcquireError =
+  | PoolTimeoutError
+  | PoolExhaustedError
+  | PoolQueueFullError
+  | PoolClosedError
+  | CircuitOpenError
+  | ConnectionError
 
 /** What a request for a turn is for: a caller's checkout, growing the shared set, or refilling `minIdleConns`. */
 export type RequestKind = "exclusive" | "grow" | "refill"
@@ -173,6 +180,8 @@ export class PoolImpl<C extends Poolable> {
   }
 
   drained: Deferred.Deferred<void> | undefined = undefined
+  /** Callers of `awaitWarm` waiting for the refill of `minIdleConns`. */
+  private warmWaiters: Array<(exit: Exit.Exit<void, ConnectionError>) => void> = []
   /** The pool clock at the reaper's last tick or the last clock read. */
   approxNow = 0
 
@@ -408,9 +417,25 @@ export class PoolImpl<C extends Poolable> {
     // "granted": a dial is under way for it; its completion hands the result on.
   }
 
+  /** The error for a caller that finds `maxWaiters` callers waiting already; undefined when there is room. */
+  queueFull(): PoolQueueFullError | undefined {
+    const max = this.options.maxWaiters
+    if (max === 0 || this.turns.queue.size + this.shared.waiters.size < max) return undefined
+    return new PoolQueueFullError({
+      maxWaiters: max,
+      pool: this.snapshot(),
+      message: `${max} callers are waiting for a connection already (maxWaiters ${max}): not waiting with them`
+    })
+  }
+
   acquireSlow(): Effect.Effect<Entry<C>, AcquireError> {
     return Effect.callback<Entry<C>, AcquireError>((resume) => {
       if (this.closed) return resume(Effect.fail(closedError()))
+      // Only a caller that would queue counts against the bound; one served at once does not.
+      if (this.turns.queue.size > 0 || this.turns.free <= 0) {
+        const full = this.queueFull()
+        if (full !== undefined) return resume(Effect.fail(full))
+      }
       const request = new Request(this, "exclusive", resume)
       this.submit(request)
       // Even when the request is already served, its resumption may be
@@ -535,6 +560,34 @@ export class PoolImpl<C extends Poolable> {
     } else {
       this.turns.giveBack()
     }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Warm-up
+
+  /**
+   * Completes when `minIdleConns` connections are idle, or fails with the first
+   * refill dial's `ConnectionError` (the service's start waits on it).
+   */
+  awaitWarm(): Effect.Effect<void, ConnectionError> {
+    return Effect.callback<void, ConnectionError>((resume) => {
+      if (this.idle.length >= this.options.minIdleConns) return resume(Effect.void)
+      const waiter = (exit: Exit.Exit<void, ConnectionError>) => resume(exit)
+      this.warmWaiters.push(waiter)
+      return Effect.sync(() => {
+        this.warmWaiters = this.warmWaiters.filter((w) => w !== waiter)
+      })
+    })
+  }
+
+  /** A refill dial ended: wakes `awaitWarm`'s callers on its failure, or once enough connections are idle. */
+  warmed(error: ConnectionError | undefined): void {
+    if (this.warmWaiters.length === 0) return
+    if (error === undefined && this.idle.length < this.options.minIdleConns) return
+    const waiters = this.warmWaiters
+    this.warmWaiters = []
+    const exit = error === undefined ? Exit.void : Exit.fail(error)
+    for (const waiter of waiters) schedule(() => waiter(exit))
   }
 
   // ---------------------------------------------------------------------------

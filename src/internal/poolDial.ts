@@ -136,6 +136,7 @@ const dialDone = <C extends Poolable>(
       ? new PoolClosedError({ message: "the pool closed while dialing" })
       : toConnectionError(exit.cause)
     if (!interrupted && error._tag === "ConnectionError") pool.breaker.dialFailed(error)
+    if (request.kind === "refill") pool.warmed(error._tag === "ConnectionError" ? error : undefined)
     if (request.kind === "grow" && pool.shared.entries.length === 0) pool.shared.failWaiters(error)
     if (request.kind === "exclusive" && request.state === "granted") pool.failRequest(request, error, false)
     if (request.kind === "grow") pool.shared.growPending = false
@@ -165,6 +166,7 @@ const dialDone = <C extends Poolable>(
     // connection goes idle and the turn to the next waiter, who takes it.
     pool.putIdle(entry)
     pool.turns.giveBack()
+    if (request.kind === "refill") pool.warmed(undefined)
   }
   return Effect.void
 }

@@ -26,6 +26,7 @@ export interface Resolved {
   readonly probeBackoffMax: number
   readonly reaperFrequency: number
   readonly maxConcurrentDials: number
+  readonly maxWaiters: number
   readonly closeTimeout: number
   readonly drainTimeout: number
   readonly maxInFlight: number
@@ -77,6 +78,7 @@ export const resolveUnsafe = (options: Omit<PoolOptions<never>, "dial">): Resolv
     probeBackoffMax,
     reaperFrequency: millis(options.reaperFrequency, 1_000),
     maxConcurrentDials: options.maxConcurrentDials ?? Math.min(poolSize, 4),
+    maxWaiters: options.maxWaiters ?? 10_000,
     closeTimeout: millis(options.closeTimeout, 5_000),
     drainTimeout: millis(options.drainTimeout, 1_000),
     maxInFlight,

@@ -109,6 +109,8 @@ export class SharedSet<C extends Poolable> {
       if (pool.breaker.open && this.entries.length === 0 && pool.idle.length === 0) {
         return resume(Effect.fail(pool.breaker.error()))
       }
+      const full = pool.queueFull()
+      if (full !== undefined) return resume(Effect.fail(full))
       const start = pool.now()
       const waiter = new SharedWaiter(this, start, start + pool.options.poolTimeout, resume)
       this.waiters.add(waiter)
