@@ -94,6 +94,14 @@ describe("RedisCluster", () => {
       assert.strictEqual(yield* cluster.cli(node, "CONFIG", "GET", "appendfsync"), "appendfsync\nalways")
     }))
 
+  it.effect("a missing binary fails at once with a typed error that says how to install it", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(RedisCluster.make({ binary: "/nonexistent/bin/redis-server" }))
+      assert.strictEqual(error._tag, "RedisClusterError")
+      assert.strictEqual(error.reason, "start")
+      assert.include(error.message, "apt-get install -y redis-server")
+    }))
+
   it.effect("interrupting the fiber that holds the scope stops every node", () =>
     Effect.gen(function*() {
       const started = yield* Deferred.make<RedisCluster.RedisCluster>()
