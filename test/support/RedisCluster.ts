@@ -155,7 +155,7 @@ export interface RedisCluster {
   readonly replicas: Effect.Effect<ReadonlyArray<NodeInfo>, RedisClusterError>
   /** The master that owns `slot` (as the first running node sees it). */
   readonly masterOf: (slot: number) => Effect.Effect<ClusterNode, RedisClusterError>
-  /** The handle of a node. */
+  /** The handle of a node; throws a `RedisClusterError` (`state`) for a node of another cluster. */
   readonly node: (ref: NodeRef) => ClusterNode
   /** SIGKILL; returns once the process is gone. The others notice after `nodeTimeoutMillis` and fail over. */
   readonly kill: (ref: NodeRef) => Effect.Effect<void, RedisClusterError>

@@ -26,10 +26,10 @@
  *
  * @since 0.1.0
  */
+import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as fs from "node:fs"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -136,7 +136,7 @@ export interface RedisSentinel {
   readonly masterAddress: Effect.Effect<{ readonly host: string; readonly port: number }, RedisSentinelError>
   /** The data node the sentinels name as master (see `masterAddress`). */
   readonly master: Effect.Effect<SentinelGroupNode, RedisSentinelError>
-  /** The handle of a node, by port. */
+  /** The handle of a node, by port; throws a `RedisSentinelError` (`state`) for a port of another group. */
   readonly node: (ref: NodeRef) => SentinelGroupNode
   /** SIGKILL; returns once the process is gone. */
   readonly kill: (ref: NodeRef) => Effect.Effect<void, RedisSentinelError>
