@@ -205,7 +205,7 @@ const makeOurs = async (
   port: number,
   options: RedisPool.Options = {},
   name = "ours"
-): Promise<Contender & { redis: RedisPool.Service }> => {
+): Promise<Contender & { redis: RedisPool.Standalone }> => {
   const scope = await Effect.runPromise(Scope.make())
   const redis = await Effect.runPromise(RedisPool.make({ host: HOST, port, ...options }).pipe(Scope.provide(scope)))
   return {

@@ -36,8 +36,7 @@
  *   holds for both). The connection goes back when the scope closes (a
  *   pending `WATCH` undone with `UNWATCH`), unless a command on it failed, was
  *   interrupted or is still running, or left other state behind (`MULTI`,
- *   `SELECT`, ...): then it is closed. Its commands
- *   are neither retried nor observed by the pool's metrics. Closing the layer
+ *   `SELECT`, ...): then it is closed. Its commands are not retried. Closing the layer
  *   closes the connections still reserved, failing their commands. A
  *   connection used after its scope closed fails with `InvalidArgumentError`
  *   rather than reaching a connection someone else now holds.
@@ -62,7 +61,6 @@ import { type ConnectionError, InvalidArgumentError, type RedisError, type Redis
 import { toNodeReply, toNodeScriptReply } from "./internal/persistenceReply.ts"
 import { evalWithFallback, sha1 } from "./internal/script.ts"
 import { commandName } from "./internal/commandTraits.ts"
-import * as Exclusive from "./internal/exclusive.ts"
 import * as RedisPool from "./RedisPool.ts"
 import type * as Resp from "./Resp.ts"
 
@@ -101,11 +99,6 @@ const makeEval = (send: (args: ReadonlyArray<Resp.Arg>) => Effect.Effect<Resp.Re
 /** What a reserved connection may not run: pub/sub and MONITOR replies never answer a command. */
 const refusedOnReserved = new Set(["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR"])
 
-/** What a reserved connection carries; `released` once its scope closed. */
-interface Reservation extends Exclusive.ConnState {
-  released: boolean
-}
-
 /**
  * Builds the `Redis` service on the `RedisPool` in context. Connections
  * reserved when the scope closes are closed.
@@ -116,7 +109,6 @@ interface Reservation extends Exclusive.ConnState {
 export const make: Effect.Effect<Redis.Redis["Service"], never, RedisPool.RedisPool | Scope.Scope> = Effect.gen(
   function*() {
     const redis = yield* RedisPool.RedisPool
-    const pool = redis.pool
 
     const send: Send = <A = unknown>(command: string, ...args: ReadonlyArray<string>) =>
       Effect.mapBoth(redis.send(command, ...args), {
@@ -124,6 +116,7 @@ export const make: Effect.Effect<Redis.Redis["Service"], never, RedisPool.RedisP
         onSuccess: (reply) => toNodeReply(command, args, reply) as A
       })
 
+    // Closing the layer closes the connections still reserved, failing what runs on them.
     const reserved = new Set<Conn.Conn>()
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
@@ -133,10 +126,10 @@ export const make: Effect.Effect<Redis.Redis["Service"], never, RedisPool.RedisP
       })
     )
 
-    const reserveConnection = (conn: Conn.Conn, state: Reservation): Redis.Connection => {
+    const reserveConnection = (connection: RedisPool.Connection, released: () => boolean): Redis.Connection => {
       const sendArgs = (args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, RedisError> =>
         Effect.suspend(() => {
-          if (state.released) {
+          if (released()) {
             return Effect.fail(
               new InvalidArgumentError({
                 option: "reserve",
@@ -153,15 +146,12 @@ export const make: Effect.Effect<Redis.Redis["Service"], never, RedisPool.RedisP
               })
             )
           }
-          Exclusive.track(state, name, args)
-          state.active++
-          return Effect.onExit(conn.send(args), (exit) => {
-            state.active--
+          return Effect.onExit(connection.send(String(args[0]), ...args.slice(1)), (exit) => {
             if (Exit.isFailure(exit)) {
               const error = Cause.findErrorOption(exit.cause)
               // A NOSCRIPT on EVALSHA is answered by `eval` with EVAL; the connection is in sync. Any other
               // failure (an error reply too, as node-redis's reserved connections do) closes it at release.
-              if (!(error._tag === "Some" && name === "EVALSHA" && isNoScript(error.value))) state.failed = true
+              if (!(error._tag === "Some" && name === "EVALSHA" && isNoScript(error.value))) return connection.discard
             }
             return Effect.void
           })
@@ -179,19 +169,18 @@ export const make: Effect.Effect<Redis.Redis["Service"], never, RedisPool.RedisP
     const reserve: Effect.Effect<Redis.Connection, Redis.RedisError, Scope.Scope> = Effect.uninterruptibleMask(
       (restore) =>
         Effect.gen(function*() {
-          const conn = yield* Effect.mapError(restore(pool.get), toRedisError)
-          const state: Reservation = { ...Exclusive.fresh(), released: false }
-          reserved.add(conn)
-          // Runs before the pool's own release (added after it): a connection that may carry
-          // a command or state is closed, and the pool's release then finds nothing to return.
+          const connection = yield* Effect.mapError(restore(redis.reserve), toRedisError)
+          let released = false
+          reserved.add(connection.conn)
+          // Runs first (added last): later commands on it are refused rather than reach a connection the
+          // pool may have handed to someone else.
           yield* Effect.addFinalizer(() =>
-            Effect.suspend(() => {
-              state.released = true
-              if (!reserved.delete(conn)) return Effect.void
-              return Exclusive.release(pool.remove, conn, state, false)
+            Effect.sync(() => {
+              released = true
+              reserved.delete(connection.conn)
             })
           )
-          return reserveConnection(conn, state)
+          return reserveConnection(connection, () => released)
         })
     )
 

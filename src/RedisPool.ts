@@ -253,15 +253,19 @@ export type CommandMethods =
 
 
 /**
- * A connection of your own, inside `withConnection` or `watch`. Every command
- * is allowed; nothing is retried. State left on it (a WATCH, a MULTI, a
- * SELECT, ...) is cleaned up or the connection closed when the block ends.
+ * A connection of your own, inside `withConnection`, `watch` or `reserve`.
+ * Every command is allowed; nothing is retried. When the block (or the scope)
+ * ends it goes back to the pool only if it carries nothing: a pending WATCH is
+ * undone with UNWATCH; a MULTI, a SELECT or another state change, a command
+ * still running or an interruption closes it.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Connection extends Executor, CommandMethods {
   readonly conn: Conn.Conn
+  /** Closes the connection when the block ends instead of returning it (you know it carries something). */
+  readonly discard: Effect.Effect<void>
 }
 
 /**
@@ -287,6 +291,12 @@ export interface Service extends Executor, CommandMethods {
     f: (tx: Connection) => Effect.Effect<T, E, R>
   ) => Effect.Effect<BatchResults<T>, E | RedisError, R>
   /** Runs `f` with an exclusive connection, returned (or closed, if it carries state) afterwards. */
+  /**
+   * An exclusive connection for as long as the current scope lasts (Effect's
+   * `Redis.reserve`), returned or closed when the scope closes by the same rule
+   * as `withConnection`'s.
+   */
+  readonly reserve: Effect.Effect<Connection, RedisError, Scope.Scope>
   readonly withConnection: <A, E, R>(
     f: (connection: Connection) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | RedisError, R>
@@ -304,8 +314,18 @@ export interface Service extends Executor, CommandMethods {
   readonly ssubscribe: (...channels: ReadonlyArray<string>) => Stream.Stream<PubSub.PubSubEvent, RedisError>
   /** The subscriber shared by `subscribe`, `psubscribe` and `ssubscribe` (and its `subscribeQueue` and `stats`). */
   readonly subscriber: PubSub.Subscriber
-  /** The pool's counters. */
+  /** The pool's counters (for a service over many servers, summed over their pools). */
   readonly stats: Effect.Effect<Pool.PoolStats>
+}
+
+/**
+ * The service on one server (what {@link make} builds), with the pool it runs
+ * on.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Standalone extends Service {
   /** The underlying pool. */
   readonly pool: Pool.Pool<Conn.Conn>
 }
@@ -350,7 +370,7 @@ export class RedisPool extends Context.Service<RedisPool, Service>()("effect-red
  */
 export const make = (
   options: Options = {}
-): Effect.Effect<Service, InvalidArgumentError | ConnectionError, Scope.Scope> =>
+): Effect.Effect<Standalone, InvalidArgumentError | ConnectionError, Scope.Scope> =>
   Effect.gen(function*() {
     const resolved = yield* resolve(options)
     // A blocking command whose caller left is released by a CLIENT UNBLOCK on another connection of this pool
@@ -366,7 +386,7 @@ export const make = (
     unblock = (clientId) => Effect.map(shared.send("CLIENT", "UNBLOCK", clientId), (released) => released === 1)
     const exclusive = makeExclusive(pool, observer)
 
-    return RedisPool.of({
+    const service: Standalone = {
       ...commandMethods(shared.run),
       ...shared,
       ...exclusive,
@@ -376,7 +396,8 @@ export const make = (
       subscriber,
       stats: pool.stats,
       pool
-    })
+    }
+    return service
   })
 
 /**

@@ -387,6 +387,26 @@ const suite = (protocol: 2 | 3) =>
         assert.strictEqual(fromDb1, "in-db-1")
       })))
 
+    it.effect("reserve: a connection for the scope, returned clean, UNWATCHed, or closed when it carries state or is discarded", () =>
+      withRedis(Effect.gen(function*() {
+        const redis = yield* RedisPool.RedisPool
+        const key = `reserve${protocol}`
+        const removed = () => Effect.map(redis.stats, (s) => sumRemoved(s.removals))
+        const before = yield* removed()
+        assert.strictEqual(yield* Effect.scoped(Effect.flatMap(redis.reserve, (c) => c.send("PING"))), "PONG")
+        assert.strictEqual(yield* removed(), before)
+        // A WATCH left behind is undone (UNWATCH) and the connection kept.
+        const watched = yield* Effect.scoped(Effect.flatMap(redis.reserve, (c) =>
+          Effect.as(c.send("WATCH", key), c.conn)))
+        assert.strictEqual(yield* removed(), before)
+        assert.isTrue(watched.isHealthy)
+        // SELECT, or discard, closes it.
+        yield* Effect.scoped(Effect.flatMap(redis.reserve, (c) => c.send("SELECT", 1)))
+        assert.strictEqual(yield* removed(), before + 1)
+        yield* Effect.scoped(Effect.flatMap(redis.reserve, (c) => Effect.andThen(c.send("PING"), c.discard)))
+        assert.strictEqual(yield* removed(), before + 2)
+      })))
+
     it.effect("an interrupted watch or withConnection closes its connection instead of returning it", () =>
       withRedis(Effect.gen(function*() {
         const redis = yield* RedisPool.RedisPool

@@ -12,6 +12,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Scope from "effect/Scope"
 import type * as Conn from "../Conn.ts"
 import { InvalidArgumentError, type RedisError } from "../Errors.ts"
 import type * as Pool from "../Pool.ts"
@@ -83,8 +84,8 @@ export const release = (remove: Remove, conn: Conn.Conn, state: ConnState, inter
 // -----------------------------------------------------------------------------
 // the service's exclusive operations
 
-/** `withConnection`, `multi` and `watch` of the service. */
-export type ExclusiveOps = Pick<Service, "withConnection" | "multi" | "watch">
+/** `withConnection`, `reserve`, `multi` and `watch` of the service. */
+export type ExclusiveOps = Pick<Service, "withConnection" | "reserve" | "multi" | "watch">
 
 /** @internal */
 export const makeExclusive = (pool: Pool.Pool<Conn.Conn>, observer: Observer): ExclusiveOps => {
@@ -93,7 +94,11 @@ export const makeExclusive = (pool: Pool.Pool<Conn.Conn>, observer: Observer): E
     const sendOn = (args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, RedisError> => {
       const name = commandName(args)
       track(state, name, args)
-      return observer.observe(name, args, () => conn.send(args))
+      state.active++
+      return Effect.onExit(observer.observe(name, args, () => conn.send(args)), () => {
+        state.active--
+        return Effect.void
+      })
     }
     const runOn = <A>(command: Command<A>): Effect.Effect<A, RedisError> =>
       command.invalid !== undefined
@@ -102,6 +107,7 @@ export const makeExclusive = (pool: Pool.Pool<Conn.Conn>, observer: Observer): E
     return {
       ...commandMethods(runOn),
       conn,
+      discard: Effect.sync(() => void (state.failed = true)),
       send: (command, ...args) => sendOn([command, ...args]),
       run: runOn,
       pipeline: (items) => {
@@ -135,6 +141,17 @@ export const makeExclusive = (pool: Pool.Pool<Conn.Conn>, observer: Observer): E
   const withConnection = <A, E, R>(
     f: (connection: Connection) => Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | RedisError, R> => exclusive((conn, state) => f(connection(conn, state)))
+
+  const reserve: Effect.Effect<Connection, RedisError, Scope.Scope> = Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function*() {
+      const conn = yield* restore(pool.get)
+      const state = fresh()
+      // Added after `get`'s own finalizer, so it runs first: the connection is cleaned up or closed
+      // before the pool takes it back (a closed one the pool then finds nothing to return of).
+      yield* Effect.addFinalizer((exit) => release(pool.remove, conn, state, Exit.hasInterrupts(exit)))
+      return connection(conn, state)
+    })
+  )
 
   const transaction = <T extends ReadonlyArray<BatchItem>>(
     conn: Conn.Conn,
@@ -179,5 +196,5 @@ export const makeExclusive = (pool: Pool.Pool<Conn.Conn>, observer: Observer): E
     })
   }
 
-  return { withConnection, multi, watch }
+  return { withConnection, reserve, multi, watch }
 }
