@@ -1,7 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
 import * as Command from "../src/Command.ts"
 import * as C from "../src/Commands.ts"
@@ -9,12 +7,8 @@ import * as Conn from "../src/Conn.ts"
 import { InvalidArgumentError, RedisReplyError, ReplyTypeError } from "../src/Errors.ts"
 import type * as Resp from "../src/Resp.ts"
 import * as RedisServer from "./support/RedisServer.ts"
+import { failure } from "./support/effects.ts"
 
-const errorOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
-  if (Exit.isSuccess(exit)) return undefined
-  const error = Cause.findErrorOption(exit.cause)
-  return error._tag === "Some" ? error.value : undefined
-}
 
 const decodeThrows = <A>(command: C.Command<A>, reply: Resp.Reply): ReplyTypeError => {
   try {
@@ -79,7 +73,7 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Commands against a re
           assert.strictEqual(yield* run(C.getex(k("s1"))), "v3")
           assert.isNull(yield* run(C.getex(k("missing"), { expire: 1500 })))
           // an INCR of a non-integer is the server's error, not a decode failure
-          const wrong = errorOf(yield* Effect.exit(run(C.incr(k("s1")))))
+          const wrong = failure(yield* Effect.exit(run(C.incr(k("s1")))))
           assert.instanceOf(wrong, RedisReplyError)
         }))
 
@@ -141,7 +135,7 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Commands against a re
           assert.strictEqual(yield* run(C.type(k("zz"))), "none")
           yield* run(C.rename(k("c"), k("c2")))
           assert.strictEqual(yield* run(C.get(k("c2"))), "3")
-          const missing = errorOf(yield* Effect.exit(run(C.rename(k("zz"), k("zz2")))))
+          const missing = failure(yield* Effect.exit(run(C.rename(k("zz"), k("zz2")))))
           assert.instanceOf(missing, RedisReplyError)
           assert.strictEqual(yield* run(C.del(k("a"), k("zz"))), 1)
           assert.strictEqual(yield* run(C.unlink(k("b"), k("c2"))), 2)
@@ -296,7 +290,7 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Commands against a re
           assert.isNull(yield* run(C.xread([[k("st2"), "99-0"]], { count: 5 })))
 
           yield* run(C.xgroupCreate(k("grp"), "g", "0", { mkStream: true }))
-          const busy = errorOf(yield* Effect.exit(run(C.xgroupCreate(k("grp"), "g"))))
+          const busy = failure(yield* Effect.exit(run(C.xgroupCreate(k("grp"), "g"))))
           assert.instanceOf(busy, RedisReplyError)
           assert.strictEqual((busy as RedisReplyError).code, "BUSYGROUP")
           yield* run(C.xadd(k("grp"), { job: "1" }, { id: "1-1" }))
@@ -327,7 +321,7 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Commands against a re
           const s = Command.script("return {KEYS[1], ARGV[1], tonumber(ARGV[2]) + 1, redis.call('PING')}")
           assert.match(s.sha1, /^[0-9a-f]{40}$/)
           yield* run({ args: ["SCRIPT", "FLUSH"], decode: () => undefined })
-          const missing = errorOf(yield* Effect.exit(run(C.evalsha(s, [k("key")], ["arg", 41]))))
+          const missing = failure(yield* Effect.exit(run(C.evalsha(s, [k("key")], ["arg", 41]))))
           assert.instanceOf(missing, RedisReplyError)
           assert.strictEqual((missing as RedisReplyError).code, "NOSCRIPT")
           assert.strictEqual(yield* run(C.scriptLoad(s)), s.sha1)
@@ -445,7 +439,7 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Commands against a re
       const run = Command.executeWith((args) => conn.send(args))
       yield* run(C.hset("wrongshape", { f: "v" }))
       const mislabelled: C.Command<string | null> = { args: ["HGETALL", "wrongshape"], decode: C.get("x").decode }
-      const error = errorOf(yield* Effect.exit(run(mislabelled)))
+      const error = failure(yield* Effect.exit(run(mislabelled)))
       assert.instanceOf(error, ReplyTypeError)
       assert.strictEqual((error as ReplyTypeError).command, "GET")
       assert.strictEqual((error as ReplyTypeError).received, "map")
@@ -513,7 +507,7 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Commands against a re
         assert.instanceOf(command.invalid, InvalidArgumentError, `expected ${command.args.join(" ")} to be invalid`)
         assert.strictEqual(command.invalid!._tag, "InvalidArgumentError")
         const exit = yield* Effect.exit(run(command))
-        assert.instanceOf(errorOf(exit), InvalidArgumentError)
+        assert.instanceOf(failure(exit), InvalidArgumentError)
       }
       assert.strictEqual(sent, 0)
       // valid commands carry no `invalid` field at all
@@ -605,7 +599,7 @@ describe("decoders", () => {
   it.effect("decodeReply turns a wrong shape into a failure, not a defect", () =>
     Effect.gen(function*() {
       const exit = yield* Effect.exit(Command.decodeReply(C.incr("k"), "nope"))
-      assert.instanceOf(errorOf(exit), ReplyTypeError)
+      assert.instanceOf(failure(exit), ReplyTypeError)
       assert.strictEqual(yield* Command.decodeReply(C.incr("k"), 7), 7)
     }))
 })

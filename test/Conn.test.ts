@@ -1,5 +1,4 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -17,23 +16,10 @@ import * as FaultProxy from "./support/FaultProxy.ts"
 import { freePort } from "./support/ports.ts"
 import * as RawServer from "./support/RawServer.ts"
 import * as RedisServer from "./support/RedisServer.ts"
+import { eventually, failure, pause, tagOf } from "./support/effects.ts"
 
-/** Real-time wait (tests run with live clocks; the connection's timers are Node's). */
-const pause = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
 
-/** Polls `predicate` every 10 ms, up to `millis` (a bound against hanging, not a timing assertion). */
-const eventually = (predicate: () => boolean, millis = 10_000) =>
-  Effect.gen(function*() {
-    const until = Date.now() + millis
-    while (!predicate() && Date.now() < until) yield* pause(10)
-    return predicate()
-  })
 
-const failure = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
-  if (Exit.isSuccess(exit)) return undefined
-  const error = Cause.findErrorOption(exit.cause)
-  return error._tag === "Some" ? error.value : undefined
-}
 
 /** Waits (bounded) until the server counts `n` blocked clients. */
 const blockedClients = (conn: Conn.Conn, n: number) =>
@@ -53,10 +39,6 @@ const commandCalls = (conn: Conn.Conn, command: string) =>
     (info) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(String(info))?.[1] ?? 0)
   )
 
-const tagOf = <A, E>(exit: Exit.Exit<A, E>): string | undefined => {
-  const error = failure(exit)
-  return typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : undefined
-}
 
 describe("restoreCommand", () => {
   it("puts back what a blocking pop took: head, tail, or sorted set; nothing for nil or moves", () => {

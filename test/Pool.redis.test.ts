@@ -3,32 +3,16 @@
  * support on a free port). Live clocks: the connections' timers are Node's.
  */
 import { assert, describe, layer } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type * as Conn from "../src/Conn.ts"
 import * as Pool from "../src/Pool.ts"
 import * as RedisServer from "./support/RedisServer.ts"
+import { eventually, failure } from "./support/effects.ts"
 
-const pause = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
 
-/** Polls `predicate` every 20 ms, up to `millis` (a bound against hanging, not a timing assertion). */
-const eventually = <E, R>(predicate: Effect.Effect<boolean, E, R>, millis = 15_000) =>
-  Effect.gen(function*() {
-    const until = Date.now() + millis
-    while (Date.now() < until) {
-      if (yield* predicate) return true
-      yield* pause(20)
-    }
-    return yield* predicate
-  })
 
-const errorOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
-  if (Exit.isSuccess(exit)) return undefined
-  const error = Cause.findErrorOption(exit.cause)
-  return error._tag === "Some" ? error.value : undefined
-}
 
 const ping = (conn: Conn.Conn) => conn.send(["PING"])
 
@@ -82,7 +66,7 @@ describe("Pool against a real redis-server", () => {
         // The server has databases 0 to 15.
         const pool = yield* Pool.makeConnPool({ poolSize: 2, breakerThreshold: 100, conn: { port: server.port, db: 16 } })
         for (let i = 0; i < 3; i++) {
-          const error = errorOf(yield* Effect.exit(pool.withConn(ping))) as { _tag?: string; reason?: string; message?: string }
+          const error = failure(yield* Effect.exit(pool.withConn(ping))) as { _tag?: string; reason?: string; message?: string }
           assert.strictEqual(error?._tag, "ConnectionError", "a connection to a database that does not exist was used")
           assert.strictEqual(error.reason, "handshake")
           assert.include(error.message, "SELECT 16")
@@ -103,7 +87,7 @@ describe("Pool against a real redis-server", () => {
         const scope = yield* Scope.make()
         const five = yield* Effect.forEach(Array.from({ length: 5 }), () => Scope.provide(pool.get, scope))
         const sixth = yield* Effect.exit(pool.withConn(ping))
-        const error = errorOf(sixth) as { _tag: string; message: string } | undefined
+        const error = failure(sixth) as { _tag: string; message: string } | undefined
         assert.strictEqual(error?._tag, "ConnectionError")
         for (const conn of five) assert.strictEqual(yield* ping(conn), "PONG")
         const stats = pool.statsUnsafe()
@@ -124,7 +108,7 @@ describe("Pool against a real redis-server", () => {
         const pool = yield* Pool.makeConnPool({ poolSize: 2, conn: { port: server.port } })
         const scope = yield* Scope.make()
         yield* Scope.provide(pool.get, scope)
-        const error = errorOf(yield* Effect.exit(pool.withConn(ping))) as { message: string } | undefined
+        const error = failure(yield* Effect.exit(pool.withConn(ping))) as { message: string } | undefined
         yield* Scope.close(scope, Exit.void)
         assert.include(error?.message, "max number of clients reached")
       }))
@@ -145,9 +129,9 @@ describe("Pool against a real redis-server", () => {
         yield* server.kill
         // Callers see the refusals, then the open breaker, which fails fast without dialing.
         const exits = yield* Effect.forEach(Array.from({ length: 6 }), () => Effect.exit(pool.withConn(ping)))
-        const tags = exits.map((exit) => (errorOf(exit) as { _tag?: string } | undefined)?._tag)
+        const tags = exits.map((exit) => (failure(exit) as { _tag?: string } | undefined)?._tag)
         assert.isTrue(tags.every((tag) => tag === "ConnectionError" || tag === "CircuitOpenError"), String(tags))
-        const open = errorOf(exits[exits.length - 1]!) as {
+        const open = failure(exits[exits.length - 1]!) as {
           _tag: string
           lastError: { reason: string }
           failures: number

@@ -1,5 +1,4 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -8,28 +7,12 @@ import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as Pool from "../src/Pool.ts"
-import { type FakeConn, makeDialer } from "./support/FakeConn.ts"
+import { type FakeConn, makeDialer, makePool } from "./support/FakeConn.ts"
+import { spin, tagOf, until } from "./support/effects.ts"
 
-const until = (predicate: () => boolean, rounds = 2_000) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < rounds && !predicate(); i++) yield* Effect.yieldNow
-    return predicate()
-  })
 
-const spin = (rounds = 50) => until(() => false, rounds)
 
-const tagOf = <A, E>(exit: Exit.Exit<A, E>): string | undefined => {
-  if (Exit.isSuccess(exit)) return undefined
-  const error = Cause.findErrorOption(exit.cause)
-  return error._tag === "Some" ? (error.value as { _tag?: string })._tag : undefined
-}
 
-const makePool = (options: Omit<Pool.PoolOptions<FakeConn>, "dial">, dialer = makeDialer()) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    const pool = yield* Scope.provide(Pool.make({ ...options, dial: dialer.dial }), scope)
-    return { pool, dialer, scope, close: Scope.close(scope, Exit.void) }
-  })
 
 /** A shared caller that stays on its connection until `done` completes. */
 const sharedCaller = (pool: Pool.Pool<FakeConn>) =>

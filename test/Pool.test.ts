@@ -1,5 +1,4 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -8,27 +7,12 @@ import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as Pool from "../src/Pool.ts"
 import { expiresAt } from "../src/internal/poolOptions.ts"
-import { type FakeConn, makeDialer } from "./support/FakeConn.ts"
+import { type FakeConn, makeDialer, makePool } from "./support/FakeConn.ts"
+import { failure, spin, tagOf, until } from "./support/effects.ts"
 
-/** Lets background fibers run until `predicate` holds (bounded, not a timing assertion). */
-const until = (predicate: () => boolean, rounds = 2_000) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < rounds && !predicate(); i++) yield* Effect.yieldNow
-    return predicate()
-  })
 
-const spin = (rounds = 50) => until(() => false, rounds)
 
-const errorOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
-  if (Exit.isSuccess(exit)) return undefined
-  const error = Cause.findErrorOption(exit.cause)
-  return error._tag === "Some" ? error.value : undefined
-}
 
-const tagOf = <A, E>(exit: Exit.Exit<A, E>): string | undefined => {
-  const error = errorOf(exit) as { readonly _tag?: string } | undefined
-  return error?._tag
-}
 
 /** An exclusive checkout held in its own scope until `release`. */
 const hold = (pool: Pool.Pool<FakeConn>) =>
@@ -38,13 +22,6 @@ const hold = (pool: Pool.Pool<FakeConn>) =>
     return { conn, release: Scope.close(scope, Exit.void) }
   })
 
-/** Builds a pool in a scope the test can close itself. */
-const makePool = (options: Omit<Pool.PoolOptions<FakeConn>, "dial">, dialer = makeDialer()) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    const pool = yield* Scope.provide(Pool.make({ ...options, dial: dialer.dial }), scope)
-    return { pool, dialer, scope, close: Scope.close(scope, Exit.void) }
-  })
 
 describe("Pool options", () => {
   it.effect("invalid options fail make with InvalidArgumentError naming the option", () =>
@@ -65,14 +42,14 @@ describe("Pool options", () => {
       for (const [options, option] of cases) {
         const exit = yield* Effect.exit(Pool.make({ ...options, dial: dialer.dial }))
         assert.strictEqual(tagOf(exit), "InvalidArgumentError", option)
-        assert.strictEqual((errorOf(exit) as { option?: string }).option, option)
+        assert.strictEqual((failure(exit) as { option?: string }).option, option)
       }
       assert.strictEqual(dialer.dials, 0)
     }))
 })
 
 describe("Pool: go-redis ConnPool scenarios", () => {
-  it.effect("1. closing while minIdleConns dials are in flight: late connections are closed, stats end at zero", () =>
+  it.effect("closing while minIdleConns dials are in flight: late connections are closed, stats end at zero", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
       const dialer = makeDialer()
@@ -91,7 +68,7 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.isTrue(stats.closed)
     }))
 
-  it.effect("2. with every turn taken the next get waits; removing one connection unblocks it", () =>
+  it.effect("with every turn taken the next get waits; removing one connection unblocks it", () =>
     Effect.gen(function*() {
       const { pool } = yield* makePool({ poolSize: 10 })
       const held = yield* Effect.forEach(Array.from({ length: 10 }), () => hold(pool))
@@ -109,7 +86,7 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(pool.statsUnsafe().turnsInUse, 10)
     }))
 
-  it.effect.each([1, 32])("3. minIdleConns (%d) is reached at creation, replenished after get and after remove", (min) =>
+  it.effect.each([1, 32])("minIdleConns (%d) is reached at creation, replenished after get and after remove", (min) =>
     Effect.gen(function*() {
       const { pool } = yield* makePool({ poolSize: 100, minIdleConns: min, maxConcurrentDials: 100 })
       assert.isTrue(yield* until(() => pool.statsUnsafe().idle === min))
@@ -122,7 +99,7 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(pool.statsUnsafe().idle, min)
     }))
 
-  it.effect("4. never more than poolSize: the 101st get times out after poolTimeout and is counted", () =>
+  it.effect("never more than poolSize: the 101st get times out after poolTimeout and is counted", () =>
     Effect.gen(function*() {
       const { dialer, pool } = yield* makePool({ poolSize: 100, poolTimeout: 1_000 })
       const held = yield* Effect.forEach(Array.from({ length: 100 }), () => hold(pool), { concurrency: "unbounded" })
@@ -134,7 +111,7 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       yield* TestClock.adjust(1)
       const exit = yield* Fiber.join(late)
       assert.strictEqual(tagOf(exit), "PoolTimeoutError")
-      const error = errorOf(exit) as { waitingFor: string; waitedMillis: number; pool: { inUse: number; max: number } }
+      const error = failure(exit) as { waitingFor: string; waitedMillis: number; pool: { inUse: number; max: number } }
       assert.strictEqual(error.waitingFor, "turn")
       assert.strictEqual(error.waitedMillis, 1_000)
       assert.strictEqual(error.pool.inUse, 100)
@@ -152,7 +129,7 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(dialer.open, 0)
     }))
 
-  it.live("5. get+put racing get+remove with a 1 ms connMaxIdleTime: no error, counts consistent", () =>
+  it.live("get+put racing get+remove with a 1 ms connMaxIdleTime: no error, counts consistent", () =>
     Effect.gen(function*() {
       const { dialer, pool } = yield* makePool({ poolSize: 10, connMaxIdleTime: 1 })
       const putter = Effect.forEach(
@@ -176,7 +153,7 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(stats.hits + stats.misses, 1200)
     }))
 
-  it.effect("6. poolSize 1000 with minIdleConns 50 and 1000 checkouts held: exactly 1000 connections, 0 idle", () =>
+  it.effect("poolSize 1000 with minIdleConns 50 and 1000 checkouts held: exactly 1000 connections, 0 idle", () =>
     Effect.gen(function*() {
       const { dialer, pool } = yield* makePool({ poolSize: 1000, minIdleConns: 50 })
       yield* Effect.forEach(Array.from({ length: 1000 }), () => hold(pool), { concurrency: "unbounded" })
@@ -188,7 +165,7 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(dialer.open, 1000)
     }))
 
-  it.effect("7. wait stats: a second get on poolSize 1 waits 1 s: wait count 1, wait time 1 s", () =>
+  it.effect("wait stats: a second get on poolSize 1 waits 1 s: wait count 1, wait time 1 s", () =>
     Effect.gen(function*() {
       const { pool } = yield* makePool({ poolSize: 1, poolTimeout: 5_000 })
       const first = yield* hold(pool)
@@ -205,7 +182,7 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(stats.idle, 0)
     }))
 
-  it.effect("8. a dial that fails or dies gives its turn back and leaks nothing (also for minIdleConns dials)", () =>
+  it.effect("a dial that fails or dies gives its turn back and leaks nothing (also for minIdleConns dials)", () =>
     Effect.gen(function*() {
       const { dialer, pool } = yield* makePool({ poolSize: 3, breakerThreshold: 100 })
       dialer.mode = { _tag: "fail" }
@@ -214,7 +191,7 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       dialer.mode = { _tag: "die" }
       const died = yield* Effect.exit(pool.withConn(() => Effect.void))
       assert.strictEqual(tagOf(died), "ConnectionError")
-      assert.include((errorOf(died) as { message: string }).message, "dialer panicked")
+      assert.include((failure(died) as { message: string }).message, "dialer panicked")
       assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
       assert.strictEqual(pool.statsUnsafe().total, 0)
       dialer.mode = { _tag: "ok" }
@@ -232,18 +209,18 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(stats.turnsInUse, 0)
     }))
 
-  it.effect("9. maxActiveConns below poolSize fails at once with PoolExhaustedError, not a timeout", () =>
+  it.effect("maxActiveConns below poolSize fails at once with PoolExhaustedError, not a timeout", () =>
     Effect.gen(function*() {
       const { pool } = yield* makePool({ poolSize: 2, maxActiveConns: 1, poolTimeout: 200 })
       yield* hold(pool)
       const exit = yield* Effect.exit(pool.withConn(() => Effect.void))
       assert.strictEqual(tagOf(exit), "PoolExhaustedError")
-      assert.strictEqual((errorOf(exit) as { maxActiveConns: number }).maxActiveConns, 1)
+      assert.strictEqual((failure(exit) as { maxActiveConns: number }).maxActiveConns, 1)
       assert.strictEqual(pool.statsUnsafe().timeouts, 0)
       assert.strictEqual(pool.statsUnsafe().turnsInUse, 1)
     }))
 
-  it.effect("10. a caller interrupted while its dial is in flight: the connection goes to the next waiter", () =>
+  it.effect("a caller interrupted while its dial is in flight: the connection goes to the next waiter", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
       const dialer = makeDialer()
@@ -264,7 +241,7 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(pool.statsUnsafe().idle, 1)
     }))
 
-  it.effect("10b. with nobody waiting, the connection dialed for an interrupted caller goes idle", () =>
+  it.effect("with nobody waiting, the connection dialed for an interrupted caller goes idle", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
       const dialer = makeDialer()
@@ -291,7 +268,7 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       yield* TestClock.adjust(1_000)
       const exit = yield* Fiber.join(caller)
       assert.strictEqual(tagOf(exit), "PoolTimeoutError")
-      const error = errorOf(exit) as { waitingFor: string; waitedMillis: number; message: string }
+      const error = failure(exit) as { waitingFor: string; waitedMillis: number; message: string }
       assert.strictEqual(error.waitingFor, "dial")
       assert.strictEqual(error.waitedMillis, 1_000)
       assert.include(error.message, "poolTimeout 1000 ms")
@@ -301,7 +278,7 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(pool.statsUnsafe().timeouts, 1)
     }))
 
-  it.effect("11. 1000 gets against a failing dial: the breaker opens, no dials until the probe, no turn leaks", () =>
+  it.effect("1000 gets against a failing dial: the breaker opens, no dials until the probe, no turn leaks", () =>
     Effect.gen(function*() {
       const dialer = makeDialer()
       dialer.mode = { _tag: "fail" }
@@ -320,7 +297,7 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(stats.breaker.state, "open")
       assert.strictEqual(stats.turnsInUse, 0)
       assert.strictEqual(stats.total, 0)
-      const open = errorOf(exits[exits.length - 1]!) as {
+      const open = failure(exits[exits.length - 1]!) as {
         _tag: string
         lastError: { reason: string }
         failures: number
@@ -348,7 +325,7 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(pool.statsUnsafe().hits, 1) // the probe's connection was reused
     }))
 
-  it.effect("12. a broken idle connection is discarded on get and the caller gets a working one", () =>
+  it.effect("a broken idle connection is discarded on get and the caller gets a working one", () =>
     Effect.gen(function*() {
       const { pool } = yield* makePool({ poolSize: 10 })
       const broken = yield* pool.withConn((conn) => Effect.succeed(conn))
@@ -366,7 +343,7 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(stats.removals.unhealthy, 1)
     }))
 
-  it.effect("13. 100 sequential checkouts reuse one connection: 1 connection, 99 hits, 1 miss", () =>
+  it.effect("100 sequential checkouts reuse one connection: 1 connection, 99 hits, 1 miss", () =>
     Effect.gen(function*() {
       const { dialer, pool } = yield* makePool({ poolSize: 10 })
       for (let i = 0; i < 100; i++) yield* pool.withConn(() => Effect.void)
@@ -377,7 +354,7 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(dialer.dials, 1)
     }))
 
-  it.effect("14. lifetime jitter: none never expires, 0 is exact, otherwise within ± jitter", () =>
+  it.effect("lifetime jitter: none never expires, 0 is exact, otherwise within ± jitter", () =>
     Effect.gen(function*() {
       assert.strictEqual(expiresAt(1_000, 0, 0, 0.5), Infinity)
       assert.strictEqual(expiresAt(1_000, 60_000, 0, 0.9), 61_000)
@@ -417,7 +394,7 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(pool.statsUnsafe().pendingWaiters, 3)
       const refused = yield* Effect.exit(pool.withConn(() => Effect.succeed("never")))
       assert.strictEqual(tagOf(refused), "PoolQueueFullError")
-      const error = errorOf(refused) as { maxWaiters: number; pool: { pending: number } }
+      const error = failure(refused) as { maxWaiters: number; pool: { pending: number } }
       assert.strictEqual(error.maxWaiters, 3)
       assert.strictEqual(error.pool.pending, 3)
       // Shared callers count against the same bound.
@@ -467,7 +444,7 @@ describe("Pool: what comes back, what goes out next", () => {
         conn.isHealthy = false
         return Effect.fail("the caller's own error" as const)
       }))
-      assert.strictEqual(errorOf(failed), "the caller's own error")
+      assert.strictEqual(failure(failed), "the caller's own error")
       yield* settled(c!, 3)
       // Broken with replies pending: closed at once, not drained.
       const d = yield* pool.withConn((conn) => Effect.sync(() => (conn.pending = 1, conn.isHealthy = false, conn)))

@@ -16,9 +16,8 @@ import * as FaultProxy from "./support/FaultProxy.ts"
 import type * as Resp from "../src/Resp.ts"
 import { freePort } from "./support/ports.ts"
 import * as RedisServer from "./support/RedisServer.ts"
+import { failure, pause } from "./support/effects.ts"
 
-/** Real-time wait (the connection's timers are Node's). */
-const pause = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
 
 /** Bounds a wait so that a bug fails the test instead of hanging it (not a timing assertion). */
 const bounded = <A, E, R>(effect: Effect.Effect<A, E, R>, what: string, millis = 15_000) =>
@@ -47,11 +46,6 @@ const subscriberConnections = (conn: Conn.Conn, name: string) =>
   Effect.map(conn.send(["CLIENT", "LIST", "TYPE", "pubsub"]), (reply) =>
     String(reply).split("\n").filter((line) => line.includes(` name=${name} `)).length)
 
-const errorOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
-  if (Exit.isSuccess(exit)) return undefined
-  const error = Cause.findErrorOption(exit.cause)
-  return error._tag === "Some" ? error.value : undefined
-}
 
 const fastReconnect = Schedule.spaced("50 millis")
 
@@ -229,7 +223,7 @@ layer(RedisServer.layer(), { excludeTestServices: true })("PubSub against one se
       const buffered: ReadonlyArray<PubSub.PubSubEvent> = yield* bounded(slow, "the buffered events")
       assert.deepStrictEqual(buffered, [0, 1, 2, 3].map((i) => ({ _tag: "Message", channel: "strict", message: `m${i}` })))
       const failed = yield* bounded(Effect.exit(slow), "the failure")
-      const error = errorOf(failed) as RedisError | undefined
+      const error = failure(failed) as RedisError | undefined
       assert.strictEqual(error?._tag, "SubscriberOverflowError")
       assert.strictEqual(error?._tag === "SubscriberOverflowError" ? error.bufferSize : undefined, 4)
       yield* Scope.close(scope, Exit.void)
@@ -262,7 +256,7 @@ layer(RedisServer.layer(), { excludeTestServices: true })("PubSub against one se
       assert.strictEqual(yield* subscriberConnections(publisher, "int"), 1)
       yield* Scope.close(scope, Exit.void)
       const exit = yield* survivor.exit
-      const error = errorOf(exit) as RedisError | undefined
+      const error = failure(exit) as RedisError | undefined
       assert.strictEqual(error?._tag, "ConnectionError")
       // The server notices the closed socket on its own time: poll (bounded).
       let left = -1
@@ -272,7 +266,7 @@ layer(RedisServer.layer(), { excludeTestServices: true })("PubSub against one se
       }
       assert.strictEqual(left, 0)
       const late = yield* Effect.exit(Stream.runDrain(subscriber.subscribe("int:late")))
-      assert.strictEqual((errorOf(late) as RedisError | undefined)?._tag, "ConnectionError")
+      assert.strictEqual((failure(late) as RedisError | undefined)?._tag, "ConnectionError")
     }))
 
   it.effect("subscribeQueue: a queue of { channel, message } that holds its subscription for the scope", () =>
@@ -299,7 +293,7 @@ layer(RedisServer.layer(), { excludeTestServices: true })("PubSub against one se
       yield* server.cli("ACL", "SETUSER", "default", "resetchannels", "&allowed:*")
       const refused = yield* Effect.exit(Stream.runDrain(subscriber.subscribe("secret")))
       yield* server.cli("ACL", "SETUSER", "default", "allchannels")
-      assert.strictEqual((errorOf(refused) as RedisError | undefined)?._tag, "RedisReplyError")
+      assert.strictEqual((failure(refused) as RedisError | undefined)?._tag, "RedisReplyError")
       assert.strictEqual((yield* subscriber.stats).channels, 1)
       yield* publisher.send(["PUBLISH", "allowed:x", "still here"])
       assert.strictEqual((yield* fine.nextMessage("allowed:x")).message, "still here")
@@ -454,10 +448,10 @@ describe("PubSub across server faults", () => {
       const queue = yield* subscriber.subscribeQueue("gone-q")
       assert.strictEqual((yield* stream.next("Subscribed"))._tag, "Subscribed")
       yield* server.stop
-      const error = errorOf(yield* stream.exit) as RedisError | undefined
+      const error = failure(yield* stream.exit) as RedisError | undefined
       assert.strictEqual(error?._tag, "ConnectionError")
       const queued = yield* bounded(Effect.exit(Queue.take(queue)), "the queue to fail")
-      assert.strictEqual((errorOf(queued) as RedisError | undefined)?._tag, "ConnectionError")
+      assert.strictEqual((failure(queued) as RedisError | undefined)?._tag, "ConnectionError")
       assert.strictEqual((yield* subscriber.stats).channels, 0)
       // Once the server is back, a new subscription works again.
       yield* server.start
@@ -474,7 +468,7 @@ describe("PubSub across server faults", () => {
         reconnectTimeout: "10 minutes"
       })
       const exit = yield* bounded(Effect.exit(Stream.runDrain(subscriber.subscribe("locked"))), "the stream to fail", 45_000)
-      const error = errorOf(exit) as RedisError | undefined
+      const error = failure(exit) as RedisError | undefined
       assert.strictEqual(error?._tag, "ConnectionError")
       assert.strictEqual(error?._tag === "ConnectionError" ? error.reason : undefined, "auth")
       assert.include(error?.message, "WRONGPASS")
@@ -482,7 +476,7 @@ describe("PubSub across server faults", () => {
       // A queue too, and the next subscription tries again (and is refused again): nothing is stuck.
       const queue = yield* subscriber.subscribeQueue("locked-q")
       const queued = yield* bounded(Effect.exit(Queue.take(queue)), "the queue to fail", 45_000)
-      assert.strictEqual((errorOf(queued) as RedisError | undefined)?._tag, "ConnectionError")
+      assert.strictEqual((failure(queued) as RedisError | undefined)?._tag, "ConnectionError")
     }), 60_000)
 
   it.live("a refused SELECT (no such database) fails the subscription at once with the server's reason", () =>
@@ -490,7 +484,7 @@ describe("PubSub across server faults", () => {
       const server = yield* RedisServer.make({ config: ["databases 2"] })
       const subscriber = yield* PubSub.make({ connect: Conn.make({ port: server.port, db: 5 }), reconnectTimeout: "10 minutes" })
       const exit = yield* bounded(Effect.exit(Stream.runDrain(subscriber.subscribe("db5"))), "the stream to fail", 45_000)
-      const error = errorOf(exit) as RedisError | undefined
+      const error = failure(exit) as RedisError | undefined
       assert.strictEqual(error?._tag, "ConnectionError")
       assert.strictEqual(error?._tag === "ConnectionError" ? error.reason : undefined, "handshake")
       assert.include(error?.message, "SELECT 5")
@@ -507,7 +501,7 @@ describe("PubSub across server faults", () => {
         reconnectTimeout: "10 minutes"
       })
       const denied = yield* bounded(Effect.exit(Stream.runDrain(subscriber.subscribe("secret"))), "the stream to fail", 45_000)
-      assert.strictEqual((errorOf(denied) as RedisError | undefined)?._tag, "RedisReplyError")
+      assert.strictEqual((failure(denied) as RedisError | undefined)?._tag, "RedisReplyError")
       const allowed = yield* consume(subscriber.subscribe("allowed:1"))
       assert.strictEqual((yield* allowed.next("Subscribed"))._tag, "Subscribed")
       yield* proxy.cutAll
@@ -523,7 +517,7 @@ describe("PubSub across server faults", () => {
         reconnectTimeout: 500
       })
       const exit = yield* bounded(Effect.exit(Stream.runDrain(subscriber.subscribe("nowhere"))), "the stream to fail")
-      const error = errorOf(exit) as RedisError | undefined
+      const error = failure(exit) as RedisError | undefined
       assert.strictEqual(error?._tag, "ConnectionError")
       assert.strictEqual(error?._tag === "ConnectionError" ? error.reason : undefined, "refused")
     }), 30_000)

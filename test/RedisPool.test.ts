@@ -20,14 +20,10 @@ import * as RedisPool from "../src/RedisPool.ts"
 import type * as Resp from "../src/Resp.ts"
 import * as FaultProxy from "./support/FaultProxy.ts"
 import { freePort } from "./support/ports.ts"
-import { eventually, failure, pause } from "./support/effects.ts"
+import { eventually, failure, pause, tagOf } from "./support/effects.ts"
 import * as RedisServer from "./support/RedisServer.ts"
 
 
-const tagOf = <A, E>(exit: Exit.Exit<A, E>): string | undefined => {
-  const error = failure(exit)
-  return typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : undefined
-}
 
 /** A typed command built by hand (the Commands module builds these for real). */
 const getString = (key: string): RedisPool.Command<string | null> => ({

@@ -7,16 +7,16 @@ const runNine = () => (nine ??= checkShort(9, { connectionBound: false }))
 
 // Short versions of the network-side chaos scenarios (issue 8); `npm run chaos` runs the full ones.
 describe("chaos: network faults (short)", () => {
-  it("3. a 2 s black hole: nothing lost or misdelivered, and the pool comes back to rest", () => checkShort(3, { destroysBytes: true }).then(() => undefined), CHAOS_TIMEOUT)
-  it("4. connections cut in the middle of replies: every caller told, nothing lost or misdelivered", () => checkShort(4).then(() => undefined), CHAOS_TIMEOUT)
-  it("5. one byte per chunk: replies still reach their own callers", () => checkShort(5).then(() => undefined), CHAOS_TIMEOUT)
-  it("6. non-RESP bytes injected into one connection's replies: a protocol error, never a wrong reply", () => checkShort(6).then(() => undefined), CHAOS_TIMEOUT)
-  it("9. a declared 4 GiB bulk length: a bounded error, memory stays flat, the pool recovers", async () => {
+  it("a 2 s black hole: nothing lost or misdelivered, and the pool comes back to rest", () => checkShort(3, { destroysBytes: true }).then(() => undefined), CHAOS_TIMEOUT)
+  it("connections cut in the middle of replies: every caller told, nothing lost or misdelivered", () => checkShort(4).then(() => undefined), CHAOS_TIMEOUT)
+  it("one byte per chunk: replies still reach their own callers", () => checkShort(5).then(() => undefined), CHAOS_TIMEOUT)
+  it("non-RESP bytes injected into one connection's replies: a protocol error, never a wrong reply", () => checkShort(6).then(() => undefined), CHAOS_TIMEOUT)
+  it("a declared 4 GiB bulk length: a bounded error, memory stays flat, the pool recovers", async () => {
     const result = await runNine()
     expect(result.failures["ProtocolError"]).toBeGreaterThan(0)
     expect(result.heapAfterMb - result.heapBeforeMb).toBeLessThan(64)
   }, CHAOS_TIMEOUT)
-  it("9. no reconnect storm: connections opened stay within 2 × (poolSize + the connections the fault cut)", async () => {
+  it("no reconnect storm: connections opened stay within 2 × (poolSize + the connections the fault cut)", async () => {
     const result = await runNine()
     expect(result.opened).toBeLessThanOrEqual(connectionBound(result))
   }, CHAOS_TIMEOUT)

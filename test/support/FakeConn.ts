@@ -6,11 +6,12 @@
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { ConnectionError } from "../../src/Errors.ts"
-import type { Poolable } from "../../src/Pool.ts"
+import * as Pool from "../../src/Pool.ts"
 
-export class FakeConn implements Poolable {
+export class FakeConn implements Pool.Poolable {
   readonly id: number
   isHealthy = true
   readonly createdAt: number
@@ -98,3 +99,11 @@ export const makeDialer = (): Dialer => {
   }
   return self
 }
+
+/** Builds a pool of fake connections in a scope the test can close itself. */
+export const makePool = (options: Omit<Pool.PoolOptions<FakeConn>, "dial">, dialer = makeDialer()) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const pool = yield* Scope.provide(Pool.make({ ...options, dial: dialer.dial }), scope)
+    return { pool, dialer, scope, close: Scope.close(scope, Exit.void) }
+  })

@@ -7,6 +7,7 @@ import * as FaultProxy from "./FaultProxy.ts"
 import { isListening } from "./ports.ts"
 import * as RawSocket from "./RawSocket.ts"
 import * as RedisServer from "./RedisServer.ts"
+import { eventually } from "./effects.ts"
 
 const command = (...args: ReadonlyArray<string>) =>
   `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join("")}`
@@ -17,16 +18,6 @@ const integers = (from: number, to: number) => {
   return out
 }
 
-/** Polls `check` with real timers until it holds or 15 s pass. */
-const eventually = (check: Effect.Effect<boolean>) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + 15_000
-    while (!(yield* check)) {
-      if (Date.now() > deadline) return false
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
-    }
-    return true
-  })
 
 /** Each test gets a fresh proxy (plain forwarding) in front of the suite's server. */
 const withProxy = <A, E>(f: (proxy: FaultProxy.FaultProxy, server: RedisServer.RedisServer) => Effect.Effect<A, E, Scope.Scope>) =>

@@ -13,6 +13,7 @@ import * as Scope from "effect/Scope"
 import { isListening } from "./ports.ts"
 import * as RawSocket from "./RawSocket.ts"
 import * as RedisServer from "./RedisServer.ts"
+import { eventually } from "./effects.ts"
 
 /** Alive and not a zombie. */
 const isAlive = (pid: number): boolean => {
@@ -24,16 +25,6 @@ const isAlive = (pid: number): boolean => {
   }
 }
 
-/** Polls with real timers until `check` holds or the bound passes; returns the last result. */
-const eventually = (check: () => boolean | Promise<boolean>, boundMillis = 15_000) =>
-  Effect.promise(async () => {
-    const deadline = Date.now() + boundMillis
-    while (true) {
-      if (await check()) return true
-      if (Date.now() > deadline) return false
-      await new Promise((resolve) => setTimeout(resolve, 25))
-    }
-  })
 
 const listening = (port: number) => Effect.promise(() => isListening(port))
 
