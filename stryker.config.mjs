@@ -15,12 +15,19 @@ export default {
   plugins: ["@stryker-mutator/vitest-runner"],
   vitest: { configFile: "vitest.mutate.config.ts", related: false, pool: "forks" },
   mutate: [
-    "src/internal/pool.ts",
+    // the pool: one module per concept
     "src/Pool.ts",
-    "src/internal/connSocket.ts",
+    "src/internal/pool.ts",
+    "src/internal/pool{Turns,Idle,Deadlines,Dial,Breaker,Shared,Reaper,Request,Options}.ts",
+    // the connection
     "src/Conn.ts",
+    "src/internal/conn{Socket,Slot,Deadlines,Blocked,PubSub,Handshake,Dial,Restore}.ts",
+    // the codec
     "src/Resp.ts",
+    "src/internal/resp{Decoder,Writer}.ts",
+    // the service
     "src/RedisPool.ts",
+    "src/internal/{shared,exclusive,batch,redisPoolRetry}.ts",
     "src/Persistence.ts"
   ],
   coverageAnalysis: "perTest",

@@ -26,25 +26,24 @@
  *
  * @since 0.1.0
  */
-import * as net from "node:net"
-import * as tls from "node:tls"
+import type * as tls from "node:tls"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import {
   type CommandTimeoutError,
   ConnectionError,
-  type ConnectionErrorReason,
   type InvalidArgumentError,
-  ProtocolError,
-  RedisReplyError
+  type ProtocolError,
+  type RedisReplyError
 } from "./Errors.ts"
-import { version } from "./internal/connVersion.ts"
-import { ConnSocket, type Settings } from "./internal/connSocket.ts"
+import { dial } from "./internal/connDial.ts"
+import { handshake } from "./internal/connHandshake.ts"
+import type { Settings } from "./internal/connSlot.ts"
+import { ConnSocket } from "./internal/connSocket.ts"
 import type * as Resp from "./Resp.ts"
-import { textOf } from "./internal/text.ts"
 
 /**
  * How to reach a server and how to talk to it. Durations accept anything
@@ -227,398 +226,6 @@ const millis = (input: Duration.Input | undefined, fallback: number): number => 
   return Number.isFinite(ms) && ms > 0 ? Math.ceil(ms) : 0
 }
 
-const toCallOptions = (options: SendOptions | undefined) =>
-  options === undefined
-    ? undefined
-    : { timeout: options.timeout === undefined ? undefined : millis(options.timeout, 0), blocking: options.blocking }
-
-class ConnImpl implements Conn {
-  readonly socket: ConnSocket
-  readonly quitTimeout: number
-  constructor(socket: ConnSocket) {
-    this.socket = socket
-    this.quitTimeout = socket.settings.readTimeout > 0 ? socket.settings.readTimeout : 1000
-  }
-  get id() {
-    return this.socket.id
-  }
-  get clientId() {
-    return this.socket.clientId
-  }
-  get address() {
-    return this.socket.address
-  }
-  get protocol() {
-    return this.socket.protocol
-  }
-  get createdAt() {
-    return this.socket.createdAt
-  }
-  get usedAt() {
-    return this.socket.usedAt
-  }
-  get pending() {
-    return this.socket.pending
-  }
-  get inFlight() {
-    return this.socket.inFlightCount
-  }
-  get writeCount() {
-    return this.socket.writeCount
-  }
-  get isHealthy() {
-    return this.socket.isHealthy
-  }
-  readonly send = (args: ReadonlyArray<Resp.Arg>, options?: SendOptions) =>
-    this.socket.send(args, options === undefined ? undefined : toCallOptions(options))
-  readonly sendBatch = (commands: ReadonlyArray<ReadonlyArray<Resp.Arg>>, options?: SendOptions) =>
-    this.socket.sendBatch(commands, options === undefined ? undefined : toCallOptions(options))
-  readonly sendPubSub = (args: ReadonlyArray<Resp.Arg>, options?: SendOptions) =>
-    this.socket.sendPubSub(args, options === undefined ? undefined : toCallOptions(options))
-  readonly setPushHandler = (handler: ((push: ReadonlyArray<Resp.Reply>) => void) | undefined) =>
-    this.socket.setPushHandler(handler)
-  get awaitIdle() {
-    return this.socket.awaitIdle
-  }
-  get awaitClose() {
-    return this.socket.awaitClose
-  }
-  get close() {
-    return this.socket.close
-  }
-  get quit(): Effect.Effect<void> {
-    return Effect.suspend(() =>
-      this.socket.isClosed
-        ? Effect.void
-        : this.socket.send(["QUIT"], { timeout: this.quitTimeout }).pipe(
-          Effect.exit,
-          Effect.andThen(this.socket.close)
-        )
-    )
-  }
-}
-
-// -----------------------------------------------------------------------------
-// dial
-
-const tlsCodes = /^(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_MISMATCH|ERR_OSSL)/
-
-const dialError = (error: NodeJS.ErrnoException, address: string, tlsPhase: boolean): ConnectionError => {
-  const code = error.code ?? ""
-  let reason: ConnectionErrorReason
-  if (code === "ECONNREFUSED" || code === "ENOENT" || code === "EACCES") reason = "refused"
-  else if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_FAIL" || code === "EAI_NONAME") reason = "dns"
-  else if (code === "ETIMEDOUT") reason = "timeout"
-  else if (tlsCodes.test(code) || (tlsPhase && code !== "ECONNRESET")) reason = "tls"
-  else if (code === "ECONNRESET" || code === "EPIPE") reason = tlsPhase ? "tls" : "reset"
-  else reason = "unknown"
-  return new ConnectionError({
-    reason,
-    message: `${reason}: dialing ${address} failed: ${error.message}`,
-    address,
-    written: false,
-    cause: error
-  })
-}
-
-const ignore = () => {}
-
-const dial = (options: ConnOptions, address: string): Effect.Effect<net.Socket, ConnectionError> =>
-  Effect.callback<net.Socket, ConnectionError>((resume) => {
-    const useTls = options.tls !== undefined && options.tls !== false
-    let socket: net.Socket
-    try {
-      if (useTls) {
-        const tlsOptions: tls.ConnectionOptions = options.tls === true ? {} : { ...(options.tls as tls.ConnectionOptions) }
-        // SNI carries host names only (RFC 6066): Node warns about an IP address (DEP0123) and will ignore it.
-        // Certificate checks are unchanged: without a server name they use the host, the same address.
-        if (tlsOptions.servername !== undefined && net.isIP(tlsOptions.servername) !== 0) delete tlsOptions.servername
-        if (options.path !== undefined) socket = tls.connect({ ...tlsOptions, path: options.path })
-        else {
-          const host = options.host ?? "127.0.0.1"
-          socket = tls.connect({
-            ...tlsOptions,
-            host,
-            port: options.port ?? 6379,
-            ...(tlsOptions.servername === undefined && net.isIP(host) === 0 ? { servername: host } : {})
-          })
-        }
-      } else {
-        socket = options.path !== undefined
-          ? net.connect({ path: options.path })
-          : net.connect({ host: options.host ?? "127.0.0.1", port: options.port ?? 6379 })
-      }
-    } catch (error) {
-      resume(Exit.fail(dialError(error as NodeJS.ErrnoException, address, false)))
-      return
-    }
-    socket.setNoDelay(true)
-    socket.setKeepAlive(true, 15_000)
-    // Never an unhandled 'error' event, whatever happens between the dial and the connection's own listeners.
-    socket.on("error", ignore)
-    let tcpConnected = false
-    const onConnect = () => {
-      tcpConnected = true
-    }
-    const onError = (error: NodeJS.ErrnoException) => {
-      cleanup()
-      socket.destroy()
-      resume(Exit.fail(dialError(error, address, useTls && tcpConnected)))
-    }
-    const onClose = () => {
-      cleanup()
-      resume(Exit.fail(
-        new ConnectionError({
-          reason: useTls && tcpConnected ? "tls" : "closed",
-          message: `closed: ${address} closed the connection while dialing`,
-          address,
-          written: false
-        })
-      ))
-    }
-    const onReady = () => {
-      cleanup()
-      resume(Exit.succeed(socket))
-    }
-    const cleanup = () => {
-      socket.off("connect", onConnect)
-      socket.off("error", onError)
-      socket.off("close", onClose)
-      socket.off(useTls ? "secureConnect" : "connect", onReady)
-    }
-    socket.on("connect", onConnect)
-    socket.on("error", onError)
-    socket.on("close", onClose)
-    socket.on(useTls ? "secureConnect" : "connect", onReady)
-    return Effect.sync(() => {
-      cleanup()
-      socket.destroy()
-    })
-  })
-
-// -----------------------------------------------------------------------------
-// handshake
-
-const authCodes = new Set(["WRONGPASS", "NOAUTH", "NOPERM"])
-
-const isUnknownCommand = (reply: Resp.Reply): boolean =>
-  reply instanceof RedisReplyError && /unknown (sub)?command/i.test(reply.message)
-
-const isHelloUnsupported = (reply: Resp.Reply): boolean =>
-  reply instanceof RedisReplyError && (reply.code === "NOPROTO" || /unknown command/i.test(reply.message))
-
-
-// `+OK`, also as bytes (`bytes: true`).
-const isOk = (reply: Resp.Reply): boolean => textOf(reply) === "OK"
-
-/** A field of a `HELLO` reply: a RESP3 map or a RESP2 flat array of pairs. */
-const helloField = (reply: Resp.Reply, key: string): Resp.Reply | undefined => {
-  if (reply instanceof Map) {
-    for (const [k, v] of reply) if (textOf(k) === key) return v
-  } else if (Array.isArray(reply)) {
-    for (let i = 0; i + 1 < reply.length; i += 2) if (textOf(reply[i]) === key) return reply[i + 1]
-  }
-  return undefined
-}
-
-const asNumber = (value: unknown): number | undefined => {
-  if (typeof value === "number") return value
-  if (typeof value === "bigint") return Number(value)
-  const text = textOf(value)
-  if (text === undefined) return undefined
-  const n = Number(text)
-  return Number.isFinite(n) ? n : undefined
-}
-
-/** What a reply is, for an error about its shape; never its content (a hostile server may echo a password). */
-const shapeOf = (reply: Resp.Reply | undefined): string => {
-  if (reply === undefined) return "nothing"
-  if (reply === null) return "nil"
-  switch (typeof reply) {
-    case "string":
-      return "a string"
-    case "number":
-      return Number.isInteger(reply) ? "an integer" : "a double"
-    case "bigint":
-      return "a big number"
-    case "boolean":
-      return "a boolean"
-  }
-  if (reply instanceof Uint8Array) return "a string"
-  if (reply instanceof RedisReplyError) return "an error"
-  if (Array.isArray(reply)) return "an array"
-  if (reply instanceof Map) return "a map"
-  return "a set"
-}
-
-/**
- * One handshake command's reply check. `accepts` says whether the reply is what the step
- * expects, error replies it tolerates included (they are counted, so the connection stays in
- * step); `shape` says what else it got.
- */
-interface Step {
-  readonly name: string
-  readonly accepts: (reply: Resp.Reply) => boolean
-  readonly shape: (reply: Resp.Reply | undefined) => string
-}
-
-const okStep = (name: string, tolerates: (reply: Resp.Reply) => boolean = () => false): Step => ({
-  name,
-  accepts: (reply) => isOk(reply) || tolerates(reply),
-  shape: (reply) => textOf(reply) === undefined ? shapeOf(reply) : "a string other than OK"
-})
-
-const helloStep: Step = {
-  name: "HELLO",
-  accepts: (reply) => {
-    const proto = asNumber(helloField(reply, "proto"))
-    return (reply instanceof Map || Array.isArray(reply)) && (proto === 2 || proto === 3)
-  },
-  shape: (reply) =>
-    !(reply instanceof Map || Array.isArray(reply))
-      ? shapeOf(reply)
-      : helloField(reply, "proto") === undefined
-      ? `${shapeOf(reply)} without proto`
-      : `${shapeOf(reply)} with a proto other than 2 or 3`
-}
-
-// Redis < 5 does not know CLIENT ID, and an ACL user may not run it: the id is then unknown (-1).
-const clientIdStep: Step = {
-  name: "CLIENT ID",
-  accepts: (reply) => (typeof reply === "number" && Number.isInteger(reply)) || reply instanceof RedisReplyError,
-  shape: shapeOf
-}
-
-/** The server refused a step (an error reply): its own words, reason `auth` for credentials and ACLs. */
-const refused = (address: string, step: string, reply: RedisReplyError): ConnectionError => {
-  const reason: ConnectionErrorReason = authCodes.has(reply.code) ? "auth" : "handshake"
-  return new ConnectionError({
-    reason,
-    message: `${reason}: ${step} on ${address} failed: ${reply.message}`,
-    address,
-    written: true,
-    cause: reply
-  })
-}
-
-/**
- * A step answered with a shape it never has: bytes the server sent unasked (a greeting) or
- * replies out of step. The connection cannot be trusted; the dial fails with the
- * `ProtocolError` as cause.
- */
-const malformedReply = (address: string, step: string, shape: string): ConnectionError => {
-  const cause = new ProtocolError({ reason: "unexpected", message: `handshake: ${step} answered ${shape}` })
-  return new ConnectionError({
-    reason: "handshake",
-    message: `handshake: ${step} on ${address} failed: ${cause.message}`,
-    address,
-    written: true,
-    cause
-  })
-}
-
-const check = (address: string, step: Step, reply: Resp.Reply | undefined): ConnectionError | undefined => {
-  if (reply !== undefined && step.accepts(reply)) return undefined
-  if (reply instanceof RedisReplyError) return refused(address, step.name, reply)
-  return malformedReply(address, step.name, step.shape(reply))
-}
-
-const checkAll = (
-  address: string,
-  steps: ReadonlyArray<Step>,
-  replies: ReadonlyArray<Resp.Reply>,
-  offset: number
-): ConnectionError | undefined => {
-  for (let i = 0; i < steps.length; i++) {
-    const failed = check(address, steps[i]!, replies[offset + i])
-    if (failed !== undefined) return failed
-  }
-  return undefined
-}
-
-const sendFailed = (address: string, step: string) =>
-(
-  error: ConnectionError | CommandTimeoutError | ProtocolError | InvalidArgumentError
-) =>
-  error._tag === "ConnectionError"
-    ? error
-    : new ConnectionError({
-      reason: "handshake",
-      message: `handshake: ${step} on ${address} failed: ${error.message}`,
-      address,
-      written: true,
-      cause: error
-    })
-
-/** The commands after HELLO/AUTH, shared by both paths, and the checks of their replies. */
-const tailCommands = (options: ConnOptions, withClientId: boolean) => {
-  const commands: Array<Array<Resp.Arg>> = []
-  const steps: Array<Step> = []
-  const db = options.db ?? 0
-  if (db > 0) {
-    commands.push(["SELECT", db])
-    steps.push(okStep(`SELECT ${db}`))
-  }
-  const libName = options.libName ?? "effect-redis-pool"
-  if (libName !== "") {
-    // Only "the server does not know this" (Redis < 7.2) or "this ACL user may not" may be ignored:
-    // the reply is counted either way, so the connection stays in sync.
-    const tolerated = (reply: Resp.Reply) =>
-      isUnknownCommand(reply) || (reply instanceof RedisReplyError && reply.code === "NOPERM")
-    commands.push(["CLIENT", "SETINFO", "LIB-NAME", libName])
-    steps.push(okStep("CLIENT SETINFO LIB-NAME", tolerated))
-    commands.push(["CLIENT", "SETINFO", "LIB-VER", options.libVer ?? version])
-    steps.push(okStep("CLIENT SETINFO LIB-VER", tolerated))
-  }
-  if (withClientId) {
-    commands.push(["CLIENT", "ID"])
-    steps.push(clientIdStep)
-  }
-  return { commands, steps }
-}
-
-const handshake = Effect.fnUntraced(function*(socket: ConnSocket, options: ConnOptions) {
-  const address = socket.address
-  const protocol = options.protocol ?? 3
-  const password = options.password === undefined ? undefined : Redacted.value(options.password)
-  const hello: Array<Resp.Arg> = ["HELLO", protocol]
-  if (password !== undefined) hello.push("AUTH", options.username ?? "default", password)
-  if (options.clientName !== undefined) hello.push("SETNAME", options.clientName)
-  const first = tailCommands(options, false)
-  const replies = yield* socket.sendBatch([hello, ...first.commands]).pipe(
-    Effect.mapError(sendFailed(address, "HELLO"))
-  )
-  const helloReply = replies[0]
-  if (helloReply === undefined || !isHelloUnsupported(helloReply)) {
-    const failed = checkAll(address, [helloStep, ...first.steps], replies, 0)
-    if (failed !== undefined) return yield* failed
-    socket.protocol = asNumber(helloField(helloReply!, "proto")) === 3 ? 3 : 2
-    socket.clientId = asNumber(helloField(helloReply!, "id")) ?? -1
-    return
-  }
-  // RESP2 fallback: the server does not know HELLO (or that protocol version).
-  const commands: Array<Array<Resp.Arg>> = []
-  const steps: Array<Step> = []
-  if (password !== undefined) {
-    commands.push(options.username === undefined ? ["AUTH", password] : ["AUTH", options.username, password])
-    steps.push(okStep("AUTH"))
-  }
-  if (options.clientName !== undefined) {
-    commands.push(["CLIENT", "SETNAME", options.clientName])
-    steps.push(okStep("CLIENT SETNAME"))
-  }
-  const rest = tailCommands(options, true)
-  steps.push(...rest.steps)
-  const fallback = yield* socket.sendBatch([...commands, ...rest.commands]).pipe(
-    Effect.mapError(sendFailed(address, steps[0]!.name))
-  )
-  const failed = checkAll(address, steps, fallback, 0)
-  if (failed !== undefined) return yield* failed
-  socket.protocol = 2
-  const id = fallback[fallback.length - 1]
-  socket.clientId = typeof id === "number" ? id : -1
-})
-
 // -----------------------------------------------------------------------------
 // make
 
@@ -642,9 +249,8 @@ const connect = (options: ConnOptions): Effect.Effect<Conn, ConnectionError> => 
     }
   }
   const program = Effect.flatMap(dial(options, address), (raw) => {
-    const socket = new ConnSocket(raw, settings)
-    const conn = new ConnImpl(socket)
-    return handshake(socket, options).pipe(
+    const conn = new ConnSocket(raw, settings)
+    return handshake(conn, options).pipe(
       Effect.andThen(
         options.onConnect === undefined ? Effect.void : Effect.suspend(() => options.onConnect!(conn)).pipe(
           Effect.mapError((cause) =>
@@ -662,7 +268,7 @@ const connect = (options: ConnOptions): Effect.Effect<Conn, ConnectionError> => 
           )
         )
       ),
-      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : socket.close),
+      Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : conn.close),
       Effect.as(conn as Conn)
     )
   })

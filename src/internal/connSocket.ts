@@ -8,104 +8,30 @@ import type * as net from "node:net"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import {
-  CommandTimeoutError,
   ConnectionError,
   type ConnectionErrorReason,
   InvalidArgumentError,
   ProtocolError,
   RedisReplyError
 } from "../Errors.ts"
+import type { Conn, SendOptions } from "../Conn.ts"
 import { type Arg, Decoder, type Reply } from "../Resp.ts"
 import { blockingMillis } from "./commandTraits.ts"
-import { restoreCommand } from "./connRestore.ts"
+import { lingerForRestore, restore } from "./connBlocked.ts"
+import { expire, orphan } from "./connDeadlines.ts"
+import { confirm, deliver, pubSubCommands, routeSubscriber } from "./connPubSub.ts"
+import {
+  type BatchError,
+  callOptions,
+  type CallOptions,
+  ignoreExit,
+  type Resume,
+  type SendError,
+  type Settings,
+  Slot
+} from "./connSlot.ts"
 import { RespWriter } from "./respWriter.ts"
 import { argText, textOf } from "./text.ts"
-
-/** Resolved timeouts and bounds, all in milliseconds; 0 means "no deadline". */
-export interface Settings {
-  readonly address: string
-  readonly readTimeout: number
-  readonly writeTimeout: number
-  readonly drainTimeout: number
-  readonly maxPending: number
-  readonly onPush: ((push: ReadonlyArray<Reply>) => void) | undefined
-  /** Releases this connection's blocked command from another connection (`CLIENT UNBLOCK <id>`): true when it did; see `orphan`. */
-  readonly unblock: ((clientId: number) => Effect.Effect<boolean, unknown>) | undefined
-  readonly decoder: {
-    readonly bytes?: boolean
-    readonly maxBulkLength?: number
-    readonly maxAggregateLength?: number
-    readonly maxDepth?: number
-  }
-}
-
-/** Per-call options, timeouts already in milliseconds. */
-export interface CallOptions {
-  readonly timeout?: number | undefined
-  readonly blocking?: boolean | undefined
-}
-
-/** Everything a single command can fail with. */
-export type SendError = RedisReplyError | ConnectionError | CommandTimeoutError | ProtocolError | InvalidArgumentError
-/** Everything a batch can fail with: error replies are values there. */
-export type BatchError = ConnectionError | CommandTimeoutError | ProtocolError | InvalidArgumentError
-
-const QUEUED = 0
-const WRITTEN = 1
-const DONE = 2
-const CANCELLED = 3
-
-type Resume = (exit: Exit.Exit<any, any>) => void
-
-const ignoreExit: Resume = () => {}
-
-/** One command (or one batch of commands) on its way to and from the server. */
-class Slot {
-  /** The caller's continuation; undefined once the caller has left (timed out, interrupted) or been answered. */
-  resume: Resume | undefined
-  /** Encoded bytes while queued. */
-  bytes: Uint8Array | undefined
-  state = QUEUED
-  /** Queued: write deadline. Written: read deadline. Orphaned: drain deadline. 0: none. */
-  deadline = 0
-  /** Replies still expected. */
-  remaining: number
-  /** Replies collected so far (batches only). */
-  replies: Array<Reply> | undefined
-  readonly count: number
-  readonly readTimeout: number
-  readonly blocking: boolean
-  readonly name: Arg | undefined
-  /** Pub/sub commands only: the confirmation kind (`"subscribe"`, ...) and the names, one confirmation each. */
-  kind: string | undefined = undefined
-  names: ReadonlyArray<string> | undefined = undefined
-  /** A single blocking command's arguments: what to put back if it pops for a caller who left. */
-  args: ReadonlyArray<Arg> | undefined = undefined
-  /** Written, its caller gone, its reply not in: counted in `ConnSocket.overdue` until the reply lands. */
-  overdue = false
-  /** How long it may wait to be written (the call's own timeout, else `writeTimeout`). */
-  writeTimeout = 0
-  constructor(
-    resume: Resume,
-    bytes: Uint8Array,
-    count: number,
-    readTimeout: number,
-    blocking: boolean,
-    name: Arg | undefined,
-    batch: boolean
-  ) {
-    this.resume = resume
-    this.bytes = bytes
-    this.count = count
-    this.remaining = count
-    this.readTimeout = readTimeout
-    this.blocking = blocking
-    this.name = name
-    this.replies = batch ? [] : undefined
-  }
-}
-
-const commandName = argText
 
 const concat = (chunks: Array<Uint8Array>, total: number): Uint8Array => {
   const out = Buffer.allocUnsafe(total)
@@ -130,30 +56,13 @@ const withWritten = (error: ConnectionError, written: boolean): ConnectionError 
 const emptyBatch = Effect.sync((): Array<Reply> => [])
 
 /** The pub/sub commands `sendPubSub` accepts, by upper-case name, with the kind of their confirmations. */
-const pubSubCommands: ReadonlyMap<string, string> = new Map([
-  ["SUBSCRIBE", "subscribe"],
-  ["UNSUBSCRIBE", "unsubscribe"],
-  ["PSUBSCRIBE", "psubscribe"],
-  ["PUNSUBSCRIBE", "punsubscribe"],
-  ["SSUBSCRIBE", "ssubscribe"],
-  ["SUNSUBSCRIBE", "sunsubscribe"]
-])
-
-/** First words of the frames a server sends on a subscribed connection, other than replies to PING. */
-const pubSubKinds: ReadonlySet<string> = new Set([
-  "message",
-  "pmessage",
-  "smessage",
-  ...pubSubCommands.values()
-])
-
 let nextId = 1
 
 /**
  * One socket to one Redis server. Public fields are read by `Conn`; the rest is
  * private to this module.
  */
-export class ConnSocket {
+export class ConnSocket implements Conn {
   readonly id = nextId++
   readonly createdAt = Date.now()
   usedAt = this.createdAt
@@ -165,37 +74,37 @@ export class ConnSocket {
   restored = 0
 
   /** Commands queued and not yet written, cancelled ones excluded. */
-  private queued = 0
+  queued = 0
   /** Commands written whose replies have not arrived, orphaned ones included. */
-  private inFlight = 0
-  private readonly writeQueue: Array<Slot> = []
-  private writeHead = 0
-  private readonly readQueue: Array<Slot> = []
-  private readHead = 0
+  written = 0
+  readonly writeQueue: Array<Slot> = []
+  writeHead = 0
+  readonly readQueue: Array<Slot> = []
+  readHead = 0
   private flushScheduled = false
-  private waitingDrain = false
-  private closed = false
+  waitingDrain = false
+  closed = false
   /** Closed by the client while only callers who left are in flight, one of them a blocking pop: reads on until they land. */
-  private lingering = false
+  lingering = false
   /** A blocking command's caller left and the server was asked to release it: never reused, read until it answers. */
-  private retired = false
+  retired = false
   /** The fiber asking the server to release the blocked command is running. */
-  private unblocking = false
+  unblocking = false
   /**
    * Written commands whose callers left before their replies came. While any is
    * out, nothing new is written: if its request never reached the server (a
    * middlebox that dropped it), the next reply would otherwise be taken for its
    * reply, and every reply after it would go to the caller before its own.
    */
-  private overdue = 0
+  overdue = 0
   private closeError: ConnectionError | undefined
   private timer: ReturnType<typeof setTimeout> | undefined
   private timerAt = 0
-  private idleWaiters: Array<() => void> = []
-  private closeWaiters: Array<(error: ConnectionError) => void> = []
+  idleWaiters: Array<() => void> = []
+  closeWaiters: Array<(error: ConnectionError) => void> = []
   /** Set by the first pub/sub command on a RESP2 connection: from then on pub/sub frames there are pushes, not replies. */
-  private subscriber = false
-  private pushHandler: ((push: ReadonlyArray<Reply>) => void) | undefined
+  subscriber = false
+  pushHandler: ((push: ReadonlyArray<Reply>) => void) | undefined
   private readonly decoder: Decoder
   /** Encodes each command once into a slab; consecutive commands are adjacent there, so a flush is usually one view. */
   private readonly writer = new RespWriter()
@@ -209,8 +118,8 @@ export class ConnSocket {
     this.decoder = new Decoder({
       onReply: (reply: Reply) => this.onReply(reply),
       onPush: (push: ReadonlyArray<Reply>) => {
-        if (this.closed || this.confirm(push)) return
-        this.deliver(push)
+        if (this.closed || confirm(this, push)) return
+        deliver(this, push)
       },
       ...settings.decoder
     })
@@ -233,12 +142,12 @@ export class ConnSocket {
 
   /** Commands queued or awaiting replies, orphaned ones included. */
   get pending(): number {
-    return this.queued + this.inFlight
+    return this.queued + this.written
   }
 
   /** Commands written and awaiting replies, orphaned ones included. */
-  get inFlightCount(): number {
-    return this.inFlight
+  get inFlight(): number {
+    return this.written
   }
 
   get isHealthy(): boolean {
@@ -249,21 +158,35 @@ export class ConnSocket {
     return this.closed
   }
 
+  /** Sends QUIT, waits for its reply within `readTimeout` (1 s if none), then closes. */
+  get quit(): Effect.Effect<void> {
+    return Effect.suspend(() =>
+      this.closed
+        ? Effect.void
+        : this.send(["QUIT"], { timeout: this.settings.readTimeout > 0 ? this.settings.readTimeout : 1000 }).pipe(
+          Effect.exit,
+          Effect.andThen(this.close)
+        )
+    )
+  }
+
   // ---------------------------------------------------------------------------
   // sending
 
   /** Sends one command; an error reply is a failure. */
-  readonly send = (args: ReadonlyArray<Arg>, options?: CallOptions): Effect.Effect<Reply, SendError> =>
-    Effect.callback<Reply, SendError>((resume) => this.enqueue(args, undefined, options, resume))
+  readonly send = (args: ReadonlyArray<Arg>, options?: SendOptions): Effect.Effect<Reply, SendError> =>
+    Effect.callback<Reply, SendError>((resume) => this.enqueue(args, undefined, callOptions(options), resume))
 
   /** Sends commands written in one go; error replies are values. */
   readonly sendBatch = (
     commands: ReadonlyArray<ReadonlyArray<Arg>>,
-    options?: CallOptions
+    options?: SendOptions
   ): Effect.Effect<Array<Reply>, BatchError> =>
     commands.length === 0
       ? emptyBatch
-      : Effect.callback<Array<Reply>, BatchError>((resume) => this.enqueue(undefined, commands, options, resume))
+      : Effect.callback<Array<Reply>, BatchError>((resume) =>
+        this.enqueue(undefined, commands, callOptions(options), resume)
+      )
 
   /**
    * Sends one (P|S)(UN)SUBSCRIBE command with at least one name and completes with its
@@ -273,7 +196,7 @@ export class ConnSocket {
    */
   readonly sendPubSub = (
     args: ReadonlyArray<Arg>,
-    options?: CallOptions
+    options?: SendOptions
   ): Effect.Effect<Array<Reply>, SendError> =>
     Effect.callback<Array<Reply>, SendError>((resume) => {
       const name = textOf(args[0] as Reply)
@@ -293,7 +216,7 @@ export class ConnSocket {
       }
       // RESP3 marks pub/sub frames as pushes; only RESP2 needs them told apart from replies.
       if (this.protocol === 2) this.subscriber = true
-      return this.enqueue(args, undefined, { timeout: options?.timeout, blocking: false }, resume, kind, names)
+      return this.enqueue(args, undefined, { timeout: callOptions(options)?.timeout, blocking: false }, resume, kind, names)
     })
 
   /** Replaces the push handler given in the settings (`undefined` drops pushes). */
@@ -301,7 +224,7 @@ export class ConnSocket {
     this.pushHandler = handler
   }
 
-  private enqueue(
+  enqueue(
     args: ReadonlyArray<Arg> | undefined,
     commands: ReadonlyArray<ReadonlyArray<Arg>> | undefined,
     options: CallOptions | undefined,
@@ -395,16 +318,16 @@ export class ConnSocket {
     let minDeadline = 0
     while (head < queue.length) {
       const slot = queue[head]!
-      if (slot.state === CANCELLED) {
+      if (slot.state === "cancelled") {
         head++
         continue
       }
-      if (this.inFlight > 0 && this.inFlight + slot.count > max) break
+      if (this.written > 0 && this.written + slot.count > max) break
       head++
       if (now === 0) now = Date.now()
       this.queued -= slot.count
-      this.inFlight += slot.count
-      slot.state = WRITTEN
+      this.written += slot.count
+      slot.state = "written"
       if (slot.readTimeout > 0) {
         slot.deadline = now + slot.readTimeout
         if (minDeadline === 0 || slot.deadline < minDeadline) minDeadline = slot.deadline
@@ -445,91 +368,18 @@ export class ConnSocket {
   private leave(slot: Slot): void {
     if (slot.resume === undefined) return
     slot.resume = undefined
-    if (slot.state === QUEUED) {
-      slot.state = CANCELLED
+    if (slot.state === "queued") {
+      slot.state = "cancelled"
       slot.bytes = undefined
       this.queued -= slot.count
       this.checkIdle()
-    } else if (slot.state === WRITTEN) {
-      this.orphan(slot, Date.now())
+    } else if (slot.state === "written") {
+      orphan(this, slot, Date.now())
     }
   }
 
-  /** A written command whose caller left: keep the slot so replies stay in order, drop the reply when it lands. */
-  private orphan(slot: Slot, now: number): void {
-    if (!slot.overdue) {
-      slot.overdue = true
-      this.overdue++
-    }
-    if (slot.blocking) {
-      // Closing does not stop a stalled server from popping for this caller once it runs again (it serves the
-      // pop before it reads the close). With `unblock`, another connection asks the server to release this one
-      // (CLIENT UNBLOCK): the server then answers it, nil or what it popped, whenever it runs again, and this
-      // connection reads on until it does, without a deadline, and puts back whatever was popped. It is never
-      // reused: an UNBLOCK still on its way must not release someone else's command. Without `unblock`, it
-      // reads on for a bounded time.
-      if (this.settings.unblock !== undefined && this.clientId > 0) {
-        slot.deadline = 0
-        this.retired = true
-        this.startUnblock()
-        return
-      }
-      if (slot.args === undefined || slot.readTimeout === 0) {
-        this.fail(this.closedError("a caller left a blocking command without a deadline; the connection is closed"))
-        return
-      }
-      slot.deadline = Math.max(slot.deadline, now + Math.max(this.settings.drainTimeout, this.settings.readTimeout, 1000))
-      this.armTimer(slot.deadline)
-      return
-    }
-    const drain = this.settings.drainTimeout
-    if (drain <= 0) {
-      this.fail(this.closedError("a reply was late and drainTimeout is 0"))
-      return
-    }
-    slot.deadline = now + drain
-    this.armTimer(slot.deadline)
-  }
 
-  /** Whether a blocking command whose caller left is still waiting for its reply. */
-  private awaitingOrphanedBlock(): boolean {
-    if (this.closed) return false
-    for (let i = this.readHead; i < this.readQueue.length; i++) {
-      const slot = this.readQueue[i]!
-      if (slot.blocking && slot.resume === undefined) return true
-    }
-    return false
-  }
 
-  /**
-   * Asks the server, through `unblock`, to release the blocked command until it
-   * answers: an UNBLOCK that arrives before the server has blocked the command
-   * finds nothing to release, and one sent while the server is stalled may time
-   * out, so it is sent again (100 ms apart) while the reply is still awaited. A
-   * server that answers "nothing blocked" ten times in a row while the reply has
-   * still not come has no command of this connection left (its request or its
-   * reply was lost on the way): the connection is closed rather than wait forever.
-   */
-  private startUnblock(): void {
-    if (this.unblocking) return
-    this.unblocking = true
-    const unblock = this.settings.unblock!
-    const clientId = this.clientId
-    let nothingBlocked = 0
-    const attempt: Effect.Effect<void> = Effect.suspend(() => {
-      if (!this.awaitingOrphanedBlock()) return Effect.void
-      return Effect.flatMap(Effect.exit(Effect.suspend(() => unblock(clientId))), (exit) => {
-        if (!this.awaitingOrphanedBlock()) return Effect.void
-        nothingBlocked = exit._tag === "Success" && !exit.value ? nothingBlocked + 1 : 0
-        if (nothingBlocked >= 10) {
-          this.fail(this.closedError("the server holds no blocked command for this connection: its reply was lost"))
-          return Effect.void
-        }
-        return Effect.flatMap(Effect.sleep(100), () => attempt)
-      })
-    })
-    Effect.runFork(Effect.ensuring(attempt, Effect.sync(() => void (this.unblocking = false))))
-  }
 
   // ---------------------------------------------------------------------------
   // receiving
@@ -559,7 +409,7 @@ export class ConnSocket {
 
   private onReply(reply: Reply): void {
     if (this.closed) return
-    if (this.subscriber && Array.isArray(reply) && this.routeSubscriber(reply)) return
+    if (this.subscriber && Array.isArray(reply) && routeSubscriber(this, reply)) return
     const slot = this.readQueue[this.readHead]
     if (slot === undefined) {
       const error = new ProtocolError({
@@ -587,59 +437,18 @@ export class ConnSocket {
       else if (reply instanceof RedisReplyError) resume(Exit.fail(reply))
       else resume(Exit.succeed(reply))
     } else if (slot.args !== undefined) {
-      this.restore(slot.args, reply)
+      restore(this, slot.args, reply)
     }
     if (this.writeHead < this.writeQueue.length) this.scheduleFlush()
-    else if (this.inFlight === 0) {
+    else if (this.written === 0) {
       if (this.lingering) this.fail(this.closedError("closed by the client"))
       else this.checkIdle()
     }
   }
 
-  /**
-   * Whether a close should wait: nothing queued, every command in flight orphaned,
-   * and one of them a blocking pop that may still pop for nobody (see `orphan`). Each
-   * orphan keeps its own deadline, so the wait is bounded.
-   */
-  private lingerForRestore(): boolean {
-    if (this.closed) return false
-    if (this.lingering) return true
-    if (this.queued > 0) return false
-    let restorable = false
-    for (let i = this.readHead; i < this.readQueue.length; i++) {
-      const slot = this.readQueue[i]!
-      if (slot.resume !== undefined) return false
-      if (slot.args !== undefined) restorable = true
-    }
-    this.lingering = restorable
-    return restorable
-  }
 
-  /** A blocking pop answered a caller who left: push what it popped back where it came from. */
-  private restore(args: ReadonlyArray<Arg>, reply: Reply): void {
-    const command = restoreCommand(args, reply)
-    if (command === undefined) return
-    this.restored++
-    this.enqueue(command, undefined, undefined, ignoreExit)
-  }
 
-  /** A RESP2 frame on a subscriber connection: a confirmation or a message is not a reply. */
-  private routeSubscriber(frame: ReadonlyArray<Reply>): boolean {
-    const kind = textOf(frame[0])
-    if (kind === undefined || !pubSubKinds.has(kind)) return false
-    if (!this.confirm(frame)) this.deliver(frame)
-    return true
-  }
 
-  /** Counts `frame` toward the pub/sub command at the head of the read queue when it confirms that command's next name. */
-  private confirm(frame: ReadonlyArray<Reply>): boolean {
-    const slot = this.readQueue[this.readHead]
-    if (slot === undefined || slot.kind === undefined) return false
-    if (textOf(frame[0]) !== slot.kind || textOf(frame[1]) !== slot.names![slot.count - slot.remaining]) return false
-    slot.replies!.push(frame)
-    if (--slot.remaining === 0) this.complete(slot, Exit.succeed(slot.replies!))
-    return true
-  }
 
   /** Takes the head slot, whose replies are all in, off the read queue. */
   private shiftHead(slot: Slot): void {
@@ -652,8 +461,8 @@ export class ConnSocket {
       this.readQueue.splice(0, this.readHead)
       this.readHead = 0
     }
-    this.inFlight -= slot.count
-    slot.state = DONE
+    this.written -= slot.count
+    slot.state = "done"
     if (slot.overdue) {
       slot.overdue = false
       // Back in step: what waited to be written goes now.
@@ -662,7 +471,7 @@ export class ConnSocket {
   }
 
   /** Removes the head slot (all its replies are in) and answers its caller. */
-  private complete(slot: Slot, exit: Exit.Exit<any, any>): void {
+  complete(slot: Slot, exit: Exit.Exit<any, any>): void {
     this.shiftHead(slot)
     const resume = slot.resume
     if (resume !== undefined) {
@@ -670,23 +479,14 @@ export class ConnSocket {
       resume(exit)
     }
     if (this.writeHead < this.writeQueue.length) this.scheduleFlush()
-    else if (this.inFlight === 0) this.checkIdle()
+    else if (this.written === 0) this.checkIdle()
   }
 
-  private deliver(push: ReadonlyArray<Reply>): void {
-    const handler = this.pushHandler
-    if (handler === undefined) return
-    try {
-      handler(push)
-    } catch {
-      // a throwing push handler must not desynchronise the connection
-    }
-  }
 
   // ---------------------------------------------------------------------------
   // deadlines
 
-  private armTimer(at: number): void {
+  armTimer(at: number): void {
     if (this.timer !== undefined) {
       if (at >= this.timerAt) return
       clearTimeout(this.timer)
@@ -699,68 +499,14 @@ export class ConnSocket {
   private readonly onTimer = (): void => {
     this.timer = undefined
     this.timerAt = 0
-    if (this.closed) return
-    const now = Date.now()
-    let next = 0
-    // writes first: a command that could not be written in time was never sent
-    const queue = this.writeQueue
-    for (let i = this.writeHead; i < queue.length; i++) {
-      const slot = queue[i]!
-      if (slot.state !== QUEUED || slot.deadline === 0) continue
-      if (slot.deadline <= now) {
-        slot.state = CANCELLED
-        slot.bytes = undefined
-        this.queued -= slot.count
-        const resume = slot.resume
-        slot.resume = undefined
-        resume?.(Exit.fail(this.timeoutError(slot, "write", slot.writeTimeout)))
-        if (this.closed) return
-      } else if (next === 0 || slot.deadline < next) {
-        next = slot.deadline
-      }
-    }
-    const reads = this.readQueue
-    for (let i = this.readHead; i < reads.length; i++) {
-      const slot = reads[i]!
-      if (slot.deadline === 0) continue
-      if (slot.deadline <= now) {
-        const resume = slot.resume
-        if (resume === undefined) {
-          this.fail(this.closedError("a timed-out reply did not arrive within drainTimeout"))
-          return
-        }
-        slot.resume = undefined
-        // the connection's state first (the caller may look at it as soon as it resumes)
-        this.orphan(slot, now)
-        resume(Exit.fail(this.timeoutError(slot, "read", slot.readTimeout)))
-        if (this.closed) return
-      }
-      if (next === 0 || slot.deadline < next) next = slot.deadline
-    }
-    if (next !== 0) this.armTimer(next)
-    this.checkIdle()
-  }
-
-  private timeoutError(slot: Slot, phase: "read" | "write", millis: number): CommandTimeoutError {
-    const command = commandName(slot.name)
-    const what = slot.replies !== undefined && slot.kind === undefined ? `a batch of ${slot.count} commands starting with ${command}` : command
-    return new CommandTimeoutError({
-      command,
-      phase,
-      timeoutMillis: millis,
-      message: phase === "read"
-        ? `${what}: no reply from ${this.settings.address} within ${millis}ms (the connection stays in sync; the late reply will be dropped)`
-        : `${what}: not written to ${this.settings.address} within ${millis}ms (${
-          this.waitingDrain ? "the socket is not draining" : `${this.inFlight} commands in flight, maxPending ${this.settings.maxPending}`
-        }); it was never sent`
-    })
+    expire(this)
   }
 
   // ---------------------------------------------------------------------------
   // idle and close
 
-  private checkIdle(): void {
-    if (this.queued + this.inFlight !== 0 && !this.closed) return
+  checkIdle(): void {
+    if (this.queued + this.written !== 0 && !this.closed) return
     const waiters = this.idleWaiters
     if (waiters.length === 0) return
     this.idleWaiters = []
@@ -769,7 +515,7 @@ export class ConnSocket {
 
   /** Completes when nothing is queued or in flight, or when the connection closes. */
   readonly awaitIdle: Effect.Effect<void> = Effect.callback<void>((resume) => {
-    if (this.closed || this.queued + this.inFlight === 0) {
+    if (this.closed || this.queued + this.written === 0) {
       resume(Effect.void)
       return
     }
@@ -808,7 +554,7 @@ export class ConnSocket {
       : `the server closed the connection after answering: ${(said as RedisReplyError).message}`
   }
 
-  private closedError(message: string, written?: boolean): ConnectionError {
+  closedError(message: string, written?: boolean): ConnectionError {
     return new ConnectionError({
       reason: "closed",
       message: `closed: ${message}`,
@@ -835,7 +581,7 @@ export class ConnSocket {
     const writeHead = this.writeHead
     const readHead = this.readHead
     this.queued = 0
-    this.inFlight = 0
+    this.written = 0
     this.writeHead = 0
     this.readHead = 0
     const queued = queue.splice(0)
@@ -845,7 +591,7 @@ export class ConnSocket {
       const slot = queued[i]!
       const resume = slot.resume
       slot.resume = undefined
-      slot.state = CANCELLED
+      slot.state = "cancelled"
       slot.bytes = undefined
       resume?.(unwritten)
     }
@@ -854,7 +600,7 @@ export class ConnSocket {
       const slot = written[i]!
       const resume = slot.resume
       slot.resume = undefined
-      slot.state = DONE
+      slot.state = "done"
       resume?.(sent)
     }
     this.checkIdle()
@@ -865,6 +611,6 @@ export class ConnSocket {
 
   /** Destroys the socket now (idempotent). */
   readonly close: Effect.Effect<void> = Effect.sync(() => {
-    if (!this.lingerForRestore()) this.fail(this.closedError("closed by the client"))
+    if (!lingerForRestore(this)) this.fail(this.closedError("closed by the client"))
   })
 }

@@ -20,10 +20,8 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Scope from "effect/Scope"
 import {
-  type CircuitOpenError,
-  ConnectionError,
+  type ConnectionError,
   PoolClosedError,
-  PoolExhaustedError,
   PoolQueueFullError,
   type PoolSnapshot,
   PoolTimeoutError
@@ -31,95 +29,18 @@ import {
 import type { Poolable } from "../Pool.ts"
 import { Breaker } from "./poolBreaker.ts"
 import { checkMinIdle, dialFor, probe } from "./poolDial.ts"
-import { Deadlines, type Timed } from "./poolDeadlines.ts"
+import { Deadlines } from "./poolDeadlines.ts"
 import { type Entry, unreachable } from "./poolEntry.ts"
 import { IdleList } from "./poolIdle.ts"
 import type { Resolved } from "./poolOptions.ts"
 import { SharedSet } from "./poolShared.ts"
 import { makeMetrics, type Metrics, type RemovalReason, type Stats } from "./poolStats.ts"
-import { schedule, type TurnWaiter, Turns } from "./poolTurns.ts"
+import { type AcquireError, badConnectionFailure, Request } from "./poolRequest.ts"
+import { schedule, Turns } from "./poolTurns.ts"
 
 export type { Entry } from "./poolEntry.ts"
+export { type AcquireError, badConnectionFailure, Request, type RequestKind, type RequestState } from "./poolRequest.ts"
 export type { RemovalReason, Stats } from "./poolStats.ts"
-
-/** @internal */
-export type AcquireError =
-  | PoolTimeoutError
-  | PoolExhaustedError
-  | PoolQueueFullError
-  | PoolClosedError
-  | CircuitOpenError
-  | ConnectionError
-
-/** What a request for a turn is for: a caller's checkout, growing the shared set, or refilling `minIdleConns`. */
-export type RequestKind = "exclusive" | "grow" | "refill"
-
-/** A request's progress: queued for a turn, holding one (a dial may be under way), served, or given up. */
-export type RequestState = "waiting" | "granted" | "done" | "cancelled"
-
-/** A request for a turn, and then for a connection. */
-export class Request<C extends Poolable> implements TurnWaiter, Timed {
-  readonly permits = 1
-  readonly pool: PoolImpl<C>
-  readonly kind: RequestKind
-  readonly start: number
-  readonly deadline: number
-  state: RequestState
-  phase: "turn" | "dial" = "turn"
-  queued = false
-  entry: Entry<C> | undefined = undefined
-  resume: ((effect: Effect.Effect<Entry<C>, AcquireError>) => void) | undefined
-
-  /** A caller's request (with `resume`) waits under `poolTimeout` from now; the pool's own (grow, refill) do not. */
-  constructor(
-    pool: PoolImpl<C>,
-    kind: RequestKind,
-    resume?: (effect: Effect.Effect<Entry<C>, AcquireError>) => void
-  ) {
-    this.pool = pool
-    this.kind = kind
-    this.state = kind === "refill" ? "granted" : "waiting"
-    this.start = resume === undefined ? 0 : pool.now()
-    this.deadline = resume === undefined ? Infinity : this.start + pool.options.poolTimeout
-    this.resume = resume
-  }
-
-  granted(): void {
-    const pool = this.pool
-    if (this.kind === "exclusive") pool.exclusiveWaiting--
-    // Only waiting requests are queued (cancellation dequeues); a stray one passes its turn on.
-    if (this.state !== "waiting") return pool.turns.giveBack()
-    pool.grant(this, false)
-  }
-
-  expire(): void {
-    const state = this.state
-    if (state !== "waiting" && state !== "granted") return
-    this.state = "cancelled"
-    const pool = this.pool
-    if (state === "waiting" && pool.turns.dequeue(this)) pool.exclusiveWaiting--
-    const resume = this.resume!
-    const error = pool.timeoutError(this.phase, this.start)
-    schedule(() => resume(Effect.fail(error)))
-  }
-}
-
-/** Failures that mean the connection can no longer be trusted. */
-export const badConnectionFailure = (cause: Cause.Cause<unknown>): boolean => {
-  for (const reason of cause.reasons) {
-    if (Cause.isFailReason(reason)) {
-      const error = reason.error as { readonly _tag?: unknown } | null
-      if (
-        typeof error === "object" && error !== null &&
-        (error._tag === "ConnectionError" || error._tag === "ProtocolError")
-      ) return true
-    } else if (Cause.isDieReason(reason)) {
-      return true
-    }
-  }
-  return false
-}
-
 
 const closedError = () => new PoolClosedError({ message: "the pool is closed" })
 
