@@ -358,16 +358,18 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Commands against a re
           assert.isTrue(t.microseconds >= 0 && t.microseconds < 1_000_000)
         }))
 
-      it.effect("SCAN, SSCAN, HSCAN and ZSCAN streams see every one of a few hundred items exactly once", () =>
+      it.effect("SCAN sees every one of a few hundred keys; SSCAN, HSCAN and ZSCAN over a collection nobody changes see each item exactly once", () =>
         Effect.gen(function*() {
           const { k, run } = yield* setup(protocol)
           const n = 300
           const names = Array.from({ length: n }, (_, i) => k(`scan:${i}`))
           yield* run(C.mset(names.map((name, i) => [name, i] as const)))
           yield* run(C.hset(k("scanhash"), [["decoy", "x"]]))
+          // the keyspace is shared with the file's other tests, whose deletes may shrink the server's table
+          // between pages: SCAN then returns some keys twice (documented), so we check each is seen
           const keys = yield* Stream.runCollect(C.scanStream(run, { match: k("scan:*"), count: 25 }))
-          assert.strictEqual(keys.length, n)
-          assert.deepStrictEqual([...keys].sort(), [...names].sort())
+          assert.isAtLeast(keys.length, n)
+          assert.deepStrictEqual([...new Set(keys)].sort(), [...names].sort())
           const typed = yield* Stream.runCollect(C.scanStream(run, { match: k("scan*"), type: "hash" }))
           assert.deepStrictEqual([...typed], [k("scanhash")])
           const none = yield* Stream.runCollect(C.scanStream(run, { match: k("nothing-matches-*") }))
@@ -426,8 +428,9 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Commands against a re
           { stream: k("st"), entries: [{ id: "1-1", fields: { a: "1" } }] }
         ])
         assert.isTrue((yield* run(C.time())).seconds > 1_600_000_000)
-        const keys = yield* Stream.runCollect(C.scanStream(run, { match: k("*") }))
-        assert.deepStrictEqual([...keys].sort(), [k("h"), k("s"), k("st"), k("z")])
+        // SCAN may return a key more than once (the server rehashing its table between pages), never miss one
+        const keys = [...new Set(yield* Stream.runCollect(C.scanStream(run, { match: k("*") })))]
+        assert.deepStrictEqual(keys.sort(), [k("h"), k("s"), k("st"), k("z")])
         assert.strictEqual(yield* run(C.del(...keys)), 4)
       }))
   }
