@@ -290,13 +290,13 @@ export interface Service extends Executor, CommandMethods {
     keys: ReadonlyArray<Resp.Arg>,
     f: (tx: Connection) => Effect.Effect<T, E, R>
   ) => Effect.Effect<BatchResults<T>, E | RedisError, R>
-  /** Runs `f` with an exclusive connection, returned (or closed, if it carries state) afterwards. */
   /**
    * An exclusive connection for as long as the current scope lasts (Effect's
    * `Redis.reserve`), returned or closed when the scope closes by the same rule
    * as `withConnection`'s.
    */
   readonly reserve: Effect.Effect<Connection, RedisError, Scope.Scope>
+  /** Runs `f` with an exclusive connection, returned (or closed, if it carries state) afterwards. */
   readonly withConnection: <A, E, R>(
     f: (connection: Connection) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | RedisError, R>
