@@ -374,16 +374,19 @@ export const make = (
   Effect.gen(function*() {
     const resolved = yield* resolve(options)
     // A blocking command whose caller left is released by a CLIENT UNBLOCK on another connection of this pool
-    // (see `Conn.ConnOptions.unblock`); bound once the shared path exists.
+    // (see `Conn.ConnOptions.unblock`), checked out for it alone: the UNBLOCK is sent again and again while the
+    // server is stalled, and on a pipelined connection whose earlier requests a faulty middlebox swallowed its
+    // reply would be taken for another caller's. Alone on its connection, a lost reply strands only itself.
     let unblock: (clientId: number) => Effect.Effect<boolean, unknown> = () => Effect.succeed(false)
     const connOptions: Conn.ConnOptions = { ...resolved.conn, unblock: (clientId) => unblock(clientId) }
     const pool = yield* Pool.make<Conn.Conn>({ ...resolved.pool, dial: Conn.make(connOptions) })
+    unblock = (clientId) =>
+      pool.withConn((conn) => Effect.map(conn.send(["CLIENT", "UNBLOCK", clientId]), (released) => released === 1))
     if (options.lazyConnect !== true) yield* connectAtStart(pool, resolved.pool.minIdleConns ?? 0)
     const subscriber = yield* PubSub.make({ ...options.pubsub, connect: Conn.make(resolved.conn) })
     const observer = new Observer(resolved.observer, yield* Effect.context<never>())
     yield* Effect.addFinalizer(() => Effect.sync(() => observer.close()))
     const shared = makeShared(pool, observer, resolved)
-    unblock = (clientId) => Effect.map(shared.send("CLIENT", "UNBLOCK", clientId), (released) => released === 1)
     const exclusive = makeExclusive(pool, observer)
 
     const service: Standalone = {

@@ -702,6 +702,33 @@ layer(
       assert.strictEqual(errors[0]!._tag, "ConnectionError")
       assert.strictEqual(yield* server.cli("GET", "retry:unwritten"), "1")
     }))
+
+  it.effect("the CLIENT UNBLOCK for a pop whose caller left never shares a pipeline with requests a middlebox swallowed", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const proxy = yield* FaultProxy.FaultProxy
+      // Two connections: the pop's, and one for everything else, so nothing can be dialed beside them.
+      const redis = yield* RedisPool.make({ port: proxy.port, poolSize: 2, readTimeout: 1_000, drainTimeout: 500 })
+      yield* server.cli("SET", "unblock:counter", "100")
+      const consumer = yield* Effect.forkChild(redis.blpop(["unblock:queue"], 0))
+      assert.isTrue(yield* eventually(Effect.map(server.cli("INFO", "clients"), (i) => i.includes("blocked_clients:1"))))
+      assert.strictEqual(yield* redis.send("PING"), "PONG")
+      // An INCR whose request the black hole swallows, on the pipelined connection.
+      const dropped = (yield* proxy.stats).bytesDropped
+      yield* proxy.setBlackHole(true)
+      const incr = yield* Effect.forkChild(Effect.exit(redis.send("INCR", "unblock:counter")))
+      assert.isTrue(yield* eventually(Effect.map(proxy.stats, (stats) => stats.bytesDropped > dropped)))
+      yield* proxy.setBlackHole(false)
+      // The consumer leaves: the pool asks the server to release its pop. Sent on the INCR's connection, the
+      // UNBLOCK's reply (1) would be taken for the INCR's.
+      yield* Fiber.interrupt(consumer)
+      const exit = yield* Fiber.join(incr)
+      assert.strictEqual(tagOf(exit), "CommandTimeoutError", `the INCR got ${JSON.stringify(exit)}`)
+      assert.strictEqual(yield* server.cli("GET", "unblock:counter"), "100")
+      // The pop was released all the same, on a connection of its own.
+      assert.isTrue(yield* eventually(Effect.map(server.cli("INFO", "clients"), (i) => i.includes("blocked_clients:0"))))
+      assert.strictEqual(yield* redis.send("INCR", "unblock:counter"), 101)
+    }))
 })
 
 describe("a blocking pop whose caller left, and a server that stalls", () => {
