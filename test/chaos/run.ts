@@ -111,8 +111,19 @@ What the suite found:
   GETs). Now \`breakerThreshold\` connections in a row that fail before their first successful checkout open the
   breaker too, and it stays half-open (the probe's connections serve callers, the probe backs off) until one of
   them serves a caller.
+- **Fixed** (\`src/RedisPool.ts\`): a pop whose caller left is released with \`CLIENT UNBLOCK\` from another
+  connection, sent again every 100 ms while the server is stalled. Sent on the shared pipeline, right after the black
+  hole of scenario 3 had swallowed the requests in flight there, its reply was taken for one of theirs: a short run on
+  a loaded machine saw 6 INCRs answered 0 or 1 (and their writes counted as lost). It now goes on a connection
+  checked out for it alone (\`test/RedisPool.test.ts\`, "the CLIENT UNBLOCK for a pop whose caller left...").
 
 Notes:
+- Scenario 3's black hole drops bytes in both directions and then forwards again, which TCP never does (it
+  retransmits, or the connection dies). After the first read timeout on a connection the library writes nothing more
+  there until the late replies land or the connection is closed (\`drainTimeout\`), but a command written between the
+  hole's end and that first timeout would take a swallowed request's reply, and no RESP client can tell (RESP has no
+  request ids). The workload shows none because every fiber is waiting on its swallowed command by then; a middlebox
+  that drops bytes without closing the connection is a broken network, not a fault this library (or any) can mask.
 - Scenario 6 injects bytes drawn from an alphabet with no RESP type marker, digit, CR or LF. Bytes that happen to
   form a valid RESP frame cannot be told from a reply by any client (RESP has no framing check); the library's
   answer to anything else is a \`ProtocolError\` and a closed connection.
