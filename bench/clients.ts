@@ -11,7 +11,9 @@
  *   `redis-benchmark` (with and without `-P 16`) against the same server as reference;
  * - blocking: 50 fibers doing `BLPOP` on empty lists (timeout 0.1 s) and one doing GETs,
  *   for `BLOCK_MILLIS`, on the same client;
- * - memory: heap and RSS with 1 000 idle connections, each contender in a fresh process.
+ * - memory: heap and RSS with 1 000 idle connections, each contender in a fresh process;
+ * - loaders (only when named in `CELLS`): ours alone, loaded from the compiled `dist/`, through
+ *   Node's type stripping and through tsx, each sample in a fresh process (see `loaders`).
  *
  * Besides the ratio of the medians, each row has the median of the per-round ratios (ours,
  * or that contender, to the best peer of the same round): runs close in time share the
@@ -48,6 +50,7 @@ const CELLS = (process.env["CELLS"] ?? "throughput,reference,blocking,memory").s
 const BLOCK_MILLIS = Number(process.env["BLOCK_MILLIS"] ?? 2000)
 const CONNS = Number(process.env["CONNS"] ?? 1000)
 const HOST = "127.0.0.1"
+const root = fileURLToPath(new URL("..", import.meta.url))
 const NKEYS = 10_000
 const VALUE = "0123456789abcdef"
 const KEYS = Array.from({ length: NKEYS }, (_, i) => `key:${String(i).padStart(12, "0")}`)
@@ -386,6 +389,55 @@ const throughput = async (contenders: ReadonlyArray<Contender>, port: number) =>
   }
 }
 
+/**
+ * The `loaders` cell: ours alone, loaded three ways, each sample in a fresh process
+ * (`bench/support/loaded.ts`): `dist` (the compiled package, as users of the published
+ * build load it), `strip` (the sources through Node's type stripping, as this repo runs
+ * them) and `tsx` (the sources through tsx, as many apps and test runners load TypeScript).
+ * The build is made first so that `dist` matches the sources. Rounds interleave the three,
+ * rotating the order; "vs dist" is the median of the per-round ratios.
+ */
+const loaders = (port: number) => {
+  const build = spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: root, encoding: "utf8" })
+  if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`)
+  const child = fileURLToPath(new URL("./support/loaded.ts", import.meta.url))
+  const ways = [
+    { name: "dist", args: ["--expose-gc", child, "dist"] },
+    { name: "strip", args: ["--expose-gc", child, "src"] },
+    { name: "tsx", args: ["--expose-gc", "--import", "tsx", child, "src"] }
+  ] as const
+  const sample = (args: ReadonlyArray<string>, op: Op, workers: number): number => {
+    const out = spawnSync(process.execPath, [...args, String(port), op, String(workers), String(MILLIS)], {
+      cwd: root,
+      encoding: "utf8"
+    })
+    if (out.status !== 0) throw new Error(`bench/support/loaded.ts ${args.join(" ")} failed:\n${out.stderr}`)
+    return (JSON.parse(out.stdout.trim().split("\n").pop()!) as { opsPerSec: number }).opsPerSec
+  }
+  for (const workers of LEVELS) {
+    const before = load()
+    console.log(`\nloaders, c=${workers}: ${ROUNDS} rounds x ${MILLIS} ms per process, load ${before}`)
+    console.log("| op | loaded from | ops/s | vs dist (per-round median) | runs |")
+    console.log("|---|---|---:|---:|---|")
+    for (const op of OPS) {
+      const runs = new Map<string, Array<number>>(ways.map((w) => [w.name, []]))
+      for (let round = 0; round < ROUNDS; round++) {
+        for (let k = 0; k < ways.length; k++) {
+          const way = ways[(round + k) % ways.length]!
+          runs.get(way.name)!.push(sample(way.args, op, workers))
+        }
+      }
+      const dist = runs.get("dist")!
+      for (const way of ways) {
+        const xs = runs.get(way.name)!
+        const ratio = median(xs.map((x, r) => x / dist[r]!))
+        console.log(`| ${op} | ${way.name} | ${fmtOps(median(xs))} | ${ratio.toFixed(2)}× | ${xs.map(Math.round).join(" ")} |`)
+      }
+    }
+    console.log(`load ${before} -> ${load()}`)
+  }
+}
+
 /** `redis-benchmark` GET and SET at `workers` clients, with and without `-P 16`. */
 const reference = (port: number, workers: number) => {
   const pipelines = workers === 1 ? [1] : [1, 16]
@@ -524,6 +576,7 @@ const main = async () => {
     contenders.push(...(await makeLayers(port)).filter((c) => ONLY.includes(c.name)))
   }
   if (CELLS.includes("throughput")) await throughput(contenders, port)
+  if (CELLS.includes("loaders")) loaders(port)
   if (CELLS.includes("blocking")) {
     // The default poolSize (10 x CPUs) is below the 51 connections this cell asks for; a pool
     // with room for them shows what the routing does when turns are not the limit.
