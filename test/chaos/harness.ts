@@ -59,6 +59,8 @@ export interface Result extends Verdict {
   readonly heapAfterMb: number
   /** The pool's stats once the workload stopped. */
   readonly finalStats: Pick<Pool.PoolStats, "inUse" | "turnsInUse" | "sharedInFlight" | "pendingWaiters" | "dialing">
+  /** Connections the pool closed, by reason (what the connections opened replaced). */
+  readonly removals: Pool.PoolStats["removals"]
   readonly balanced: boolean
   /** The pool's scope closed within its bound. */
   readonly closed: boolean
@@ -195,6 +197,7 @@ export const runScenario = (scenario: Scenario, options: RunOptions): Effect.Eff
         pendingWaiters: stats.pendingWaiters,
         dialing: stats.dialing
       },
+      removals: stats.removals,
       balanced: atRest(stats),
       closed,
       leftoverClients,
@@ -250,7 +253,7 @@ export const violations = (result: Result): Array<string> => {
 export const summary = (result: Result): string =>
   `#${result.id} ${result.mode}: attempted ${result.attempted}, acked ${result.acked}, failed ${
     JSON.stringify(result.failures)
-  }, interrupted ${result.interrupted}, lost ${result.lostAcked}, twice ${result.appliedTwice}, unsent-applied ${result.appliedUnsent}, wrong ${result.misdelivered}, silent pops ${result.silentPopLoss}, pops lost with conn ${result.popLostWithConnection}, with read timeout ${result.popLostWithTimeout}, recovery ${result.recoveryMillis} ms (bound ${result.recoveryBoundMillis} ms), opened ${result.opened} (destroyed ${result.destroyed}), heap ${result.heapBeforeMb}->${result.heapAfterMb} MB, stats ${
+  }, interrupted ${result.interrupted}, lost ${result.lostAcked}, twice ${result.appliedTwice}, unsent-applied ${result.appliedUnsent}, wrong ${result.misdelivered}, silent pops ${result.silentPopLoss}, pops lost with conn ${result.popLostWithConnection}, with read timeout ${result.popLostWithTimeout}, recovery ${result.recoveryMillis} ms (bound ${result.recoveryBoundMillis} ms), opened ${result.opened} (destroyed ${result.destroyed}; removed ${JSON.stringify(result.removals)}), heap ${result.heapBeforeMb}->${result.heapAfterMb} MB, stats ${
     JSON.stringify(result.finalStats)
   }, closed ${result.closed}, leftover ${result.leftoverClients}, hung ${result.hung}, defects ${result.defects}${
     result.notes.length > 0 ? `\n  notes: ${result.notes.join("\n  ")}` : ""
