@@ -963,6 +963,19 @@ describe("RespWriter", () => {
     expect(writer.take()).toHaveLength(0)
   })
 
+  it("holds no memory before its first command, then slabs of 4 KiB doubling up to its slab size as they fill", () => {
+    const writer = new RespWriter(64 * 1024)
+    expect(writer.take()).toHaveLength(0)
+    const sizes: Array<number> = []
+    for (let i = 0; i < 2_000; i++) {
+      writer.add(["SET", `key:${i}`, "v".repeat(100)])
+      const size = writer.take().buffer.byteLength
+      if (sizes[sizes.length - 1] !== size) sizes.push(size)
+    }
+    // An idle connection (a handshake, a few commands) keeps 4 KiB; a busy one soon writes into 64 KiB slabs.
+    expect(sizes).toEqual([4096, 8192, 16384, 32768, 65536])
+  })
+
   it("encodes a value far larger than its slab", () => {
     const writer = new RespWriter(64)
     const big = new Uint8Array(1_000_000).fill(7)

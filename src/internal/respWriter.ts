@@ -22,13 +22,16 @@ import type { Arg } from "../Resp.ts"
  */
 export class RespWriter {
   readonly #slabSize: number
-  #slab: Slab
+  // The size of the next slab: a writer starts small and doubles up to `slabSize` as slabs fill, so
+  // an idle connection (a handshake and a few commands) holds 4 KiB, not 64.
+  #nextSize: number
+  #slab: Slab = EMPTY
   #start = 0
   #end = 0
 
   constructor(slabSize = 64 * 1024) {
     this.#slabSize = slabSize
-    this.#slab = Buffer.allocUnsafeSlow(slabSize) as Slab
+    this.#nextSize = Math.min(FIRST_SLAB, slabSize)
   }
 
   /** Bytes added and not yet taken. */
@@ -124,7 +127,13 @@ export class RespWriter {
     if (pos + bytes <= this.#slab.length) return pos
     const kept = pos - this.#start
     const wanted = kept + bytes
-    const size = wanted <= this.#slabSize ? this.#slabSize : Math.max(wanted + this.#slabSize, kept * 2)
+    let size: number
+    if (wanted <= this.#nextSize) {
+      size = this.#nextSize
+      this.#nextSize = Math.min(this.#nextSize * 2, this.#slabSize)
+    } else {
+      size = wanted <= this.#slabSize ? this.#slabSize : Math.max(wanted + this.#slabSize, kept * 2)
+    }
     const slab = Buffer.allocUnsafeSlow(size) as Slab
     this.#slab.copy(slab, 0, this.#start, pos)
     this.#slab = slab
@@ -138,6 +147,7 @@ interface Slab extends Buffer {
 }
 
 const EMPTY = Buffer.alloc(0) as Slab
+const FIRST_SLAB = 4 * 1024
 const CR = 13
 const LF = 10
 const DOLLAR = 36
