@@ -1,0 +1,126 @@
+/**
+ * The `RedisPool` service over a master that Redis Sentinel manages: the same
+ * service, another layer, so a program written against `RedisPool` (and
+ * `Persistence.layer`) runs unchanged.
+ *
+ * ```ts
+ * const live = Sentinel.layer({
+ *   sentinel: { masterName: "mymaster", sentinels: ["10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"] },
+ *   password: Redacted.make("data-node-secret")
+ * })
+ * program.pipe(Effect.provide(live))
+ * ```
+ *
+ * Discovery follows the Sentinel client spec. Every new connection asks the
+ * sentinels for the master's address (never an address kept from before):
+ * they are tried in order, each within `sentinel.timeout`, and the first that
+ * names the master moves to the front of the list. The connection must then
+ * answer `ROLE` master; one that does not is closed and the sentinels asked
+ * again. These failures are typed: `SentinelUnreachableError` (no sentinel
+ * answered; each one's cause), `SentinelMasterUnknownError` (none knows the
+ * name) and `SentinelRoleError` (the named node is not a master). Building
+ * the layer fails with them directly; afterwards a dial that fails for one of
+ * them is a `ConnectionError` with reason `sentinel` and the error as `cause`
+ * (retried like any failed dial).
+ *
+ * @since 0.1.0
+ */
+import type * as tls from "node:tls"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import {
+  type ConnectionError,
+  type InvalidArgumentError,
+  type SentinelError,
+  SentinelMasterUnknownError,
+  SentinelRoleError,
+  SentinelUnreachableError
+} from "./Errors.ts"
+import { makeStandalone } from "./internal/redisPoolMake.ts"
+import { resolve } from "./internal/redisPoolOptions.ts"
+import { sentinelDial } from "./internal/sentinelDial.ts"
+import { Sentinels } from "./internal/sentinelDiscovery.ts"
+import { resolveSentinel } from "./internal/sentinelOptions.ts"
+import * as RedisPool from "./RedisPool.ts"
+
+/**
+ * Where the sentinels are and how to talk to them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SentinelOptions {
+  /** The name the sentinels monitor the master under (`sentinel monitor <name> ...`). */
+  readonly masterName: string
+  /** The sentinels, `"host:port"` (`"[::1]:26379"` for IPv6) or `{ host, port }`, asked in this order at first. */
+  readonly sentinels: ReadonlyArray<string | { readonly host: string; readonly port: number }>
+  /** ACL user on the sentinels (`sentinel sentinel-user`); the data nodes' user is the top-level `username`. */
+  readonly username?: string | undefined
+  /** Password of the sentinels (`sentinel sentinel-pass`); the data nodes' is the top-level `password`. */
+  readonly password?: Redacted.Redacted<string> | string | undefined
+  /** TLS to the sentinels, as `Conn.ConnOptions.tls`. */
+  readonly tls?: boolean | tls.ConnectionOptions | undefined
+  /** Bound on dialing one sentinel and its answer; past it the next sentinel is asked. Default 500 ms. */
+  readonly timeout?: Duration.Input | undefined
+  /** Subscribe to `+switch-master` on the sentinels and drop connections to a master they replaced. Default true. */
+  readonly followSwitches?: boolean | undefined
+}
+
+/**
+ * Options of {@link make} and {@link layer}: the service's options
+ * (`RedisPool.Options`) for the master's connections, without an address (the
+ * sentinels name it), and `sentinel`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends Omit<RedisPool.Options, "url" | "host" | "port" | "path"> {
+  readonly sentinel: SentinelOptions
+}
+
+const isSentinelError = (cause: unknown): cause is SentinelError =>
+  cause instanceof SentinelUnreachableError || cause instanceof SentinelMasterUnknownError ||
+  cause instanceof SentinelRoleError
+
+/**
+ * Builds the service over the Sentinel-managed master in the current scope;
+ * closing the scope closes its pool. Unless `lazyConnect`, it connects before
+ * it returns, and fails with the `SentinelError` (or `ConnectionError`) that
+ * says why it could not. Invalid options fail with `InvalidArgumentError`
+ * naming the option (`sentinel.masterName`, ...).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<RedisPool.Standalone, InvalidArgumentError | ConnectionError | SentinelError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const config = yield* resolveSentinel(options)
+    const resolved = yield* resolve(config.service)
+    const sentinels = new Sentinels(config.masterName, config.sentinels, config.conn)
+    // Asked once up front so that a layer that cannot find its master fails with the typed reason.
+    if (config.service.lazyConnect !== true) yield* sentinels.resolveMaster
+    return yield* makeStandalone(config.service, resolved, sentinelDial(sentinels)).pipe(
+      Effect.catchTag(
+        "ConnectionError",
+        (error): Effect.Effect<never, ConnectionError | SentinelError> =>
+          Effect.fail(error.reason === "sentinel" && isSentinelError(error.cause) ? error.cause : error)
+      )
+    )
+  })
+
+/**
+ * A layer providing `RedisPool.RedisPool` over the Sentinel-managed master;
+ * the pool closes with the layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<RedisPool.RedisPool, InvalidArgumentError | ConnectionError | SentinelError> =>
+  Layer.effect(RedisPool.RedisPool, make(options))

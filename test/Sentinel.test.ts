@@ -1,0 +1,154 @@
+import { assert, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+import { ConnectionError } from "../src/Errors.ts"
+import { Sentinels } from "../src/internal/sentinelDiscovery.ts"
+import * as PubSub from "../src/PubSub.ts"
+import * as RedisPool from "../src/RedisPool.ts"
+import * as Sentinel from "../src/Sentinel.ts"
+import { eventually } from "./support/effects.ts"
+import { freePort } from "./support/ports.ts"
+import * as RedisSentinel from "./support/RedisSentinel.ts"
+
+/** A program written against the service alone. */
+const program = (key: string) =>
+  Effect.gen(function*() {
+    const redis = yield* RedisPool.RedisPool
+    yield* redis.set(key, "v1")
+    const visits = yield* redis.incr(`${key}:visits`)
+    return { value: yield* redis.get(key), visits }
+  })
+
+const options = (group: RedisSentinel.RedisSentinel, extra: Partial<Sentinel.Options> = {}): Sentinel.Options => ({
+  sentinel: { masterName: group.masterName, sentinels: group.sentinelAddresses },
+  ...extra
+})
+
+const deadAddress = Effect.map(Effect.promise(() => freePort()), (port) => `127.0.0.1:${port}`)
+
+layer(RedisSentinel.layer())("Sentinel", (it) => {
+  it.effect("commands, pipelines, transactions and pub/sub run on the master the sentinels name", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const group = yield* RedisSentinel.RedisSentinel
+      const master = yield* group.master
+      const redis = yield* Sentinel.make(options(group))
+      assert.strictEqual(yield* redis.send("SET", "s:a", "1"), "OK")
+      assert.strictEqual(yield* redis.get("s:a"), "1")
+      assert.deepStrictEqual(yield* redis.pipeline([["INCR", "s:n"], ["INCR", "s:n"]] as const), [1, 2])
+      assert.deepStrictEqual(yield* redis.multi([["SET", "s:b", "2"], ["GET", "s:b"]] as const), ["OK", "2"])
+      const port = yield* redis.send("CONFIG", "GET", "port")
+      const portOf = port instanceof Map ? port.get("port") : (port as ReadonlyArray<unknown>)[1]
+      assert.strictEqual(portOf, String(master.port))
+      yield* redis.withConnection((conn) => Effect.sync(() => assert.strictEqual(conn.conn.address, master.address)))
+      const message = yield* Effect.forkChild(redis.subscribe("s:news").pipe(PubSub.messages, Stream.take(1), Stream.runCollect))
+      // Published until the subscription is in place (a message before it reaches nobody).
+      assert.isTrue(yield* eventually(Effect.map(redis.send("PUBLISH", "s:news", "hello"), (receivers) => receivers === 1)))
+      const [received] = yield* Fiber.join(message)
+      assert.strictEqual(received?.message, "hello")
+    })))
+
+  it.effect("a program written against RedisPool runs unchanged on one node and through the sentinels", () =>
+    Effect.gen(function*() {
+      const group = yield* RedisSentinel.RedisSentinel
+      const master = yield* group.master
+      const direct = yield* program("s:direct").pipe(Effect.provide(RedisPool.layer({ port: master.port })))
+      const managed = yield* program("s:managed").pipe(Effect.provide(Sentinel.layer(options(group))))
+      assert.deepStrictEqual(direct, { value: "v1", visits: 1 })
+      assert.deepStrictEqual(managed, { value: "v1", visits: 1 })
+    }))
+
+  it.effect("a sentinel that cannot be reached is passed over, and the one that answered is asked first next time", () =>
+    Effect.gen(function*() {
+      const group = yield* RedisSentinel.RedisSentinel
+      const master = yield* group.master
+      const dead = yield* deadAddress
+      const managed = yield* program("s:passed").pipe(
+        Effect.provide(Sentinel.layer(options(group, {
+          sentinel: { masterName: group.masterName, sentinels: [dead, ...group.sentinelAddresses] }
+        })))
+      )
+      assert.deepStrictEqual(managed, { value: "v1", visits: 1 })
+      const [deadPort] = [Number(dead.split(":")[1])]
+      const live = group.sentinels[1]!
+      const sentinels = new Sentinels(group.masterName, [{ host: "127.0.0.1", port: deadPort! }, live, group.sentinels[0]!], {
+        dialTimeout: 500,
+        readTimeout: 500,
+        libName: ""
+      })
+      assert.deepStrictEqual(yield* sentinels.resolveMaster, { host: "127.0.0.1", port: master.port })
+      assert.deepStrictEqual(sentinels.list.map((s) => s.port), [live.port, deadPort, group.sentinels[0]!.port])
+    }))
+
+  it.effect("no sentinel reachable: SentinelUnreachableError with each sentinel's cause", () =>
+    Effect.gen(function*() {
+      const sentinels = [yield* deadAddress, yield* deadAddress]
+      const error = yield* Effect.flip(Effect.scoped(Sentinel.make({ sentinel: { masterName: "mymaster", sentinels } })))
+      assert.strictEqual(error._tag, "SentinelUnreachableError")
+      if (error._tag !== "SentinelUnreachableError") return
+      assert.deepStrictEqual(error.sentinels, sentinels)
+      assert.strictEqual(error.causes.length, 2)
+      for (const cause of error.causes) {
+        assert.instanceOf(cause, ConnectionError)
+        assert.strictEqual((cause as ConnectionError).reason, "refused")
+      }
+    }))
+
+  it.effect("a name no sentinel knows: SentinelMasterUnknownError", () =>
+    Effect.gen(function*() {
+      const group = yield* RedisSentinel.RedisSentinel
+      const error = yield* Effect.flip(Effect.scoped(Sentinel.make({
+        sentinel: { masterName: "nosuchmaster", sentinels: group.sentinelAddresses }
+      })))
+      assert.strictEqual(error._tag, "SentinelMasterUnknownError")
+      if (error._tag !== "SentinelMasterUnknownError") return
+      assert.strictEqual(error.masterName, "nosuchmaster")
+      assert.include(error.message, "nosuchmaster")
+    }))
+
+  it.effect("a named node that is not a master: SentinelRoleError, at startup and, as a ConnectionError's cause, at a later dial", () =>
+    Effect.gen(function*() {
+      const group = yield* RedisSentinel.RedisSentinel
+      const master = yield* group.master
+      const replica = group.data.find((node) => node.port !== master.port && node.running)!
+      const sentinel = group.sentinels[0]!
+      // One sentinel monitors the replica under another name (it cannot fail it over alone: quorum 2).
+      yield* Effect.acquireRelease(
+        group.cli(sentinel, "SENTINEL", "MONITOR", "notamaster", "127.0.0.1", String(replica.port), "2"),
+        () => Effect.ignore(group.cli(sentinel, "SENTINEL", "REMOVE", "notamaster"))
+      )
+      const named = { sentinel: { masterName: "notamaster", sentinels: [sentinel.address] } }
+      const error = yield* Effect.flip(Effect.scoped(Sentinel.make(named)))
+      assert.strictEqual(error._tag, "SentinelRoleError")
+      if (error._tag !== "SentinelRoleError") return
+      assert.strictEqual(error.address, replica.address)
+      assert.strictEqual(error.role, "slave")
+      const later = yield* Effect.scoped(Effect.gen(function*() {
+        const redis = yield* Sentinel.make({ ...named, lazyConnect: true, maxRetries: 0 })
+        return yield* Effect.flip(redis.send("PING"))
+      }))
+      assert.strictEqual(later._tag, "ConnectionError")
+      if (later._tag !== "ConnectionError") return
+      assert.strictEqual(later.reason, "sentinel")
+      assert.strictEqual((later.cause as { _tag: string })._tag, "SentinelRoleError")
+    }).pipe(Effect.scoped))
+
+  it.effect("bad options fail with InvalidArgumentError naming the option", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<[unknown, string]> = [
+        [{}, "sentinel"],
+        [{ sentinel: { sentinels: ["127.0.0.1:26379"] } }, "sentinel.masterName"],
+        [{ sentinel: { masterName: "m", sentinels: [] } }, "sentinel.sentinels"],
+        [{ sentinel: { masterName: "m", sentinels: ["nohost"] } }, "sentinel.sentinels[0]"],
+        [{ sentinel: { masterName: "m", sentinels: [{ host: "h", port: 70000 }] } }, "sentinel.sentinels[0]"],
+        [{ sentinel: { masterName: "m", sentinels: ["h:1"], timeout: -1 } }, "sentinel.timeout"],
+        [{ sentinel: { masterName: "m", sentinels: ["h:1"] }, port: 6379 }, "port"],
+        [{ sentinel: { masterName: "m", sentinels: ["h:1"] }, poolSize: 0 }, "poolSize"]
+      ]
+      for (const [input, option] of cases) {
+        const error = yield* Effect.flip(Effect.scoped(Sentinel.make(input as Sentinel.Options)))
+        assert.strictEqual(error._tag, "InvalidArgumentError", option)
+        if (error._tag === "InvalidArgumentError") assert.strictEqual(error.option, option)
+      }
+    }))
+})
