@@ -39,11 +39,15 @@ import {
   SentinelRoleError,
   SentinelUnreachableError
 } from "./Errors.ts"
+import type * as Conn from "./Conn.ts"
+import * as PoolInternal from "./internal/pool.ts"
 import { makeStandalone } from "./internal/redisPoolMake.ts"
 import { resolve } from "./internal/redisPoolOptions.ts"
 import { sentinelDial } from "./internal/sentinelDial.ts"
 import { Sentinels } from "./internal/sentinelDiscovery.ts"
 import { resolveSentinel } from "./internal/sentinelOptions.ts"
+import { SwitchState } from "./internal/sentinelState.ts"
+import { watchSwitches } from "./internal/sentinelWatch.ts"
 import * as RedisPool from "./RedisPool.ts"
 
 /**
@@ -81,6 +85,20 @@ export interface Options extends Omit<RedisPool.Options, "url" | "host" | "port"
   readonly sentinel: SentinelOptions
 }
 
+/**
+ * The service over a Sentinel-managed master: `RedisPool`'s, and what it knows
+ * of the master.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service extends RedisPool.Standalone {
+  /** The master's address (`host:port`) as last learnt, from a dial or a switch; undefined before either. */
+  readonly master: Effect.Effect<string | undefined>
+  /** Master switches acted on: announced by `+switch-master`, or found after a sentinel subscriber reconnected. */
+  readonly switches: Effect.Effect<number>
+}
+
 const isSentinelError = (cause: unknown): cause is SentinelError =>
   cause instanceof SentinelUnreachableError || cause instanceof SentinelMasterUnknownError ||
   cause instanceof SentinelRoleError
@@ -97,20 +115,37 @@ const isSentinelError = (cause: unknown): cause is SentinelError =>
  */
 export const make = (
   options: Options
-): Effect.Effect<RedisPool.Standalone, InvalidArgumentError | ConnectionError | SentinelError, Scope.Scope> =>
+): Effect.Effect<Service, InvalidArgumentError | ConnectionError | SentinelError, Scope.Scope> =>
   Effect.gen(function*() {
     const config = yield* resolveSentinel(options)
     const resolved = yield* resolve(config.service)
     const sentinels = new Sentinels(config.masterName, config.sentinels, config.conn)
     // Asked once up front so that a layer that cannot find its master fails with the typed reason.
     if (config.service.lazyConnect !== true) yield* sentinels.resolveMaster
-    return yield* makeStandalone(config.service, resolved, sentinelDial(sentinels)).pipe(
+    const state = new SwitchState()
+    const standalone = yield* makeStandalone(
+      config.service,
+      resolved,
+      sentinelDial(sentinels, state),
+      (error) => {
+        // A write answered READONLY: a connection of the pool reaches a demoted master.
+        if (error._tag === "RedisReplyError" && error.code === "READONLY") state.readOnly()
+      }
+    ).pipe(
       Effect.catchTag(
         "ConnectionError",
         (error): Effect.Effect<never, ConnectionError | SentinelError> =>
           Effect.fail(error.reason === "sentinel" && isSentinelError(error.cause) ? error.cause : error)
       )
     )
+    state.pool = PoolInternal.implOf<Conn.Conn>(standalone.pool)
+    if (config.followSwitches) yield* watchSwitches(sentinels, state)
+    const service: Service = {
+      ...standalone,
+      master: Effect.sync(() => state.master),
+      switches: Effect.sync(() => state.switches)
+    }
+    return service
   })
 
 /**

@@ -7,7 +7,7 @@
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Conn from "../Conn.ts"
-import { ConnectionError, type InvalidArgumentError } from "../Errors.ts"
+import { ConnectionError, type InvalidArgumentError, type RedisError } from "../Errors.ts"
 import * as Pool from "../Pool.ts"
 import * as PubSub from "../PubSub.ts"
 import type { Options, Standalone } from "../RedisPool.ts"
@@ -25,7 +25,9 @@ export type Dial = (options: Conn.ConnOptions) => Effect.Effect<Conn.Conn, Conne
 export const makeStandalone = (
   options: Options,
   resolved: Resolved,
-  dial: Dial
+  dial: Dial,
+  /** Sees every failure of an attempt on the shared path, before it is retried. */
+  onFailure?: (error: RedisError) => void
 ): Effect.Effect<Standalone, ConnectionError | InvalidArgumentError, Scope.Scope> =>
   Effect.gen(function*() {
     // A blocking command whose caller left is released by a CLIENT UNBLOCK on another connection of this pool
@@ -37,7 +39,7 @@ export const makeStandalone = (
     const subscriber = yield* PubSub.make({ ...options.pubsub, connect: dial(resolved.conn) })
     const observer = new Observer(resolved.observer, yield* Effect.context<never>())
     yield* Effect.addFinalizer(() => Effect.sync(() => observer.close()))
-    const shared = makeShared(pool, observer, resolved)
+    const shared = makeShared(pool, observer, resolved, onFailure)
     unblock = (clientId) => Effect.map(shared.send("CLIENT", "UNBLOCK", clientId), (released) => released === 1)
     const exclusive = makeExclusive(pool, observer)
 

@@ -46,38 +46,54 @@ export const checkRole = (conn: Conn.Conn, masterName: string): Effect.Effect<vo
 
 const isRoleError = (error: ConnectionError): boolean => error.reason === "sentinel" && error.cause instanceof SentinelRoleError
 
+/** What the dial asks of the service around it. */
+export interface DialHooks {
+  /**
+   * Whether `address` may be the master: false for one a switch already
+   * replaced, which a slower sentinel may still name. Asked before the dial and
+   * again once the connection is up (a switch may have been seen in between).
+   */
+  readonly accept: (address: string) => boolean
+  /** A connection to `address` passed the ROLE check. */
+  readonly connected: (address: string) => void
+}
+
+const anyAddress: DialHooks = { accept: () => true, connected: () => {} }
+
+const retiredError = (masterName: string, address: string): ConnectionError =>
+  asConnectionError(
+    new SentinelRoleError({
+      masterName,
+      address,
+      role: "retired",
+      message: `${address} was named master of ${JSON.stringify(masterName)}, but a switch away from it has been seen`
+    }),
+    address
+  )
+
 /**
  * The pool's dial: the address from the sentinels, then the connection with
- * its handshake, the ROLE check, and the caller's `onConnect`. `accept` may
- * refuse an address the sentinels named (one retired after a switch that a
- * slower sentinel still names).
+ * its handshake, the ROLE check, and the caller's `onConnect`.
  */
-export const sentinelDial = (
-  sentinels: Sentinels,
-  accept: (address: string) => boolean = () => true
-): Dial =>
+export const sentinelDial = (sentinels: Sentinels, hooks: DialHooks = anyAddress): Dial =>
 (options) => {
   const masterName = sentinels.masterName
   const once = Effect.flatMap(
     Effect.mapError(sentinels.resolveMaster, (error) => asConnectionError(error)),
     (master) => {
       const address = addressText(master)
-      if (!accept(address)) {
-        const roleError = new SentinelRoleError({
-          masterName,
-          address,
-          role: "retired",
-          message: `a sentinel still names ${address} master of ${JSON.stringify(masterName)}, which it left in a switch already seen`
-        })
-        return Effect.fail(asConnectionError(roleError, address))
-      }
+      if (!hooks.accept(address)) return Effect.fail(retiredError(masterName, address))
       const { path: _path, ...rest } = options
       return Conn.make({
         ...rest,
         host: master.host,
         port: master.port,
         onConnect: (conn) => {
-          const checked = checkRole(conn, masterName)
+          const checked = Effect.flatMap(checkRole(conn, masterName), () => {
+            if (!hooks.accept(conn.address)) return Effect.fail(retiredError(masterName, conn.address))
+            hooks.connected(conn.address)
+            return Effect.void
+          })
           const user = options.onConnect
           return user === undefined ? checked : Effect.andThen(checked, Effect.suspend(() => user(conn)))
         }
