@@ -1,4 +1,4 @@
-import { assert, layer } from "@effect/vitest"
+import { assert, describe, it, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
@@ -7,9 +7,10 @@ import { Sentinels } from "../src/internal/sentinelDiscovery.ts"
 import * as PubSub from "../src/PubSub.ts"
 import * as RedisPool from "../src/RedisPool.ts"
 import * as Sentinel from "../src/Sentinel.ts"
-import { eventually } from "./support/effects.ts"
+import { eventually, pause } from "./support/effects.ts"
 import { freePort } from "./support/ports.ts"
 import * as RedisSentinel from "./support/RedisSentinel.ts"
+import { request } from "./support/request.ts"
 
 /** A program written against the service alone. */
 const program = (key: string) =>
@@ -151,4 +152,106 @@ layer(RedisSentinel.layer())("Sentinel", (it) => {
         if (error._tag === "InvalidArgumentError") assert.strictEqual(error.option, option)
       }
     }))
+})
+
+/** Writers of distinct keys until `stop`; each records the keys it got OK for, and whether it issued them after `mark()`. */
+const workload = (
+  redis: Sentinel.Service,
+  prefix: string,
+  mark: Effect.Effect<boolean>,
+  writers = 4
+) =>
+  Effect.gen(function*() {
+    const acked: Array<{ readonly key: string; readonly after: boolean; readonly at: number }> = []
+    const failures: Array<string> = []
+    let stop = false
+    const writer = (w: number, exclusive: boolean) =>
+      Effect.gen(function*() {
+        for (let i = 0; !stop; i++) {
+          const after = yield* mark
+          const key = `${prefix}:${after ? "after" : "before"}:${exclusive ? "x" : "s"}${w}:${i}`
+          const write = exclusive
+            ? redis.withConnection((conn) => conn.send("SET", key, "1"))
+            : redis.send("SET", key, "1")
+          const exit = yield* Effect.exit(write)
+          if (exit._tag === "Success") acked.push({ key, after, at: Date.now() })
+          else {
+            failures.push(String(exit.cause))
+            yield* pause(20)
+          }
+        }
+      })
+    const fibers = yield* Effect.forEach(
+      Array.from({ length: writers }, (_, w) => w),
+      (w) => Effect.forkChild(writer(w, w % 2 === 1))
+    )
+    return {
+      acked,
+      failures,
+      stop: Effect.andThen(Effect.sync(() => void (stop = true)), Effect.forEach(fibers, Fiber.join, { discard: true }))
+    }
+  })
+
+/** The keys of `keys` that `port` does not have. */
+const missing = (port: number, keys: ReadonlyArray<string>) =>
+  Effect.promise(async () => {
+    const out: Array<string> = []
+    for (let i = 0; i < keys.length; i += 500) {
+      const chunk = keys.slice(i, i + 500)
+      const replies = await request(port, chunk.map((key) => ["EXISTS", key]))
+      replies.forEach((reply, j) => {
+        if (reply !== 1) out.push(chunk[j]!)
+      })
+    }
+    return out
+  })
+
+describe("Sentinel failover", () => {
+  it.live("master killed mid-workload: writes resume on the promoted replica, and none acknowledged after the kill is lost", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const group = yield* RedisSentinel.make()
+      const master = yield* group.master
+      const redis = yield* Sentinel.make(options(group))
+      let killed = false
+      const load = yield* workload(redis, "kill", Effect.sync(() => killed))
+      assert.isTrue(yield* eventually(() => load.acked.length >= 50, 30_000))
+      yield* group.kill(master)
+      const killedAt = Date.now()
+      killed = true
+      const promoted = yield* group.waitForNewMaster(master)
+      const resumed = yield* eventually(() => load.acked.filter((a) => a.after).length >= 100, 30_000)
+      const firstAfter = load.acked.find((a) => a.after)
+      yield* load.stop
+      assert.isTrue(resumed, `writes did not resume: ${load.failures.slice(-3).join(" | ")}`)
+      console.log(`Sentinel: master killed; first write acknowledged by the promoted ${promoted.address} ${firstAfter!.at - killedAt} ms after the kill`)
+      const after = load.acked.filter((a) => a.after).map((a) => a.key)
+      assert.deepStrictEqual(yield* missing(promoted.port, after), [])
+      assert.strictEqual(yield* redis.master, promoted.address)
+      assert.isAtLeast(yield* redis.switches, 1)
+    })))
+
+  it.live("SENTINEL FAILOVER with a workload on existing connections: once the switch is seen, no write lands on the old master", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const group = yield* RedisSentinel.make()
+      const old = yield* group.master
+      const redis = yield* Sentinel.make(options(group))
+      const load = yield* workload(redis, "fo", Effect.map(redis.switches, (n) => n > 0), 6)
+      assert.isTrue(yield* eventually(() => load.acked.length >= 100, 30_000))
+      const before = (yield* redis.stats).total
+      assert.isAtLeast(before, 1)
+      const promoted = yield* group.failover()
+      assert.isTrue(yield* eventually(Effect.map(redis.switches, (n) => n > 0), 30_000), "the switch was not seen")
+      assert.isTrue(yield* eventually(() => load.acked.filter((a) => a.after).length >= 200, 30_000))
+      // The old master still claims master for ~10 s after a SENTINEL FAILOVER (see RedisSentinel): read its
+      // role and the keys written after the switch in one transaction, so they describe the same moment.
+      const replies = yield* Effect.promise(() => request(old.port, [["MULTI"], ["ROLE"], ["KEYS", "fo:after:*"], ["EXEC"]]))
+      yield* load.stop
+      const [role, keys] = replies[3] as [ReadonlyArray<unknown>, ReadonlyArray<string>]
+      assert.strictEqual(role[0], "master", "the old master was demoted before the check: inconclusive")
+      assert.deepStrictEqual(keys, [])
+      const after = load.acked.filter((a) => a.after).map((a) => a.key)
+      assert.deepStrictEqual(yield* missing(promoted.port, after), [])
+      assert.strictEqual(yield* redis.master, promoted.address)
+      assert.isAtLeast((yield* redis.stats).removals.retired, 1)
+    })))
 })
