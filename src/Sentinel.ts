@@ -130,7 +130,8 @@ export const make = (
       (error) => {
         // A write answered READONLY: a connection of the pool reaches a demoted master.
         if (error._tag === "RedisReplyError" && error.code === "READONLY") state.readOnly()
-      }
+      },
+      sentinelDial(sentinels, state.subscriberHooks)
     ).pipe(
       Effect.catchTag(
         "ConnectionError",

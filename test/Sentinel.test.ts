@@ -235,6 +235,12 @@ describe("Sentinel failover", () => {
       const group = yield* RedisSentinel.make()
       const old = yield* group.master
       const redis = yield* Sentinel.make(options(group))
+      const messages: Array<string> = []
+      yield* Effect.forkChild(redis.subscribe("fo:news").pipe(
+        PubSub.messages,
+        Stream.runForEach((m) => Effect.sync(() => messages.push(m.message)))
+      ))
+      assert.isTrue(yield* eventually(Effect.map(redis.send("PUBLISH", "fo:news", "before"), (n) => n === 1)))
       const load = yield* workload(redis, "fo", Effect.map(redis.switches, (n) => n > 0), 6)
       assert.isTrue(yield* eventually(() => load.acked.length >= 100, 30_000))
       const before = (yield* redis.stats).total
@@ -253,5 +259,26 @@ describe("Sentinel failover", () => {
       assert.deepStrictEqual(yield* missing(promoted.port, after), [])
       assert.strictEqual(yield* redis.master, promoted.address)
       assert.isAtLeast((yield* redis.stats).removals.retired, 1)
+      // The subscriber left the old master too, and renewed its subscription on the new one.
+      assert.isTrue(yield* eventually(Effect.map(redis.send("PUBLISH", "fo:news", "after"), (n) => n === 1)))
+      assert.isTrue(yield* eventually(() => messages.includes("after")))
+    })))
+
+  it.live("a READONLY reply (a connection kept to a master demoted behind the client's back) retires the pool's connections; the write succeeds on the new master", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const group = yield* RedisSentinel.make()
+      const old = yield* group.master
+      const redis = yield* Sentinel.make({
+        sentinel: { masterName: group.masterName, sentinels: group.sentinelAddresses, followSwitches: false }
+      })
+      assert.strictEqual(yield* redis.send("SET", "ro:1", "a"), "OK")
+      const promoted = yield* group.failover()
+      // What Sentinel does ~10 s later, without closing the old master's client connections.
+      yield* group.cli(old, "REPLICAOF", "127.0.0.1", String(promoted.port))
+      assert.strictEqual(yield* redis.switches, 0)
+      assert.strictEqual(yield* redis.send("SET", "ro:2", "b"), "OK")
+      assert.isAtLeast((yield* redis.stats).removals.retired, 1)
+      assert.strictEqual(yield* group.cli(promoted, "GET", "ro:2"), "b")
+      assert.strictEqual(yield* redis.master, promoted.address)
     })))
 })

@@ -27,7 +27,9 @@ export const makeStandalone = (
   resolved: Resolved,
   dial: Dial,
   /** Sees every failure of an attempt on the shared path, before it is retried. */
-  onFailure?: (error: RedisError) => void
+  onFailure?: (error: RedisError) => void,
+  /** How the pub/sub subscriber dials, if not as the pool does. */
+  subscriberDial: Dial = dial
 ): Effect.Effect<Standalone, ConnectionError | InvalidArgumentError, Scope.Scope> =>
   Effect.gen(function*() {
     // A blocking command whose caller left is released by a CLIENT UNBLOCK on another connection of this pool
@@ -36,7 +38,7 @@ export const makeStandalone = (
     const connOptions: Conn.ConnOptions = { ...resolved.conn, unblock: (clientId) => unblock(clientId) }
     const pool = yield* Pool.make<Conn.Conn>({ ...resolved.pool, dial: dial(connOptions) })
     if (options.lazyConnect !== true) yield* connectAtStart(pool, resolved.pool.minIdleConns ?? 0)
-    const subscriber = yield* PubSub.make({ ...options.pubsub, connect: dial(resolved.conn) })
+    const subscriber = yield* PubSub.make({ ...options.pubsub, connect: subscriberDial(resolved.conn) })
     const observer = new Observer(resolved.observer, yield* Effect.context<never>())
     yield* Effect.addFinalizer(() => Effect.sync(() => observer.close()))
     const shared = makeShared(pool, observer, resolved, onFailure)

@@ -54,8 +54,8 @@ export interface DialHooks {
    * again once the connection is up (a switch may have been seen in between).
    */
   readonly accept: (address: string) => boolean
-  /** A connection to `address` passed the ROLE check. */
-  readonly connected: (address: string) => void
+  /** A connection passed the ROLE check. */
+  readonly connected: (conn: Conn.Conn) => void
 }
 
 const anyAddress: DialHooks = { accept: () => true, connected: () => {} }
@@ -91,7 +91,7 @@ export const sentinelDial = (sentinels: Sentinels, hooks: DialHooks = anyAddress
         onConnect: (conn) => {
           const checked = Effect.flatMap(checkRole(conn, masterName), () => {
             if (!hooks.accept(conn.address)) return Effect.fail(retiredError(masterName, conn.address))
-            hooks.connected(conn.address)
+            hooks.connected(conn)
             return Effect.void
           })
           const user = options.onConnect

@@ -4,8 +4,10 @@
  * ones closed at once, others when they come back), the old address is
  * refused at dial time even if a slower sentinel still names it, and the dial
  * breaker forgets the old master's failures so the next checkout dials at
- * once. A READONLY reply retires every connection: the one that got it
- * reaches a demoted master, and new ones pass the ROLE check.
+ * once; the pub/sub subscriber's connection is closed, so that it reconnects
+ * (through the sentinels) and renews its subscriptions. A READONLY reply
+ * retires every connection: the one that got it reaches a demoted master, and
+ * new ones pass the ROLE check.
  *
  * @internal
  */
@@ -26,15 +28,27 @@ export class SwitchState implements DialHooks, SwitchHandler {
 
   readonly accept = (address: string): boolean => !this.retired.has(address)
 
-  readonly connected = (address: string): void => {
-    this.master = address
+  readonly connected = (conn: Conn.Conn): void => {
+    this.master = conn.address
+  }
+
+  /** The pub/sub subscriber's connection: closed on a switch away from its server, so that it reconnects through the sentinels. */
+  private subscriberConn: Conn.Conn | undefined = undefined
+
+  /** The hooks of the subscriber's dial. */
+  readonly subscriberHooks: DialHooks = {
+    accept: this.accept,
+    connected: (conn) => {
+      this.subscriberConn = conn
+      this.connected(conn)
+    }
   }
 
   /** The new master of the last switch counted (each sentinel announces it). */
   private lastSwitch: string | undefined = undefined
 
   /** Retires every connection not to `to`; counts a switch when `to` is news. */
-  private moveTo(to: string, from: string | undefined): void {
+  private moveTo(to: string, from: string | undefined): Effect.Effect<void> {
     if (from !== undefined && from !== to) this.retired.add(from)
     this.retired.delete(to)
     if (this.lastSwitch !== to) {
@@ -43,17 +57,20 @@ export class SwitchState implements DialHooks, SwitchHandler {
     }
     this.master = to
     const pool = this.pool
-    if (pool === undefined) return
-    pool.retire((conn) => conn.address !== to)
-    pool.breaker.forget()
+    if (pool !== undefined) {
+      pool.retire((conn) => conn.address !== to)
+      pool.breaker.forget()
+    }
+    const subscriber = this.subscriberConn
+    if (subscriber === undefined || subscriber.address === to) return Effect.void
+    this.subscriberConn = undefined
+    return subscriber.close
   }
 
-  readonly switched = (from: string, to: string): Effect.Effect<void> => Effect.sync(() => this.moveTo(to, from))
+  readonly switched = (from: string, to: string): Effect.Effect<void> => Effect.suspend(() => this.moveTo(to, from))
 
   readonly resynced = (address: string): Effect.Effect<void> =>
-    Effect.sync(() => {
-      if (this.master !== address) this.moveTo(address, this.master)
-    })
+    Effect.suspend(() => this.master === address ? Effect.void : this.moveTo(address, this.master))
 
   readonly readOnly = (): void => {
     this.pool?.retire(() => true)
