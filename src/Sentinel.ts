@@ -14,7 +14,8 @@
  * Discovery follows the Sentinel client spec. Every new connection asks the
  * sentinels for the master's address (never an address kept from before):
  * they are tried in order, each within `sentinel.timeout`, and the first that
- * names the master moves to the front of the list. The connection must then
+ * names the master moves to the front of the list, and the other sentinels it
+ * knows (`SENTINEL SENTINELS`) join the list. The connection must then
  * answer `ROLE` master; one that does not is closed and the sentinels asked
  * again. These failures are typed: `SentinelUnreachableError` (no sentinel
  * answered; each one's cause), `SentinelMasterUnknownError` (none knows the
@@ -44,7 +45,7 @@ import * as PoolInternal from "./internal/pool.ts"
 import { makeStandalone } from "./internal/redisPoolMake.ts"
 import { resolve } from "./internal/redisPoolOptions.ts"
 import { sentinelDial } from "./internal/sentinelDial.ts"
-import { Sentinels } from "./internal/sentinelDiscovery.ts"
+import { addressText, Sentinels } from "./internal/sentinelDiscovery.ts"
 import { resolveSentinel } from "./internal/sentinelOptions.ts"
 import { SwitchState } from "./internal/sentinelState.ts"
 import { watchSwitches } from "./internal/sentinelWatch.ts"
@@ -97,6 +98,8 @@ export interface Service extends RedisPool.Standalone {
   readonly master: Effect.Effect<string | undefined>
   /** Master switches acted on: announced by `+switch-master`, or found after a sentinel subscriber reconnected. */
   readonly switches: Effect.Effect<number>
+  /** The sentinels known now (`host:port`), those the sentinels told of included, in the order they are asked. */
+  readonly sentinels: Effect.Effect<ReadonlyArray<string>>
 }
 
 const isSentinelError = (cause: unknown): cause is SentinelError =>
@@ -144,7 +147,8 @@ export const make = (
     const service: Service = {
       ...standalone,
       master: Effect.sync(() => state.master),
-      switches: Effect.sync(() => state.switches)
+      switches: Effect.sync(() => state.switches),
+      sentinels: Effect.sync(() => sentinels.list.map(addressText))
     }
     return service
   })

@@ -59,7 +59,7 @@ layer(RedisSentinel.layer())("Sentinel", (it) => {
       assert.deepStrictEqual(managed, { value: "v1", visits: 1 })
     }))
 
-  it.effect("a sentinel that cannot be reached is passed over, and the one that answered is asked first next time", () =>
+  it.effect("a sentinel that cannot be reached is passed over, the one that answered is asked first next time, and the sentinels it knows join the list", () =>
     Effect.gen(function*() {
       const group = yield* RedisSentinel.RedisSentinel
       const master = yield* group.master
@@ -78,7 +78,8 @@ layer(RedisSentinel.layer())("Sentinel", (it) => {
         libName: ""
       })
       assert.deepStrictEqual(yield* sentinels.resolveMaster, { host: "127.0.0.1", port: master.port })
-      assert.deepStrictEqual(sentinels.list.map((s) => s.port), [live.port, deadPort, group.sentinels[0]!.port])
+      // The sentinel that answered first, then the others in their order, then the one it told of (SENTINEL SENTINELS).
+      assert.deepStrictEqual(sentinels.list.map((s) => s.port), [live.port, deadPort, group.sentinels[0]!.port, group.sentinels[2]!.port])
     }))
 
   it.effect("no sentinel reachable: SentinelUnreachableError with each sentinel's cause", () =>
@@ -262,6 +263,24 @@ describe("Sentinel failover", () => {
       // The subscriber left the old master too, and renewed its subscription on the new one.
       assert.isTrue(yield* eventually(Effect.map(redis.send("PUBLISH", "fo:news", "after"), (n) => n === 1)))
       assert.isTrue(yield* eventually(() => messages.includes("after")))
+    })))
+
+  it.live("sentinels learnt from the one configured keep the service going when that one dies, and announce the switch", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const group = yield* RedisSentinel.make()
+      const master = yield* group.master
+      const [first] = group.sentinels
+      const redis = yield* Sentinel.make({ sentinel: { masterName: group.masterName, sentinels: [first!.address] } })
+      assert.sameMembers([...(yield* redis.sentinels)], [...group.sentinelAddresses])
+      assert.strictEqual((yield* redis.sentinels)[0], first!.address)
+      yield* group.kill(first!)
+      yield* group.kill(master)
+      const promoted = yield* group.waitForNewMaster(master)
+      assert.isTrue(yield* eventually(Effect.map(redis.switches, (n) => n > 0), 30_000), "no switch announced")
+      assert.isTrue(
+        yield* eventually(Effect.map(Effect.exit(redis.send("SET", "learnt", "1")), (exit) => exit._tag === "Success"), 30_000)
+      )
+      assert.strictEqual(yield* group.cli(promoted, "GET", "learnt"), "1")
     })))
 
   it.live("a READONLY reply (a connection kept to a master demoted behind the client's back) retires the pool's connections; the write succeeds on the new master", () =>

@@ -3,7 +3,9 @@
  * sentinels are asked in order, each on a new connection within a short
  * timeout, `SENTINEL GET-MASTER-ADDR-BY-NAME <name>`; the first that names an
  * address moves to the front of the list, so the next resolution asks it
- * first. Nothing is cached: every resolution asks.
+ * first. Nothing is cached: every resolution asks. The same round trip asks
+ * that sentinel for the other sentinels it knows (`SENTINEL SENTINELS`), and
+ * sentinels not on the list yet join its end.
  *
  * @internal
  */
@@ -56,15 +58,38 @@ export class Sentinels {
     this.connOptions = connOptions
   }
 
-  /** One sentinel, on a connection of its own closed afterwards: `args`' reply. */
-  query(sentinel: Address, args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, QueryError> {
+  /** Told of every sentinel that joins the list. */
+  onLearnt: ((sentinel: Address) => void) | undefined = undefined
+
+  /** One sentinel, on a connection of its own closed afterwards: the replies of `commands`, error replies as values. */
+  query(sentinel: Address, commands: ReadonlyArray<ReadonlyArray<Resp.Arg>>): Effect.Effect<Array<Resp.Reply>, QueryError> {
     return Effect.scoped(
       Effect.flatMap(
         Conn.make({ ...this.connOptions, host: sentinel.host, port: sentinel.port }),
-        (conn) => conn.send(args)
+        (conn) => conn.sendBatch(commands)
       )
     ).pipe(Effect.catchTag("InvalidArgumentError", (error) =>
       Effect.fail(new ProtocolError({ reason: "unexpected", message: error.message }))))
+  }
+
+  /** Adds the sentinels of a `SENTINEL SENTINELS` reply that are not on the list yet. */
+  learn(reply: Resp.Reply | undefined): void {
+    if (!Array.isArray(reply)) return
+    for (const entry of reply) {
+      const fields = new Map<string, string | undefined>()
+      if (entry instanceof Map) {
+        for (const [k, v] of entry) fields.set(String(text(k as Resp.Reply)), text(v as Resp.Reply))
+      } else if (Array.isArray(entry)) {
+        for (let i = 0; i + 1 < entry.length; i += 2) fields.set(String(text(entry[i])), text(entry[i + 1]))
+      } else continue
+      const flags = fields.get("flags") ?? ""
+      if (flags.split(",").some((flag) => flag === "s_down" || flag === "o_down" || flag === "disconnected")) continue
+      const address = parseAddressReply([fields.get("ip") ?? null, fields.get("port") ?? null])
+      if (address === undefined) continue
+      if (this.list.some((known) => known.host === address.host && known.port === address.port)) continue
+      this.list.push(address)
+      this.onLearnt?.(address)
+    }
   }
 
   /** Moves `sentinel` to the front of the list. */
@@ -112,19 +137,20 @@ export class Sentinels {
             )
         }
         const sentinel = order[i]!
-        return Effect.matchEffect(this.query(sentinel, ["SENTINEL", "GET-MASTER-ADDR-BY-NAME", name]), {
+        const commands = [["SENTINEL", "GET-MASTER-ADDR-BY-NAME", name], ["SENTINEL", "SENTINELS", name]]
+        return Effect.matchEffect(this.query(sentinel, commands), {
           onFailure: (error) => {
-            // An error reply is an answer: this sentinel works, it does not know the name (or refuses the command).
-            if (error._tag === "RedisReplyError") {
-              answered++
-              unknownCause = error
-            } else {
-              causes.push(error)
-            }
+            causes.push(error)
             return loop(i + 1)
           },
-          onSuccess: (reply) => {
-            if (reply === null) {
+          onSuccess: ([reply, others]) => {
+            // An error reply is an answer: this sentinel works, it does not know the name (or refuses the command).
+            if (reply instanceof RedisReplyError) {
+              answered++
+              unknownCause = reply
+              return loop(i + 1)
+            }
+            if (reply === null || reply === undefined) {
               answered++
               return loop(i + 1)
             }
@@ -139,6 +165,7 @@ export class Sentinels {
               return loop(i + 1)
             }
             this.promote(sentinel)
+            this.learn(others)
             return Effect.succeed(address)
           }
         })

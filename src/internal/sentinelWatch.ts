@@ -11,11 +11,11 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Conn from "../Conn.ts"
 import * as PubSub from "../PubSub.ts"
-import { addressText, type Sentinels } from "./sentinelDiscovery.ts"
+import { type Address, addressText, type Sentinels } from "./sentinelDiscovery.ts"
 
 /** A `+switch-master` payload: `<name> <old ip> <old port> <new ip> <new port>`. */
 export const parseSwitch = (
@@ -37,37 +37,47 @@ export interface SwitchHandler {
 }
 
 /**
- * Subscribes to `+switch-master` on every sentinel of the list, for as long as
- * the scope lasts; reconnects without end (a sentinel may be down for long).
+ * Subscribes to `+switch-master` on every sentinel of the list, and on every
+ * sentinel that joins it later, for as long as the scope lasts; reconnects
+ * without end (a sentinel may be down for long).
  */
 export const watchSwitches = (
   sentinels: Sentinels,
   handler: SwitchHandler
 ): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.forEach(sentinels.list.slice(), (sentinel) =>
-    Effect.gen(function*() {
-      const subscriber = yield* PubSub.make({
-        connect: Conn.make({ ...sentinels.connOptions, host: sentinel.host, port: sentinel.port }),
-        reconnectTimeout: 0,
-        pingInterval: "5 seconds"
+  Effect.gen(function*() {
+    const watch = (sentinel: Address) =>
+      Effect.gen(function*() {
+        const subscriber = yield* PubSub.make({
+          connect: Conn.make({ ...sentinels.connOptions, host: sentinel.host, port: sentinel.port }),
+          reconnectTimeout: 0,
+          pingInterval: "5 seconds"
+        })
+        const events = subscriber.subscribe("+switch-master").pipe(
+          Stream.runForEach((event) => {
+            if (event._tag === "Message") {
+              const change = parseSwitch(event.message)
+              return change === undefined || change.name !== sentinels.masterName
+                ? Effect.void
+                : handler.switched(change.from, change.to)
+            }
+            if (event._tag === "Resubscribed") {
+              return Effect.matchEffect(sentinels.resolveMaster, {
+                onFailure: () => Effect.void,
+                onSuccess: (address) => handler.resynced(addressText(address))
+              })
+            }
+            return Effect.void
+          }),
+          Effect.ignore
+        )
+        yield* Effect.forkScoped(events)
       })
-      const events = subscriber.subscribe("+switch-master").pipe(
-        Stream.runForEach((event) => {
-          if (event._tag === "Message") {
-            const change = parseSwitch(event.message)
-            return change === undefined || change.name !== sentinels.masterName
-              ? Effect.void
-              : handler.switched(change.from, change.to)
-          }
-          if (event._tag === "Resubscribed") {
-            return Effect.matchEffect(sentinels.resolveMaster, {
-              onFailure: () => Effect.void,
-              onSuccess: (address) => handler.resynced(addressText(address))
-            })
-          }
-          return Effect.void
-        }),
-        Effect.ignore
-      )
-      yield* Effect.forkScoped(events)
-    }), { discard: true })
+    const scope = yield* Effect.scope
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    yield* Effect.forEach(sentinels.list.slice(), watch, { discard: true })
+    sentinels.onLearnt = (sentinel) => {
+      runFork(Scope.provide(watch(sentinel), scope))
+    }
+    yield* Effect.addFinalizer(() => Effect.sync(() => void (sentinels.onLearnt = undefined)))
+  })
