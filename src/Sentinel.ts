@@ -27,6 +27,7 @@
  * @since 0.1.0
  */
 import type * as tls from "node:tls"
+import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -164,3 +165,76 @@ export const layer = (
   options: Options
 ): Layer.Layer<RedisPool.RedisPool, InvalidArgumentError | ConnectionError | SentinelError> =>
   Layer.effect(RedisPool.RedisPool, make(options))
+
+/**
+ * The options read from configuration: `SENTINELS` (`host:port` separated by
+ * commas) and `MASTER_NAME`, both required; `SENTINEL_USERNAME`,
+ * `SENTINEL_PASSWORD` (`Redacted`) and `SENTINEL_TIMEOUT` (an Effect duration
+ * string, `"500 millis"`); and every option of `RedisPool.config` for the
+ * master's connections (`POOL_SIZE`, `PASSWORD`, `READ_TIMEOUT`, ...) except the
+ * address (`URL`, `HOST`, `PORT` and `PATH` are not read: the sentinels name
+ * the master). Under `prefix` (default `"REDIS"`): `REDIS_SENTINELS`,
+ * `REDIS_MASTER_NAME`, ...
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config = (prefix = "REDIS"): Config.Config<Options> => {
+  const optional = <A>(config: Config.Config<A>): Config.Config<A | undefined> =>
+    Config.map(Config.option(config), (value) => value._tag === "Some" ? value.value : undefined)
+  const all = Config.all({
+    service: RedisPool.config(""),
+    sentinels: Config.map(Config.String("SENTINELS"), (text) =>
+      text.split(",").map((item) => item.trim()).filter((item) => item !== "")),
+    masterName: Config.String("MASTER_NAME"),
+    username: optional(Config.String("SENTINEL_USERNAME")),
+    password: optional(Config.Redacted("SENTINEL_PASSWORD")),
+    timeout: optional(Config.String("SENTINEL_TIMEOUT"))
+  }).pipe(Config.map(({ masterName, password, sentinels, service, timeout, username }): Options => {
+    const { host: _host, path: _path, port: _port, url: _url, ...rest } = service
+    return {
+      ...rest,
+      sentinel: {
+        masterName,
+        sentinels,
+        ...(username !== undefined ? { username } : {}),
+        ...(password !== undefined ? { password } : {}),
+        ...(timeout !== undefined ? { timeout: timeout as Duration.Input } : {})
+      }
+    }
+  }))
+  return prefix === "" ? all : Config.nested(all, prefix)
+}
+
+/**
+ * A layer whose options come from configuration: by default {@link config}
+ * (`REDIS_SENTINELS`, `REDIS_MASTER_NAME`, `REDIS_PASSWORD`, ... from the
+ * environment), or any `Config` of options, or a record of `Config`s per
+ * option.
+ *
+ * @example
+ * ```ts
+ * import { ConfigProvider, Effect, Layer } from "effect"
+ * import { RedisPool, Sentinel } from "effect-redis-pool"
+ *
+ * const live = Sentinel.layerConfig().pipe(
+ *   Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({
+ *     env: { REDIS_SENTINELS: "10.0.0.1:26379,10.0.0.2:26379", REDIS_MASTER_NAME: "mymaster" }
+ *   })))
+ * )
+ * const program = Effect.gen(function*() {
+ *   const redis = yield* RedisPool.RedisPool
+ *   return yield* redis.get("greeting")
+ * })
+ * const runnable = program.pipe(Effect.provide(live))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config<Options> | Config.Wrap<Options> = config()
+): Layer.Layer<RedisPool.RedisPool, InvalidArgumentError | ConnectionError | SentinelError | Config.ConfigError> =>
+  Layer.unwrap(
+    Effect.map(Config.unwrap(options as Config.Wrap<Options>), (resolved: Options) => layer(resolved))
+  )

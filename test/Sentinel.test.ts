@@ -1,6 +1,8 @@
 import { assert, describe, it, layer } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { ConnectionError } from "../src/Errors.ts"
 import { Sentinels } from "../src/internal/sentinelDiscovery.ts"
@@ -134,6 +136,31 @@ layer(RedisSentinel.layer())("Sentinel", (it) => {
       assert.strictEqual(later.reason, "sentinel")
       assert.strictEqual((later.cause as { _tag: string })._tag, "SentinelRoleError")
     }).pipe(Effect.scoped))
+
+  it.effect("layerConfig reads REDIS_SENTINELS, REDIS_MASTER_NAME and the service's options from the environment", () =>
+    Effect.gen(function*() {
+      const group = yield* RedisSentinel.RedisSentinel
+      const env = {
+        REDIS_SENTINELS: ` ${group.sentinelAddresses.join(" , ")} `,
+        REDIS_MASTER_NAME: group.masterName,
+        REDIS_SENTINEL_TIMEOUT: "800 millis",
+        REDIS_POOL_SIZE: "3",
+        REDIS_URL: "redis://ignored:1"
+      }
+      const options = yield* Sentinel.config().parse(ConfigProvider.fromEnv({ env }))
+      assert.deepStrictEqual(options.sentinel, {
+        masterName: group.masterName,
+        sentinels: group.sentinelAddresses,
+        timeout: "800 millis"
+      })
+      assert.strictEqual(options.poolSize, 3)
+      const live = Sentinel.layerConfig().pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
+      assert.deepStrictEqual(yield* program("s:config").pipe(Effect.provide(live)), { value: "v1", visits: 1 })
+      const missing = yield* Effect.flip(
+        Layer.build(Sentinel.layerConfig().pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: {} }))))).pipe(Effect.scoped)
+      )
+      assert.strictEqual(missing._tag, "ConfigError")
+    }))
 
   it.effect("bad options fail with InvalidArgumentError naming the option", () =>
     Effect.gen(function*() {
