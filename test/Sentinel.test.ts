@@ -3,9 +3,11 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as EffectRedis from "effect/persistence/Redis"
 import * as Stream from "effect/Stream"
 import { ConnectionError } from "../src/Errors.ts"
 import { Sentinels } from "../src/internal/sentinelDiscovery.ts"
+import * as Persistence from "../src/Persistence.ts"
 import * as PubSub from "../src/PubSub.ts"
 import * as RedisPool from "../src/RedisPool.ts"
 import * as Sentinel from "../src/Sentinel.ts"
@@ -59,6 +61,13 @@ layer(RedisSentinel.layer())("Sentinel", (it) => {
       const managed = yield* program("s:managed").pipe(Effect.provide(Sentinel.layer(options(group))))
       assert.deepStrictEqual(direct, { value: "v1", visits: 1 })
       assert.deepStrictEqual(managed, { value: "v1", visits: 1 })
+      // And effect/persistence/Redis (RateLimiter, PersistedCache, ... stores) on it.
+      const persisted = yield* Effect.gen(function*() {
+        const redis = yield* EffectRedis.Redis
+        yield* redis.send("SET", "s:persisted", "p")
+        return yield* redis.send<string>("GET", "s:persisted")
+      }).pipe(Effect.provide(Persistence.layer.pipe(Layer.provide(Sentinel.layer(options(group))))))
+      assert.strictEqual(persisted, "p")
     }))
 
   it.effect("a sentinel that cannot be reached is passed over, the one that answered is asked first next time, and the sentinels it knows join the list", () =>

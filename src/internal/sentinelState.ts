@@ -23,10 +23,22 @@ export class SwitchState implements DialHooks, SwitchHandler {
   pool: PoolImpl<Conn.Conn> | undefined = undefined
   master: string | undefined = undefined
   switches = 0
-  /** Addresses a switch moved the master away from (and no switch back to yet). */
-  readonly retired = new Set<string>()
+  /**
+   * Addresses a switch moved the master away from (and no switch back to yet), with when: refused for
+   * `retiredFor` ms, the time a slower sentinel may still name one (its config spreads by the sentinels'
+   * hello messages, every 2 s) and a demoted master may still claim master (~10-15 s). After that the ROLE
+   * check suffices, and a switch back that went unheard cannot lock the service out.
+   */
+  readonly retired = new Map<string, number>()
+  readonly retiredFor = 30_000
 
-  readonly accept = (address: string): boolean => !this.retired.has(address)
+  readonly accept = (address: string): boolean => {
+    const since = this.retired.get(address)
+    if (since === undefined) return true
+    if (Date.now() - since < this.retiredFor) return false
+    this.retired.delete(address)
+    return true
+  }
 
   readonly connected = (conn: Conn.Conn): void => {
     this.master = conn.address
@@ -49,7 +61,7 @@ export class SwitchState implements DialHooks, SwitchHandler {
 
   /** Retires every connection not to `to`; counts a switch when `to` is news. */
   private moveTo(to: string, from: string | undefined): Effect.Effect<void> {
-    if (from !== undefined && from !== to) this.retired.add(from)
+    if (from !== undefined && from !== to && !this.retired.has(from)) this.retired.set(from, Date.now())
     this.retired.delete(to)
     if (this.lastSwitch !== to) {
       this.lastSwitch = to
