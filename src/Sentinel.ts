@@ -24,6 +24,16 @@
  * them is a `ConnectionError` with reason `sentinel` and the error as `cause`
  * (retried like any failed dial).
  *
+ * Following a failover: a subscriber on every sentinel (`followSwitches`)
+ * hears `+switch-master`. On a switch, idle connections to the old master
+ * close at once, shared ones take no new commands and close when their last
+ * one is answered, checked-out ones close when they come back, the pub/sub
+ * subscriber reconnects to the new master, and the old address is refused at
+ * dial time for 30 s even if a slower sentinel still names it. This is what
+ * keeps writes off a master that Sentinel replaced but has not demoted yet
+ * (after a `SENTINEL FAILOVER` it accepts writes for ~10 s, all lost when it
+ * is demoted). A `READONLY` reply retires every pooled connection.
+ *
  * @since 0.1.0
  */
 import type * as tls from "node:tls"
