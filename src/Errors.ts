@@ -72,6 +72,7 @@ export type ConnectionErrorReason =
   | "handshake" // any other handshake step failed (HELLO, SELECT, CLIENT SETNAME, onConnect), or answered with a reply of the wrong shape (cause: a ProtocolError)
   | "closed" // the socket closed (by us, the server or the network) while commands were pending
   | "reset" // the peer reset the connection
+  | "sentinel" // the Sentinel-managed master could not be resolved, or was not a master (cause: a SentinelError)
   | "unknown"
 
 /**
@@ -234,6 +235,59 @@ export class InvalidArgumentError extends Data.TaggedError("InvalidArgumentError
   readonly message: string
   readonly option?: string | undefined
 }> {}
+
+/**
+ * No sentinel of the list answered `SENTINEL GET-MASTER-ADDR-BY-NAME` within
+ * its timeout: `causes` holds each sentinel's failure, in the order tried.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SentinelUnreachableError extends Data.TaggedError("SentinelUnreachableError")<{
+  readonly masterName: string
+  readonly sentinels: ReadonlyArray<string>
+  readonly causes: ReadonlyArray<ConnectionError | CommandTimeoutError | ProtocolError | RedisReplyError>
+  readonly message: string
+}> {}
+
+/**
+ * Sentinels answered, but none of them knows a master by this name (their
+ * reply was nil, or an error reply: `cause` is the last one).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SentinelMasterUnknownError extends Data.TaggedError("SentinelMasterUnknownError")<{
+  readonly masterName: string
+  readonly sentinels: ReadonlyArray<string>
+  readonly cause?: RedisReplyError | undefined
+  readonly message: string
+}> {}
+
+/**
+ * The address the sentinels named (`address`) did not answer `ROLE` as a
+ * master: `role` is what it said (`slave`, `sentinel`, ...), or it answered
+ * `READONLY` to a write. The connection was closed; the next dial asks the
+ * sentinels again.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SentinelRoleError extends Data.TaggedError("SentinelRoleError")<{
+  readonly masterName: string
+  readonly address: string
+  readonly role: string
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/**
+ * What resolving a Sentinel-managed master can fail with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SentinelError = SentinelUnreachableError | SentinelMasterUnknownError | SentinelRoleError
 
 /**
  * The pool's own failures.

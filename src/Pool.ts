@@ -170,6 +170,13 @@ export interface Pool<C extends Poolable> {
   readonly turns: Semaphore.Semaphore
   /** Closes a connection now, wherever it is, and frees its turn (go-redis `Remove`). */
   readonly remove: (conn: C) => Effect.Effect<void>
+  /**
+   * Retires the connections `predicate` picks (go-redis `Filter`, e.g. those to a
+   * server that was replaced): idle ones close now, shared ones take no new
+   * callers and close when the last one leaves, checked-out ones close when they
+   * are returned. Succeeds with how many it picked; counted in `removals.retired`.
+   */
+  readonly retire: (predicate: (conn: C) => boolean) => Effect.Effect<number>
   /** The pool's counters. */
   readonly stats: Effect.Effect<PoolStats>
   /** The pool's counters, synchronously. */
@@ -320,6 +327,7 @@ const fromImpl = <C extends Poolable>(pool: internal.PoolImpl<C>): Pool<C> & int
     withConn,
     withShared,
     remove: (conn) => Effect.sync(() => pool.remove(conn)),
+    retire: (predicate) => Effect.sync(() => pool.retire(predicate)),
     stats: Effect.sync(() => pool.stats()),
     statsUnsafe: () => pool.stats()
   }

@@ -75,13 +75,9 @@ import type * as Commands from "./Commands.ts"
 import * as Conn from "./Conn.ts"
 import { ConnectionError, type InvalidArgumentError, type RedisError, type RedisReplyError, type ReplyTypeError } from "./Errors.ts"
 import { type DurationKind, durationForms, parseDurationText } from "./internal/duration.ts"
-import { makeExclusive } from "./internal/exclusive.ts"
-import * as PoolInternal from "./internal/pool.ts"
-import { commandMethods } from "./internal/methods.ts"
 import { serviceSpecs, type Spec } from "./internal/options.ts"
-import { Observer } from "./internal/redisPoolObserve.ts"
+import { makeStandalone } from "./internal/redisPoolMake.ts"
 import { resolve } from "./internal/redisPoolOptions.ts"
-import { makeShared } from "./internal/shared.ts"
 import * as Pool from "./Pool.ts"
 import * as PubSub from "./PubSub.ts"
 import type * as Resp from "./Resp.ts"
@@ -371,59 +367,7 @@ export class RedisPool extends Context.Service<RedisPool, Service>()("effect-red
 export const make = (
   options: Options = {}
 ): Effect.Effect<Standalone, InvalidArgumentError | ConnectionError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const resolved = yield* resolve(options)
-    // A blocking command whose caller left is released by a CLIENT UNBLOCK on another connection of this pool
-    // (see `Conn.ConnOptions.unblock`), checked out for it alone: the UNBLOCK is sent again and again while the
-    // server is stalled, and on a pipelined connection whose earlier requests a faulty middlebox swallowed its
-    // reply would be taken for another caller's. Alone on its connection, a lost reply strands only itself.
-    let unblock: (clientId: number) => Effect.Effect<boolean, unknown> = () => Effect.succeed(false)
-    const connOptions: Conn.ConnOptions = { ...resolved.conn, unblock: (clientId) => unblock(clientId) }
-    const pool = yield* Pool.make<Conn.Conn>({ ...resolved.pool, dial: Conn.make(connOptions) })
-    unblock = (clientId) =>
-      pool.withConn((conn) => Effect.map(conn.send(["CLIENT", "UNBLOCK", clientId]), (released) => released === 1))
-    if (options.lazyConnect !== true) yield* connectAtStart(pool, resolved.pool.minIdleConns ?? 0)
-    const subscriber = yield* PubSub.make({ ...options.pubsub, connect: Conn.make(resolved.conn) })
-    const observer = new Observer(resolved.observer, yield* Effect.context<never>())
-    yield* Effect.addFinalizer(() => Effect.sync(() => observer.close()))
-    const shared = makeShared(pool, observer, resolved)
-    const exclusive = makeExclusive(pool, observer)
-
-    const service: Standalone = {
-      ...commandMethods(shared.run),
-      ...shared,
-      ...exclusive,
-      subscribe: subscriber.subscribe,
-      psubscribe: subscriber.psubscribe,
-      ssubscribe: subscriber.ssubscribe,
-      subscriber,
-      stats: pool.stats,
-      pool
-    }
-    return service
-  })
-
-/**
- * One connection dialed and handshaked through the pool (it stays idle, ready for the first command), or,
- * with `minIdleConns`, the pool's own refill awaited; any failure is the `ConnectionError` that says why.
- */
-const connectAtStart = (pool: Pool.Pool<Conn.Conn>, minIdleConns: number): Effect.Effect<void, ConnectionError> =>
-  (minIdleConns > 0 ? PoolInternal.implOf<Conn.Conn>(pool).awaitWarm() : pool.withConn(() => Effect.void)).pipe(
-    Effect.mapError((error): ConnectionError => {
-    switch (error._tag) {
-      case "ConnectionError":
-        return error
-      case "CircuitOpenError":
-        return error.lastError
-      default:
-        return new ConnectionError({
-          reason: error._tag === "PoolTimeoutError" ? "timeout" : "unknown",
-          message: `could not connect at startup: ${error.message}`,
-          cause: error
-        })
-    }
-  })
-  )
+  Effect.flatMap(resolve(options), (resolved) => makeStandalone(options, resolved, Conn.make))
 
 /**
  * A layer providing {@link RedisPool}; the pool closes with the layer.

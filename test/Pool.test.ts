@@ -86,6 +86,42 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(pool.statsUnsafe().turnsInUse, 10)
     }))
 
+  it.effect("retire: idle connections close at once, a checked-out one when returned, a shared one when its last caller leaves", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 10 })
+      const idle = yield* Effect.forEach(Array.from({ length: 3 }), () => hold(pool))
+      for (const h of idle) yield* h.release
+      const held = yield* hold(pool)
+      const sharedGate = yield* Deferred.make<void>()
+      let sharedConn: FakeConn | undefined
+      const sharedCaller = yield* Effect.forkChild(pool.withShared((conn) => {
+        sharedConn = conn
+        return Deferred.await(sharedGate)
+      }))
+      assert.isTrue(yield* until(() => sharedConn !== undefined))
+      const keep = idle.find((h) => h.conn !== held.conn && h.conn !== sharedConn)!.conn
+      const picked = yield* pool.retire((conn) => conn !== keep)
+      assert.strictEqual(picked, pool.statsUnsafe().total - 1)
+      assert.isTrue(idle.every((h) => h.conn === keep || h.conn === held.conn || h.conn === sharedConn || h.conn.closed))
+      assert.isFalse(held.conn.closed)
+      assert.isFalse(sharedConn!.closed)
+      // The retired shared connection takes no new callers.
+      const other = yield* pool.withShared((conn) => Effect.succeed(conn))
+      assert.notStrictEqual(other, sharedConn)
+      yield* held.release
+      assert.isTrue(held.conn.closed)
+      yield* Deferred.succeed(sharedGate, undefined)
+      yield* Fiber.join(sharedCaller)
+      assert.isTrue(yield* until(() => sharedConn!.closed))
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.removals.retired, picked)
+      assert.isFalse(keep.closed)
+      assert.strictEqual(stats.inUse, 0)
+      assert.strictEqual(stats.turnsInUse, stats.shared)
+      const again = yield* pool.withConn((conn) => Effect.succeed(conn))
+      assert.isFalse(again.closed)
+    }))
+
   it.effect.each([1, 32])("minIdleConns (%d) is reached at creation, replenished after get and after remove", (min) =>
     Effect.gen(function*() {
       const { pool } = yield* makePool({ poolSize: 100, minIdleConns: min, maxConcurrentDials: 100 })

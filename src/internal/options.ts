@@ -14,6 +14,7 @@ import type * as Conn from "../Conn.ts"
 import { InvalidArgumentError } from "../Errors.ts"
 import type * as Pool from "../Pool.ts"
 import type { Options } from "../RedisPool.ts"
+import type { SentinelOptions } from "../Sentinel.ts"
 import type { DurationKind } from "./duration.ts"
 
 /** What an option holds, and how configuration text reads into it (`text`: not from configuration). */
@@ -103,6 +104,20 @@ export const serviceSpecs: { readonly [K in keyof Options]-?: Spec } = {
   traceArguments: boolean,
   metrics: boolean,
   lazyConnect: boolean
+}
+
+/**
+ * The `sentinel` options of `Sentinel.Options` (`sentinels` is checked address by address in
+ * `sentinelOptions.ts`), named as in `sentinel.<key>` when one is invalid.
+ */
+export const sentinelSpecs: { readonly [K in keyof SentinelOptions]-?: Spec } = {
+  masterName: string,
+  sentinels: { kind: "object" },
+  username: string,
+  password: { kind: "secret" },
+  tls: { kind: "tls" },
+  timeout: duration(true),
+  followSwitches: boolean
 }
 
 const invalid = (option: string, message: string) =>

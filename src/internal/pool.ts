@@ -97,7 +97,8 @@ export class PoolImpl<C extends Poolable> {
     unhealthy: 0,
     maxIdle: 0,
     error: 0,
-    closed: 0
+    closed: 0,
+    retired: 0
   }
 
   drained: Deferred.Deferred<void> | undefined = undefined
@@ -228,6 +229,7 @@ export class PoolImpl<C extends Poolable> {
   /** Returns a connection that holds no turn any more to the idle list, or closes it. */
   putIdle(entry: Entry<C>): void {
     if (this.closed) return this.closeEntry(entry, "closed")
+    if (entry.retired) return this.closeEntry(entry, "retired")
     if (!entry.conn.isHealthy) return this.closeEntry(entry, "unhealthy")
     if (this.options.maxIdleConns > 0 && this.idle.length >= this.options.maxIdleConns) {
       return this.closeEntry(entry, "maxIdle")
@@ -481,6 +483,38 @@ export class PoolImpl<C extends Poolable> {
     } else {
       this.turns.giveBack()
     }
+  }
+
+  /**
+   * Retires the connections `predicate` picks: idle ones are closed now,
+   * shared ones take no new callers and close when their last caller leaves,
+   * checked-out and draining ones close when they come back instead of going
+   * idle. Returns how many it picked.
+   */
+  retire(predicate: (conn: C) => boolean): number {
+    let picked = 0
+    for (const entry of this.entries.values()) {
+      if (entry.state === "closed" || entry.retired || !predicate(entry.conn)) continue
+      entry.retired = true
+      picked++
+      const state = entry.state
+      switch (state) {
+        case "idle":
+          this.idle.remove(entry)
+          this.closeEntry(entry, "retired")
+          break
+        case "shared":
+          this.shared.retireEntry(entry)
+          break
+        case "exclusive":
+        case "draining":
+          break
+        default:
+          unreachable(state)
+      }
+    }
+    this.updateGauges()
+    return picked
   }
 
   // ---------------------------------------------------------------------------

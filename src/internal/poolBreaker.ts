@@ -77,6 +77,17 @@ export class Breaker {
     this.open = false
   }
 
+  /**
+   * The server behind the dial changed (a Sentinel switch): the failures counted
+   * so far were another server's, so the breaker closes and the next checkout
+   * dials at once instead of waiting for the probe's backoff.
+   */
+  forget(): void {
+    this.dialSucceeded()
+    this.earlyDeaths = 0
+    this.attempt = 0
+  }
+
   /** A checkout on a new connection succeeded: connections are not dying at birth. */
   proved(): void {
     if (this.open && this.halfOpen) this.dialSucceeded()

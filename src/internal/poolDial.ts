@@ -104,6 +104,7 @@ const newEntry = <C extends Poolable>(pool: PoolImpl<C>, conn: C, scope: Scope.C
     state: "idle",
     inFlight: 0,
     retiring: false,
+    retired: false,
     lastUsed: now,
     proven: false
   }

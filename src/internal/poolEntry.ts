@@ -23,6 +23,8 @@ export interface Entry<C> {
   retiring: boolean
   /** `Exit.succeed(conn)`, made once: a checkout returns it without allocating. */
   readonly success: Exit.Exit<C>
+  /** Closed instead of going back to the idle list (see `Pool.retire`): its server was replaced. */
+  retired: boolean
   /** Pool clock time of the dial or of the move into the shared set; idle time counts from this or `conn.usedAt`, whichever is later. */
   lastUsed: number
   /** A checkout on it has succeeded; one that fails before that counts toward the breaker like a failed dial. */

@@ -217,6 +217,14 @@ export class SharedSet<C extends Poolable> {
     this.retiring++
   }
 
+  /** Takes no new callers on `entry`; it leaves the set (and, retired, closes) once its last caller has left. */
+  retireEntry(entry: Entry<C>): void {
+    if (entry.inFlight === 0) return this.demote(entry)
+    if (entry.retiring) return
+    entry.retiring = true
+    this.retiring++
+  }
+
   /** A caller leaves a shared connection; its exit says whether the connection may still be trusted. */
   release(entry: Entry<C>, exit: Exit.Exit<unknown, unknown>): undefined {
     entry.inFlight--

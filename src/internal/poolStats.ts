@@ -8,7 +8,7 @@ import * as Metric from "effect/Metric"
 import type { ConnectionError } from "../Errors.ts"
 
 /** @internal */
-export type RemovalReason = "idleTime" | "lifetime" | "unhealthy" | "maxIdle" | "error" | "closed"
+export type RemovalReason = "idleTime" | "lifetime" | "unhealthy" | "maxIdle" | "error" | "closed" | "retired"
 
 /** @internal */
 export interface Stats {

@@ -32,7 +32,13 @@ export const evalScriptWith = (
 }
 
 /** @internal */
-export const makeShared = (pool: Pool.Pool<Conn.Conn>, observer: Observer, resolved: Resolved): Executor => {
+export const makeShared = (
+  pool: Pool.Pool<Conn.Conn>,
+  observer: Observer,
+  resolved: Resolved,
+  /** Sees every failure of an attempt (a Sentinel service re-resolves on READONLY), before any retry. */
+  onFailure?: (error: RedisError) => void
+): Executor => {
   const schedule = resolved.retrySchedule
   const retries = resolved.maxRetries > 0 || resolved.customRetrySchedule
 
@@ -49,7 +55,9 @@ export const makeShared = (pool: Pool.Pool<Conn.Conn>, observer: Observer, resol
           ? retryAfter(attempt, error, schedule, retryable)
           : Effect.failCause(cause)
       })
-      : attempt
+      : onFailure === undefined
+      ? attempt
+      : Effect.tapError(attempt, (error) => Effect.sync(() => onFailure(error)))
 
   const metrics = resolved.observer.metrics
 
@@ -77,6 +85,7 @@ export const makeShared = (pool: Pool.Pool<Conn.Conn>, observer: Observer, resol
       }
       const once: Effect.Effect<Resp.Reply, RedisError> = blocking ? pool.withConn(body) : pool.withShared(body)
       const retryable = (error: RedisError) => {
+        if (onFailure !== undefined) onFailure(error)
         const result = isRetryable(error, name, args, blocking, sent)
         sent = false
         return result
@@ -97,8 +106,9 @@ export const makeShared = (pool: Pool.Pool<Conn.Conn>, observer: Observer, resol
         },
         onFailure: (cause): Effect.Effect<A, RedisError> => {
           // Only a typed failure (not a defect or an interruption) is considered for a retry.
-          const error = retries ? failureOf(cause) : undefined
-          if (error === undefined || !retryable(error)) {
+          const error = retries || onFailure !== undefined ? failureOf(cause) : undefined
+          if (error === undefined || !retries || !retryable(error)) {
+            if (error !== undefined && !retries) onFailure?.(error)
             if (metrics) observer.record(operation, start, cause)
             return Effect.failCause(cause)
           }
@@ -139,6 +149,7 @@ export const makeShared = (pool: Pool.Pool<Conn.Conn>, observer: Observer, resol
       }
       const once: Effect.Effect<Array<Resp.Reply>, RedisError> = blocking ? pool.withConn(body) : pool.withShared(body)
       return withRetry(once, (error) => {
+        if (onFailure !== undefined) onFailure(error)
         const result = batch.every((args) => isRetryable(error, commandName(args), args, blocking, sent))
         sent = false
         return result
