@@ -57,3 +57,9 @@ export * as PubSub from "./PubSub.ts"
  * @since 0.1.0
  */
 export * as Persistence from "./Persistence.ts"
+/**
+ * The `RedisPool` service over a Redis Cluster.
+ *
+ * @since 0.1.0
+ */
+export * as Cluster from "./Cluster.ts"

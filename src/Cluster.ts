@@ -1,0 +1,215 @@
+/**
+ * The `RedisPool` service over a Redis Cluster: a program written against
+ * `RedisPool.RedisPool` runs unchanged; only the layer differs.
+ *
+ * ```ts
+ * const program = Effect.gen(function*() {
+ *   const redis = yield* RedisPool.RedisPool
+ *   yield* redis.set("greeting", "hello")
+ *   return yield* redis.get("greeting")
+ * })
+ * program.pipe(Effect.provide(Cluster.layer({ nodes: ["10.0.0.1:7000", "10.0.0.2:7000"] })))
+ * ```
+ *
+ * The topology comes from the seed nodes (`CLUSTER SHARDS`, or `CLUSTER
+ * SLOTS` before Redis 7) when the layer is built. Each command goes to the
+ * master owning the hash slot of its keys, on that node's pool (one pool per
+ * node, with the pool and connection options given here); a keyless command
+ * goes to any master. `MOVED` is followed at once and refreshes the map in
+ * the background (one refresh at a time, however many commands were
+ * redirected); `ASK` sends `ASKING` and the command to the named node without
+ * changing the map. `TRYAGAIN`, `CLUSTERDOWN` and an unreachable owner (a
+ * failover under way) are retried with jittered backoff for up to
+ * `retryTimeout`, under the single-node safety rules: a command that may
+ * have run is sent again only when that is harmless.
+ *
+ * What is atomic: one command, and `multi`/`watch`, whose keys must share a
+ * slot (`CrossSlotError` before anything is sent otherwise; use hash tags,
+ * `{user:1}:a` and `{user:1}:b`). A multi-key command (`MGET`, `DEL`, ...)
+ * must also keep to one slot. A pipeline may span nodes: it is split by
+ * node, each part written in one go, the results given back in the caller's
+ * order; it is not atomic, and the parts run concurrently (one slot's
+ * commands keep their order).
+ *
+ * @since 0.1.0
+ */
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as Conn from "./Conn.ts"
+import { type ClusterUnreachableError, InvalidArgumentError } from "./Errors.ts"
+import { makeNodes, sumStats } from "./internal/clusterNodes.ts"
+import { makeRouter } from "./internal/clusterRouter.ts"
+import { makeState } from "./internal/clusterState.ts"
+import type { Address } from "./internal/clusterTopology.ts"
+import { commandMethods } from "./internal/methods.ts"
+import { durationMillis } from "./internal/options.ts"
+import { Observer } from "./internal/redisPoolObserve.ts"
+import { resolve } from "./internal/redisPoolOptions.ts"
+import * as PubSub from "./PubSub.ts"
+import * as RedisPool from "./RedisPool.ts"
+
+/**
+ * A node address: `"host:port"`, `"[::1]:port"`, a `redis://` or `rediss://`
+ * URL (only its host and port are read), or `{ host, port }`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type NodeAddress = string | { readonly host: string; readonly port: number }
+
+/**
+ * Options of {@link make} and {@link layer}: the seed nodes, what the cluster
+ * client adds, and every option of `RedisPool.Options` but the address ones,
+ * which apply to each node's own pool and connections (`poolSize` is per
+ * node, as in go-redis).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends Omit<RedisPool.Options, "url" | "host" | "port" | "path" | "db" | "lazyConnect"> {
+  /** Nodes to load the topology from; any reachable node of the cluster will do. */
+  readonly nodes: ReadonlyArray<NodeAddress>
+  /** Redirects (`MOVED`, `ASK`) one command may follow before failing with `MaxRedirectsError`. Default 16. */
+  readonly maxRedirects?: number | undefined
+  /**
+   * How long a command keeps retrying `TRYAGAIN`, `CLUSTERDOWN`, `LOADING` and an unreachable slot owner (with
+   * jittered backoff from `minRetryBackoff` to `maxRetryBackoff`), from its first attempt. Default 5 seconds,
+   * above a failover's usual 2–3 s; `maxRetries: 0` disables these retries.
+   */
+  readonly retryTimeout?: Duration.Input | undefined
+  /** Rewrites every node address the cluster announces (topology, `MOVED`, `ASK`): NAT, Docker, tunnels. */
+  readonly mapAddress?: ((host: string, port: number) => { readonly host: string; readonly port: number }) | undefined
+}
+
+/**
+ * The service over a cluster, with what only a cluster has.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Cluster extends RedisPool.Service {
+  /** Loads the topology again now (joining a refresh under way). */
+  readonly refresh: Effect.Effect<void, ClusterUnreachableError>
+  /** Topology refreshes completed since the service was built (the first load not counted). */
+  readonly refreshes: Effect.Effect<number>
+}
+
+const invalid = (message: string) => new InvalidArgumentError({ option: "nodes", message })
+
+/** A seed as host and port. */
+const parseNode = (node: NodeAddress): Address | InvalidArgumentError => {
+  if (typeof node === "object" && node !== null) {
+    return typeof node.host === "string" && Number.isInteger(node.port) && node.port > 0 && node.port < 65536
+      ? { host: node.host, port: node.port }
+      : invalid(`a node needs a host and a port from 1 to 65535`)
+  }
+  if (typeof node !== "string") return invalid("a node is a string or { host, port }")
+  if (node.includes("://")) {
+    try {
+      const url = new URL(node)
+      if (url.protocol !== "redis:" && url.protocol !== "rediss:") return invalid(`not a redis:// or rediss:// URL`)
+      const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname
+      return { host, port: url.port === "" ? 6379 : Number(url.port) }
+    } catch {
+      return invalid("a node URL that does not parse")
+    }
+  }
+  const colon = node.lastIndexOf(":")
+  let host = colon === -1 ? node : node.slice(0, colon)
+  const port = colon === -1 ? 6379 : Number(node.slice(colon + 1))
+  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1)
+  if (host === "" || !Number.isInteger(port) || port <= 0 || port >= 65536) {
+    return invalid(`"${node}" is not host:port`)
+  }
+  return { host, port }
+}
+
+/**
+ * Builds the service over the cluster the seed nodes belong to, in the
+ * current scope (closing it closes every node's pool). It loads the topology
+ * before it returns: `ClusterUnreachableError` when no seed answers with one.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<Cluster, InvalidArgumentError | ClusterUnreachableError, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (typeof options !== "object" || options === null || !Array.isArray(options.nodes) || options.nodes.length === 0) {
+      return yield* invalid("a cluster needs at least one seed node")
+    }
+    const seeds: Array<Address> = []
+    for (const node of options.nodes) {
+      const parsed = parseNode(node)
+      if (parsed instanceof InvalidArgumentError) return yield* parsed
+      seeds.push(parsed)
+    }
+    const maxRedirects = options.maxRedirects ?? 16
+    if (!Number.isInteger(maxRedirects) || maxRedirects < 0) {
+      return yield* new InvalidArgumentError({ option: "maxRedirects", message: "must be an integer ≥ 0" })
+    }
+    if (options.mapAddress !== undefined && typeof options.mapAddress !== "function") {
+      return yield* new InvalidArgumentError({ option: "mapAddress", message: "must be a function" })
+    }
+    const retryTimeout = yield* Effect.try({
+      try: () => options.retryTimeout === undefined ? 5_000 : durationMillis("retryTimeout", options.retryTimeout),
+      catch: (error) => error instanceof InvalidArgumentError ? error : invalid(String(error))
+    })
+    const resolved = yield* resolve(options)
+    const observer = new Observer(
+      { ...resolved.observer, serverAddress: seeds[0]!.host, serverPort: seeds[0]!.port },
+      yield* Effect.context<never>()
+    )
+    yield* Effect.addFinalizer(() => Effect.sync(() => observer.close()))
+    const nodes = yield* makeNodes({ conn: resolved.conn, pool: resolved.pool, observer })
+    const mapAddress = options.mapAddress
+    const state = yield* makeState({
+      seeds: mapAddress === undefined ? seeds : seeds.map((seed) => mapAddress(seed.host, seed.port)),
+      nodes,
+      mapAddress,
+      tls: resolved.conn.tls !== undefined && resolved.conn.tls !== false,
+      cooldownMillis: 100
+    })
+    const router = makeRouter(state, nodes, observer, {
+      maxRedirects,
+      retryTimeoutMillis: resolved.maxRetries > 0 || resolved.customRetrySchedule ? retryTimeout : 0,
+      minBackoffMillis: options.minRetryBackoff === undefined ? 8 : durationMillis("minRetryBackoff", options.minRetryBackoff),
+      maxBackoffMillis: options.maxRetryBackoff === undefined ? 512 : durationMillis("maxRetryBackoff", options.maxRetryBackoff),
+      mapAddress
+    })
+    // Classic pub/sub reaches every node of a cluster: one subscriber connection to any master, picked
+    // again on every reconnect.
+    const subscriber = yield* PubSub.make({
+      ...options.pubsub,
+      connect: Effect.suspend(() => {
+        const at = state.anyMaster() ?? seeds[0]!
+        return Conn.make({ ...resolved.conn, host: at.host, port: at.port })
+      })
+    })
+    const cluster: Cluster = {
+      ...commandMethods(router.run),
+      ...router,
+      subscribe: subscriber.subscribe,
+      psubscribe: subscriber.psubscribe,
+      ssubscribe: subscriber.ssubscribe,
+      subscriber,
+      stats: Effect.suspend(() => Effect.map(Effect.forEach(nodes.all(), (node) => node.pool.stats), sumStats)),
+      refresh: state.refresh(),
+      refreshes: Effect.sync(() => state.refreshes())
+    }
+    return cluster
+  })
+
+/**
+ * A layer providing `RedisPool.RedisPool` over a cluster; every node's pool
+ * closes with the layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<RedisPool.RedisPool, InvalidArgumentError | ClusterUnreachableError> =>
+  Layer.effect(RedisPool.RedisPool, make(options))
+

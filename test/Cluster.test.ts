@@ -1,0 +1,177 @@
+import { assert, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Cluster from "../src/Cluster.ts"
+import { keySlot } from "../src/internal/clusterSlot.ts"
+import type { RedisError } from "../src/Errors.ts"
+import * as RedisPool from "../src/RedisPool.ts"
+import { eventually, failure, tagOf } from "./support/effects.ts"
+import * as RedisCluster from "./support/RedisCluster.ts"
+
+/** A key of `slot`'s hash tag: `{tag}suffix` where the tag hashes to `slot`. */
+const tagFor = (slot: number): string => {
+  for (let i = 0; ; i++) if (keySlot(`t${i}`) === slot) return `t${i}`
+}
+
+const service = (cluster: RedisCluster.RedisCluster, options: Partial<Cluster.Options> = {}) =>
+  Cluster.make({ nodes: cluster.addresses.slice(0, 1), ...options })
+
+/** A program written against `RedisPool` only: nothing in it knows about clusters. */
+const program: Effect.Effect<
+  { readonly greeting: string | null; readonly visits: number; readonly fields: Record<string, string>; readonly piped: ReadonlyArray<unknown> },
+  RedisError,
+  RedisPool.RedisPool
+> = Effect.gen(function*() {
+  const redis = yield* RedisPool.RedisPool
+  yield* redis.set("program:greeting", "hello")
+  const greeting = yield* redis.get("program:greeting")
+  yield* redis.del("program:visits")
+  yield* redis.incr("program:visits")
+  const visits = yield* redis.incr("program:visits")
+  yield* redis.hset("program:h", { a: "1", b: "2" })
+  const fields = yield* redis.hgetall("program:h")
+  const piped = yield* redis.pipeline([["SET", "program:p1", "x"], ["GET", "program:p1"], ["GET", "program:greeting"]] as const)
+  return { greeting, visits, fields, piped }
+})
+
+layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cluster", (it) => {
+  it.effect("routes every key to the master that owns its slot", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* service(cluster)
+      const keys = Array.from({ length: 300 }, (_, i) => `route:${i}`)
+      yield* Effect.forEach(keys, (key) => redis.set(key, `v-${key}`), { concurrency: 50, discard: true })
+      const read = yield* Effect.forEach(keys, (key) => redis.get(key), { concurrency: 50 })
+      assert.deepStrictEqual(read, keys.map((key) => `v-${key}`))
+      // Each key is where the server says its slot lives, and nowhere else.
+      const owners = new Map<number, RedisCluster.ClusterNode>()
+      for (const key of keys) {
+        const slot = keySlot(key)
+        let owner = owners.get(slot)
+        if (owner === undefined) owners.set(slot, owner = yield* cluster.masterOf(slot))
+        assert.strictEqual(yield* cluster.send(owner, "GET", key), `v-${key}`)
+      }
+      assert.isAbove(new Set([...owners.values()].map((node) => node.id)).size, 1)
+      // Keyless commands go to some master.
+      assert.strictEqual(yield* redis.send("PING"), "PONG")
+    })))
+
+  it.effect("a program written against RedisPool runs unchanged on the cluster layer", () =>
+    Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const result = yield* program.pipe(Effect.provide(Cluster.layer({ nodes: cluster.addresses })))
+      assert.deepStrictEqual(result, {
+        greeting: "hello",
+        visits: 2,
+        fields: { a: "1", b: "2" },
+        piped: ["OK", "x", "hello"]
+      })
+    }))
+
+  it.effect("keys of one command, transaction or WATCH in different slots fail with CrossSlotError before sending", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* service(cluster)
+      assert.notStrictEqual(keySlot("a"), keySlot("b"))
+      const mget = yield* Effect.exit(redis.mget("a", "b"))
+      assert.strictEqual(tagOf(mget), "CrossSlotError")
+      assert.strictEqual(tagOf(yield* Effect.exit(redis.send("DEL", "a", "b"))), "CrossSlotError")
+      assert.strictEqual(tagOf(yield* Effect.exit(redis.multi([["SET", "a", "1"], ["SET", "b", "1"]]))), "CrossSlotError")
+      assert.strictEqual(tagOf(yield* Effect.exit(redis.watch(["a", "b"], () => Effect.succeed([])))), "CrossSlotError")
+      assert.strictEqual(tagOf(yield* Effect.exit(redis.pipeline([["MGET", "a", "b"]]))), "CrossSlotError")
+      // Nothing was written by the refused transaction.
+      assert.strictEqual(yield* redis.exists("a"), 0)
+      // Hash tags keep keys together.
+      yield* redis.mset({ "{user:1}:name": "ada", "{user:1}:mail": "ada@example.com" })
+      assert.deepStrictEqual(yield* redis.mget("{user:1}:name", "{user:1}:mail"), ["ada", "ada@example.com"])
+      const tx = yield* redis.multi([["INCR", "{user:1}:n"], ["INCR", "{user:1}:n"]])
+      assert.deepStrictEqual(tx, [1, 2])
+    })))
+
+  it.effect("a pipeline across nodes is split by node and its results come back in the caller's order", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* service(cluster)
+      const keys = Array.from({ length: 60 }, (_, i) => `pipe:${i}`)
+      const sets = yield* redis.pipeline(keys.map((key) => ["SET", key, key] as const))
+      assert.deepStrictEqual(sets, keys.map(() => "OK"))
+      const gets = yield* redis.pipeline([...keys.map((key) => ["GET", key] as const), ["PING"] as const])
+      assert.deepStrictEqual(gets, [...keys, "PONG"])
+      // One slot's commands keep their order.
+      const ordered = yield* redis.pipeline([["DEL", "pipe:o"], ["RPUSH", "pipe:o", "1"], ["RPUSH", "pipe:o", "2"], ["LRANGE", "pipe:o", 0, -1]])
+      assert.deepStrictEqual(ordered, [0, 1, 2, ["1", "2"]])
+      const stats = yield* redis.stats
+      assert.isAtLeast(stats.total, 3)
+    })))
+
+  it.effect("after a slot migration, MOVED is followed at once and the map refreshed", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* service(cluster)
+      const tag = tagFor(866)
+      yield* redis.set(`{${tag}}moved`, "before")
+      const source = yield* cluster.masterOf(866)
+      const target = (yield* cluster.masters).find((node) => node.id !== source.id)!
+      yield* cluster.migrateSlot(866, target, { finish: true })
+      assert.strictEqual(yield* redis.get(`{${tag}}moved`), "before")
+      yield* redis.set(`{${tag}}moved`, "after")
+      assert.strictEqual(yield* cluster.send(target, "GET", `{${tag}}moved`), "after")
+      assert.isTrue(yield* eventually(Effect.map(redis.refreshes, (n) => n >= 1)))
+    })))
+
+  it.effect("during a migration, ASK sends ASKING and the command to the importing node without changing the map", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* service(cluster)
+      const slot = 1000
+      const tag = tagFor(slot)
+      const [moving, staying, fresh] = [`{${tag}}moving`, `{${tag}}staying`, `{${tag}}fresh`]
+      yield* redis.mset({ [moving]: "m", [staying]: "s" })
+      const source = yield* cluster.masterOf(slot)
+      const target = (yield* cluster.masters).find((node) => node.id !== source.id)!
+      yield* cluster.migrateSlot(slot, target, { finish: false, keys: [moving] })
+      const before = yield* redis.refreshes
+      // Moved key: ASK → ASKING + GET on the target.
+      assert.strictEqual(yield* redis.get(moving), "m")
+      // A key still on the source is served there.
+      assert.strictEqual(yield* redis.get(staying), "s")
+      // A new key: the source does not have it, so ASK; it is written on the target.
+      yield* redis.set(fresh, "f")
+      assert.deepStrictEqual(yield* cluster.sendBatch(target, [["ASKING"], ["EXISTS", fresh]]), ["OK", 1])
+      // Batches: ASK in a pipeline, and a transaction on the importing node (ASKING before MULTI).
+      assert.deepStrictEqual(yield* redis.pipeline([["GET", moving], ["GET", staying]]), ["m", "s"])
+      assert.deepStrictEqual(yield* redis.multi([["GET", moving]]), ["m"])
+      // The map did not change: no MOVED, so no refresh.
+      assert.strictEqual(yield* redis.refreshes, before)
+      // A multi-key command over a moved and a staying key gets TRYAGAIN until the migration ends.
+      const mget = yield* Effect.forkChild(redis.mget(moving, staying))
+      yield* cluster.migrateSlot(slot, target, { finish: true })
+      assert.deepStrictEqual(yield* Fiber.join(mget), ["m", "s"])
+    })))
+
+  it.effect("after a failover, commands reach the promoted replica", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* service(cluster)
+      const slot = 12000
+      const tag = tagFor(slot)
+      yield* redis.set(`{${tag}}f`, "1")
+      const master = yield* cluster.masterOf(slot)
+      const replica = (yield* cluster.replicas).find((node) => node.masterId === master.id)!
+      yield* cluster.failover(replica)
+      assert.strictEqual((yield* cluster.masterOf(slot)).id, replica.id)
+      assert.strictEqual(yield* redis.incr(`{${tag}}f`), 2)
+      assert.strictEqual(yield* cluster.send(replica, "GET", `{${tag}}f`), "2")
+    })))
+
+  it.effect("seed lists that are not addresses fail with InvalidArgumentError; unreachable seeds with ClusterUnreachableError", () =>
+    Effect.scoped(Effect.gen(function*() {
+      for (const nodes of [[], ["not a port:x"], [{ host: "127.0.0.1", port: 0 }]] as const) {
+        const exit = yield* Effect.exit(Cluster.make({ nodes }))
+        assert.strictEqual(tagOf(exit), "InvalidArgumentError")
+      }
+      const exit = yield* Effect.exit(Cluster.make({ nodes: ["127.0.0.1:1"], dialTimeout: 500 }))
+      assert.strictEqual(tagOf(exit), "ClusterUnreachableError")
+      assert.include(String((failure(exit) as { message: string }).message), "127.0.0.1:1")
+    })))
+})
