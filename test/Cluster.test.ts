@@ -1,6 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
 import * as Cluster from "../src/Cluster.ts"
 import { keySlot } from "../src/internal/clusterSlot.ts"
 import type { RedisError } from "../src/Errors.ts"
@@ -149,6 +150,52 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       assert.deepStrictEqual(yield* Fiber.join(mget), ["m", "s"])
     })))
 
+  it.effect("watch runs on the owner of the keys' slot, follows a MOVED of WATCH itself, and checks the slot of what it queues", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* service(cluster)
+      const slot = 7000
+      const tag = tagFor(slot)
+      const [from, to] = [`{${tag}}from`, `{${tag}}to`]
+      yield* redis.mset({ [from]: "10", [to]: "0" })
+      const transfer = redis.watch([from, to], (tx) =>
+        Effect.gen(function*() {
+          const balance = Number(yield* tx.get(from))
+          return balance < 3 ? [] as const : [["DECRBY", from, 3], ["INCRBY", to, 3]] as const
+        }))
+      assert.deepStrictEqual(yield* transfer, [7, 3])
+      // The map is stale after a migration this client has not seen: WATCH gets MOVED before the block runs.
+      const source = yield* cluster.masterOf(slot)
+      const target = (yield* cluster.masters).find((node) => node.id !== source.id)!
+      yield* cluster.migrateSlot(slot, target, { finish: true })
+      assert.deepStrictEqual(yield* transfer, [4, 6])
+      assert.strictEqual(yield* cluster.send(target, "GET", to), "6")
+      // Queued commands of another slot: refused before MULTI, nothing ran.
+      const stray = yield* Effect.exit(redis.watch([from], () => Effect.succeed([["SET", "elsewhere", "1"]] as const)))
+      assert.strictEqual(tagOf(stray), "CrossSlotError")
+      assert.strictEqual(yield* redis.exists("elsewhere"), 0)
+    })))
+
+  it.effect("subscribe receives what is published through any node", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* service(cluster)
+      const events = yield* redis.subscribe("cluster-news").pipe(
+        Stream.tap((event) =>
+          event._tag === "Subscribed"
+            ? Effect.forEach(cluster.all.slice(0, 3), (node) => cluster.send(node, "PUBLISH", "cluster-news", `from ${node.port}`), { discard: true })
+            : Effect.void
+        ),
+        Stream.take(4),
+        Stream.runCollect
+      )
+      assert.deepStrictEqual(events.map((event) => event._tag), ["Subscribed", "Message", "Message", "Message"])
+      assert.deepStrictEqual(
+        events.slice(1).map((event) => (event as { message: string }).message).sort(),
+        cluster.all.slice(0, 3).map((node) => `from ${node.port}`).sort()
+      )
+    })))
+
   it.effect("after a failover, commands reach the promoted replica", () =>
     Effect.scoped(Effect.gen(function*() {
       const cluster = yield* RedisCluster.RedisCluster
@@ -162,6 +209,26 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       assert.strictEqual((yield* cluster.masterOf(slot)).id, replica.id)
       assert.strictEqual(yield* redis.incr(`{${tag}}f`), 2)
       assert.strictEqual(yield* cluster.send(replica, "GET", `{${tag}}f`), "2")
+    })))
+
+  it.effect("a master killed under writes: the writes resume on the promoted replica, each acknowledged one readable", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* service(cluster, { retryTimeout: "30 seconds", dialTimeout: 500 })
+      const slot = 3000
+      const tag = tagFor(slot)
+      const master = yield* cluster.masterOf(slot)
+      const replica = (yield* cluster.replicas).find((node) => node.masterId === master.id)!
+      yield* redis.set(`{${tag}}k0`, "0")
+      // Wait until the replica has it, so the kill cannot lose it.
+      const replicated = Effect.map(cluster.sendBatch(replica, [["READONLY"], ["GET", `{${tag}}k0`]]), (replies) => replies[1] === "0")
+      assert.isTrue(yield* eventually(replicated))
+      yield* cluster.kill(master)
+      // Idempotent writes keep being retried until the replica takes over; each one that succeeded is there.
+      for (let i = 1; i <= 5; i++) yield* redis.set(`{${tag}}k${i}`, String(i))
+      yield* cluster.waitHealthy()
+      assert.strictEqual((yield* cluster.masterOf(slot)).id, replica.id)
+      for (let i = 1; i <= 5; i++) assert.strictEqual(yield* redis.get(`{${tag}}k${i}`), String(i))
     })))
 
   it.effect("seed lists that are not addresses fail with InvalidArgumentError; unreachable seeds with ClusterUnreachableError", () =>
