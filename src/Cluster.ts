@@ -25,11 +25,20 @@
  *
  * What is atomic: one command, and `multi`/`watch`, whose keys must share a
  * slot (`CrossSlotError` before anything is sent otherwise; use hash tags,
- * `{user:1}:a` and `{user:1}:b`). A multi-key command (`MGET`, `DEL`, ...)
- * must also keep to one slot. A pipeline may span nodes: it is split by
- * node, each part written in one go, the results given back in the caller's
- * order; it is not atomic, and the parts run concurrently (one slot's
- * commands keep their order).
+ * `{user:1}:a` and `{user:1}:b`). `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS`
+ * and `TOUCH` over keys of many slots are split by slot and their replies
+ * merged (values in key order, counts summed): each slot's part is atomic,
+ * the whole is not. Any other multi-key command must keep to one slot
+ * (`CrossSlotError`). `KEYS`, `DBSIZE`, `FLUSHALL`, `FLUSHDB` and `SCRIPT
+ * LOAD|FLUSH|EXISTS` run on every master, merged. A pipeline may span nodes:
+ * it is split by node, each part written in one go, the results given back
+ * in the caller's order; it is not atomic, and the parts run concurrently
+ * (one slot's commands keep their order).
+ *
+ * `withConnection` and `reserve` give a connection to one master (any):
+ * commands there for other masters' slots answer `MOVED`. Classic pub/sub
+ * (`subscribe`, `psubscribe`) uses one connection to any master, since the
+ * cluster forwards every message to every node.
  *
  * @since 0.1.0
  */

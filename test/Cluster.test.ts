@@ -74,12 +74,13 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       const cluster = yield* RedisCluster.RedisCluster
       const redis = yield* service(cluster)
       assert.notStrictEqual(keySlot("a"), keySlot("b"))
-      const mget = yield* Effect.exit(redis.mget("a", "b"))
-      assert.strictEqual(tagOf(mget), "CrossSlotError")
-      assert.strictEqual(tagOf(yield* Effect.exit(redis.send("DEL", "a", "b"))), "CrossSlotError")
+      assert.strictEqual(tagOf(yield* Effect.exit(redis.send("SINTER", "a", "b"))), "CrossSlotError")
+      assert.strictEqual(tagOf(yield* Effect.exit(redis.send("RENAME", "a", "b"))), "CrossSlotError")
+      assert.strictEqual(tagOf(yield* Effect.exit(redis.send("MSETNX", "a", "1", "b", "1"))), "CrossSlotError")
+      assert.strictEqual(tagOf(yield* Effect.exit(redis.send("EVAL", "return 1", 2, "a", "b"))), "CrossSlotError")
       assert.strictEqual(tagOf(yield* Effect.exit(redis.multi([["SET", "a", "1"], ["SET", "b", "1"]]))), "CrossSlotError")
       assert.strictEqual(tagOf(yield* Effect.exit(redis.watch(["a", "b"], () => Effect.succeed([])))), "CrossSlotError")
-      assert.strictEqual(tagOf(yield* Effect.exit(redis.pipeline([["MGET", "a", "b"]]))), "CrossSlotError")
+      assert.strictEqual(tagOf(yield* Effect.exit(redis.pipeline([["SINTER", "a", "b"]]))), "CrossSlotError")
       // Nothing was written by the refused transaction.
       assert.strictEqual(yield* redis.exists("a"), 0)
       // Hash tags keep keys together.
@@ -87,6 +88,26 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       assert.deepStrictEqual(yield* redis.mget("{user:1}:name", "{user:1}:mail"), ["ada", "ada@example.com"])
       const tx = yield* redis.multi([["INCR", "{user:1}:n"], ["INCR", "{user:1}:n"]])
       assert.deepStrictEqual(tx, [1, 2])
+    })))
+
+  it.effect("MGET, MSET, DEL, EXISTS across slots are split by slot and merged; KEYS, DBSIZE, FLUSHALL run on every master", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* service(cluster)
+      const keys = Array.from({ length: 20 }, (_, i) => `split:${i}`)
+      assert.isAbove(new Set(keys.map(keySlot)).size, 10)
+      yield* redis.mset(Object.fromEntries(keys.map((key) => [key, `v${key}`])))
+      assert.deepStrictEqual(yield* redis.mget(...keys, "split:missing"), [...keys.map((key) => `v${key}`), null])
+      assert.strictEqual(yield* redis.exists(...keys, "split:missing"), 20)
+      const found = yield* redis.send("KEYS", "split:*")
+      assert.deepStrictEqual([...(found as Array<string>)].sort(), [...keys].sort())
+      let total = 0
+      for (const master of yield* cluster.masters) total += (yield* cluster.send(master, "DBSIZE")) as number
+      assert.strictEqual(yield* redis.dbsize(), total)
+      assert.strictEqual(yield* redis.del(...keys.slice(0, 10)), 10)
+      assert.strictEqual(yield* redis.exists(...keys), 10)
+      yield* redis.send("FLUSHALL")
+      assert.strictEqual(yield* redis.dbsize(), 0)
     })))
 
   it.effect("a pipeline across nodes is split by node and its results come back in the caller's order", () =>

@@ -16,7 +16,9 @@
  *   `READONLY`, an unreachable owner) also request a refresh. Redirects do
  *   not count against this budget, nor backoffs against the redirects.
  * - The keys of one command (or transaction, or WATCH) must share a slot:
- *   `CrossSlotError` before anything is sent.
+ *   `CrossSlotError` before anything is sent, except for the commands
+ *   `clusterFanout.ts` splits by slot; the keyless ones it names run on every
+ *   master.
  *
  * @internal
  */
@@ -27,6 +29,7 @@ import { CrossSlotError, InvalidArgumentError, MaxRedirectsError, type RedisErro
 import type { BatchItem, BatchResults, Command, Connection, Executor, Service } from "../RedisPool.ts"
 import type * as Resp from "../Resp.ts"
 import { argsOf, batchResults, checkItems, decodeEffect, refusal, transactionResults } from "./batch.ts"
+import { allMasters, split } from "./clusterFanout.ts"
 import { commandKeys, commandSlot, commandsSlot, keysSlot } from "./clusterKeys.ts"
 import type { Node, Nodes } from "./clusterNodes.ts"
 import { parseRedirect, type Redirect, transientCodes } from "./clusterRedirect.ts"
@@ -168,13 +171,37 @@ export const makeRouter = (
     return tryOnce()
   }
 
+  /** One command on one node, as it is (a keyless command of a fan-out). */
+  const onNode = (address: Address, args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, RedisError> =>
+    Effect.flatMap(nodes.get(address.host, address.port), (node) => node.pool.withShared((conn) => conn.send(args)))
+
+  /** A command routed by its slot, split by slot (MGET, DEL, ...), or run on every master (KEYS, DBSIZE, ...). */
+  const dispatch = (name: string, args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, RedisError> => {
+    const slot = commandSlot(name, args)
+    if (slot === -2) {
+      const plan = split(name, args)
+      if (plan === undefined) return Effect.fail(crossSlot(name))
+      return observer.observe(name, args, () =>
+        Effect.map(
+          Effect.forEach(plan.parts, (part) => route(name, part.args, part.slot, fresh()), { concurrency: "unbounded" }),
+          plan.merge
+        ))
+    }
+    const merge = slot === -1 ? allMasters(name, args) : undefined
+    if (merge !== undefined) {
+      return observer.observe(name, args, () =>
+        Effect.suspend(() =>
+          Effect.map(Effect.forEach(state.masters(), (master) => onNode(master, args), { concurrency: "unbounded" }), merge)
+        ))
+    }
+    return observer.observe(name, args, () => route(name, args, slot, fresh()))
+  }
+
   const exec = <A = Resp.Reply>(args: ReadonlyArray<Resp.Arg>, command?: Command<A>): Effect.Effect<A, RedisError> => {
     const name = commandName(args)
     const refused = refusal(name, args)
     if (refused !== undefined) return Effect.fail(refused)
-    const slot = commandSlot(name, args)
-    if (slot === -2) return Effect.fail(crossSlot(name))
-    const routed = observer.observe(name, args, () => route(name, args, slot, fresh()))
+    const routed = dispatch(name, args)
     return command === undefined ? routed as Effect.Effect<A, RedisError> : Effect.flatMap(routed, decodeEffect(name, command))
   }
 
