@@ -43,19 +43,22 @@
  * @since 0.1.0
  */
 import type * as Duration from "effect/Duration"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Conn from "./Conn.ts"
-import { type ClusterUnreachableError, InvalidArgumentError } from "./Errors.ts"
+import { type ClusterUnreachableError, InvalidArgumentError, type RedisError } from "./Errors.ts"
 import { makeNodes, sumStats } from "./internal/clusterNodes.ts"
 import { makeRouter } from "./internal/clusterRouter.ts"
 import { makeState } from "./internal/clusterState.ts"
-import type { Address } from "./internal/clusterTopology.ts"
+import type { Address, TopologyNode } from "./internal/clusterTopology.ts"
 import { commandMethods } from "./internal/methods.ts"
 import { durationMillis } from "./internal/options.ts"
 import { Observer } from "./internal/redisPoolObserve.ts"
 import { resolve } from "./internal/redisPoolOptions.ts"
+import { makeShared } from "./internal/shared.ts"
+import type * as Pool from "./Pool.ts"
 import * as PubSub from "./PubSub.ts"
 import * as RedisPool from "./RedisPool.ts"
 
@@ -93,17 +96,88 @@ export interface Options extends Omit<RedisPool.Options, "url" | "host" | "port"
 }
 
 /**
+ * A node of the shard map.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClusterNode {
+  readonly id: string
+  /** Host and port this client dials (after `mapAddress`). */
+  readonly host: string
+  readonly port: number
+  /** `host:port` (`[host]:port` for IPv6). */
+  readonly address: string
+  readonly role: "master" | "replica"
+  /** `online`, `loading` or `fail` from `CLUSTER SHARDS`; undefined from `CLUSTER SLOTS`. */
+  readonly health: string | undefined
+}
+
+/**
+ * A shard: a master, its usable replicas and the slot ranges it owns
+ * (inclusive, ascending).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClusterShard {
+  readonly master: ClusterNode
+  readonly replicas: ReadonlyArray<ClusterNode>
+  readonly slots: ReadonlyArray<readonly [start: number, end: number]>
+}
+
+/**
+ * One master, to run commands on it and nowhere else (no routing, no
+ * redirects): what {@link Cluster.forEachMaster} hands out.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MasterNode extends RedisPool.Executor, RedisPool.CommandMethods {
+  readonly node: ClusterNode
+}
+
+/**
  * The service over a cluster, with what only a cluster has.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Cluster extends RedisPool.Service {
+  /** The shard map as this client knows it now (loaded at start, refreshed after `MOVED`s and by `refresh`). */
+  readonly shards: Effect.Effect<ReadonlyArray<ClusterShard>>
+  /** Each node's pool counters, by node address (`stats` is their sum). */
+  readonly nodeStats: Effect.Effect<ReadonlyMap<string, Pool.PoolStats>>
+  /**
+   * Runs `f` on every master of the current map, all at once, and collects
+   * the results in shard order (`refresh` first for a map checked just now).
+   */
+  readonly forEachMaster: <A, E, R>(
+    f: (master: MasterNode) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<ReadonlyArray<A>, E | RedisError, R>
   /** Loads the topology again now (joining a refresh under way). */
   readonly refresh: Effect.Effect<void, ClusterUnreachableError>
   /** Topology refreshes completed since the service was built (the first load not counted). */
   readonly refreshes: Effect.Effect<number>
 }
+
+/**
+ * The key of the {@link Cluster} service, which {@link layer} provides
+ * beside `RedisPool.RedisPool` (the same value).
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class RedisCluster extends Context.Service<RedisCluster, Cluster>()("effect-redis-pool/Cluster/RedisCluster") {}
+
+const publicNode = (node: TopologyNode): ClusterNode => ({
+  id: node.id,
+  host: node.host,
+  port: node.port,
+  address: node.address,
+  role: node.role,
+  health: node.health
+})
 
 const invalid = (message: string) => new InvalidArgumentError({ option: "nodes", message })
 
@@ -198,6 +272,11 @@ export const make = (
         return Conn.make({ ...resolved.conn, host: at.host, port: at.port })
       })
     })
+    const masterNode = (shard: { readonly master: TopologyNode }): Effect.Effect<MasterNode, InvalidArgumentError> =>
+      Effect.map(nodes.get(shard.master.host, shard.master.port), (node) => {
+        const executor = makeShared(node.pool, observer, resolved)
+        return { ...commandMethods(executor.run), ...executor, node: publicNode(shard.master) }
+      })
     const cluster: Cluster = {
       ...commandMethods(router.run),
       ...router,
@@ -206,6 +285,23 @@ export const make = (
       ssubscribe: subscriber.ssubscribe,
       subscriber,
       stats: Effect.suspend(() => Effect.map(Effect.forEach(nodes.all(), (node) => node.pool.stats), sumStats)),
+      shards: Effect.sync(() =>
+        state.topology().shards.map((shard) => ({
+          master: publicNode(shard.master),
+          replicas: shard.replicas.map(publicNode),
+          slots: shard.slots
+        }))
+      ),
+      nodeStats: Effect.suspend(() =>
+        Effect.map(
+          Effect.forEach(nodes.all(), (node) => Effect.map(node.pool.stats, (stats) => [node.address, stats] as const)),
+          (entries) => new Map(entries)
+        )
+      ),
+      forEachMaster: <A, E, R>(f: (master: MasterNode) => Effect.Effect<A, E, R>) =>
+        Effect.suspend(() =>
+          Effect.forEach(state.topology().shards, (shard) => Effect.flatMap(masterNode(shard), f), { concurrency: "unbounded" })
+        ),
       refresh: state.refresh(),
       refreshes: Effect.sync(() => state.refreshes())
     }
@@ -213,12 +309,17 @@ export const make = (
   })
 
 /**
- * A layer providing `RedisPool.RedisPool` over a cluster; every node's pool
- * closes with the layer.
+ * A layer providing `RedisPool.RedisPool` over a cluster, and the same
+ * service as {@link RedisCluster} for what only a cluster has; every node's
+ * pool closes with the layer.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<RedisPool.RedisPool, InvalidArgumentError | ClusterUnreachableError> =>
-  Layer.effect(RedisPool.RedisPool, make(options))
+export const layer = (
+  options: Options
+): Layer.Layer<RedisPool.RedisPool | RedisCluster, InvalidArgumentError | ClusterUnreachableError> =>
+  Layer.effectContext(
+    Effect.map(make(options), (cluster) => Context.make(RedisPool.RedisPool, cluster).pipe(Context.add(RedisCluster, cluster)))
+  )
 

@@ -217,6 +217,36 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       )
     })))
 
+  it.effect("RedisCluster: the shard map, per-node stats, forEachMaster and refresh", () =>
+    Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      yield* Effect.gen(function*() {
+        const redis = yield* Cluster.RedisCluster
+        assert.strictEqual(yield* RedisPool.RedisPool, redis)
+        yield* redis.refresh
+        const shards = yield* redis.shards
+        const masters = yield* cluster.masters
+        assert.deepStrictEqual(
+          shards.map((shard) => [shard.master.id, shard.slots.map(([a, b]) => [a, b])]).sort(),
+          masters.map((master) => [master.id, master.slots.map(([a, b]) => [a, b])]).sort()
+        )
+        for (const shard of shards) {
+          assert.strictEqual(shard.master.role, "master")
+          assert.deepStrictEqual(shard.replicas.map((replica) => replica.role), ["replica"])
+        }
+        const ids = yield* redis.forEachMaster((master) => master.send("CLUSTER", "MYID"))
+        assert.deepStrictEqual(ids, shards.map((shard) => shard.master.id))
+        yield* redis.mset({ "fem:a": "1", "fem:b": "2", "fem:c": "3" })
+        const sizes = yield* redis.forEachMaster((master) => master.dbsize())
+        assert.strictEqual(sizes.reduce((a, b) => a + b, 0), yield* redis.dbsize())
+        const perNode = yield* redis.nodeStats
+        assert.includeMembers([...perNode.keys()], shards.map((shard) => shard.master.address))
+        const before = yield* redis.refreshes
+        yield* redis.refresh
+        assert.strictEqual(yield* redis.refreshes, before + 1)
+      }).pipe(Effect.provide(Cluster.layer({ nodes: cluster.addresses })))
+    }))
+
   it.effect("after a failover, commands reach the promoted replica", () =>
     Effect.scoped(Effect.gen(function*() {
       const cluster = yield* RedisCluster.RedisCluster

@@ -38,6 +38,8 @@ export interface ClusterState {
   readonly owner: (slot: number) => Address | undefined
   /** A master for a keyless command: any master of the current topology, picked at random. */
   readonly anyMaster: () => Address | undefined
+  /** The current topology. */
+  readonly topology: () => Topology
   /** Every master of the current topology. */
   readonly masters: () => ReadonlyArray<Address>
   /** Records a `MOVED` (the slot's new owner) until the next refresh. */
@@ -178,6 +180,7 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
         const shards = Ref.getUnsafe(ref).topology.shards
         return shards.length === 0 ? undefined : addressOf(shards[Math.floor(Math.random() * shards.length)]!.master)
       },
+      topology: () => Ref.getUnsafe(ref).topology,
       masters: () => Ref.getUnsafe(ref).topology.shards.map((shard) => addressOf(shard.master)),
       noteMoved: (slot, owner) => {
         const state = Ref.getUnsafe(ref)
