@@ -38,7 +38,12 @@
  * `withConnection` and `reserve` give a connection to one master (any):
  * commands there for other masters' slots answer `MOVED`. Classic pub/sub
  * (`subscribe`, `psubscribe`) uses one connection to any master, since the
- * cluster forwards every message to every node.
+ * cluster forwards every message to every node; `subscriber` is that
+ * connection's. `ssubscribe` (shard channels, which live on their slot's
+ * owner) uses a subscriber per slot, connected to the owner; the channels
+ * of one call must share a slot (`CrossSlotError`); when the slot moves, the
+ * subscriber refreshes the map, reconnects to the new owner and renews
+ * (`Resubscribed`).
  *
  * @since 0.1.0
  */
@@ -50,6 +55,7 @@ import type * as Scope from "effect/Scope"
 import * as Conn from "./Conn.ts"
 import { type ClusterUnreachableError, InvalidArgumentError, type RedisError } from "./Errors.ts"
 import { makeNodes, sumStats } from "./internal/clusterNodes.ts"
+import { makeShardSubscribe } from "./internal/clusterPubSub.ts"
 import { makeRouter } from "./internal/clusterRouter.ts"
 import { makeState } from "./internal/clusterState.ts"
 import type { Address, TopologyNode } from "./internal/clusterTopology.ts"
@@ -282,7 +288,7 @@ export const make = (
       ...router,
       subscribe: subscriber.subscribe,
       psubscribe: subscriber.psubscribe,
-      ssubscribe: subscriber.ssubscribe,
+      ssubscribe: makeShardSubscribe({ state, conn: resolved.conn, pubsub: options.pubsub, scope: yield* Effect.scope }),
       subscriber,
       stats: Effect.suspend(() => Effect.map(Effect.forEach(nodes.all(), (node) => node.pool.stats), sumStats)),
       shards: Effect.sync(() =>

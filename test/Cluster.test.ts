@@ -217,6 +217,33 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       )
     })))
 
+  it.effect("ssubscribe listens on the owner of the channel's slot and follows the slot when it moves", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* service(cluster)
+      const slot = 9000
+      const channel = `{${tagFor(slot)}}news`
+      const events: Array<{ readonly _tag: string; readonly message?: string }> = []
+      const fiber = yield* Effect.forkChild(
+        redis.ssubscribe(channel).pipe(Stream.runForEach((event) => Effect.sync(() => void events.push(event))))
+      )
+      const messages = () => events.flatMap((event) => (event._tag === "Message" ? [event.message] : []))
+      assert.isTrue(yield* eventually(() => events.some((event) => event._tag === "Subscribed")))
+      assert.strictEqual(yield* redis.send("SPUBLISH", channel, "one"), 1)
+      assert.isTrue(yield* eventually(() => messages().includes("one")))
+      const source = yield* cluster.masterOf(slot)
+      const target = (yield* cluster.masters).find((node) => node.id !== source.id)!
+      yield* cluster.migrateSlot(slot, target, { finish: true })
+      assert.isTrue(yield* eventually(() => events.some((event) => event._tag === "Resubscribed")))
+      // Published through the router on the new owner, once the renewed subscription is there.
+      assert.isTrue(yield* eventually(Effect.map(redis.send("SPUBLISH", channel, "two"), (receivers) => receivers === 1)))
+      assert.isTrue(yield* eventually(() => messages().includes("two")))
+      assert.strictEqual(yield* cluster.send(target, "PUBSUB", "SHARDNUMSUB", channel).pipe(Effect.map((reply) => (reply as Array<unknown>)[1])), 1)
+      yield* Fiber.interrupt(fiber)
+      const mixed = yield* Effect.exit(Stream.runDrain(redis.ssubscribe("a", "b")))
+      assert.strictEqual(tagOf(mixed), "CrossSlotError")
+    })))
+
   it.effect("RedisCluster: the shard map, per-node stats, forEachMaster and refresh", () =>
     Effect.gen(function*() {
       const cluster = yield* RedisCluster.RedisCluster
