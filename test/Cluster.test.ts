@@ -141,6 +141,42 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       assert.isTrue(yield* eventually(Effect.map(redis.refreshes, (n) => n >= 1)))
     })))
 
+  it.effect("with a map made stale by a migration, pipelines and transactions follow MOVED and keep their order", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* service(cluster)
+      const slot = 4000
+      const tag = tagFor(slot)
+      const [a, b] = [`{${tag}}a`, `{${tag}}b`]
+      yield* redis.mset({ [a]: "1", [b]: "1" })
+      const source = yield* cluster.masterOf(slot)
+      const target = (yield* cluster.masters).find((node) => node.id !== source.id)!
+      yield* cluster.migrateSlot(slot, target, { finish: true })
+      // The client has not seen the move: every command of the slot gets MOVED, and is sent again in order.
+      const piped = yield* redis.pipeline([["INCR", a], ["INCR", a], ["GET", a], ["PING"], ["INCR", b]])
+      assert.deepStrictEqual(piped, [2, 3, "3", "PONG", 2])
+      const source2 = yield* cluster.masterOf(slot)
+      const target2 = (yield* cluster.masters).find((node) => node.id !== source2.id)!
+      yield* cluster.migrateSlot(slot, target2, { finish: true })
+      // A queued command's MOVED aborts the transaction (EXECABORT, nothing ran); it runs on the new owner.
+      assert.deepStrictEqual(yield* redis.multi([["INCR", a], ["INCR", b]]), [4, 3])
+      assert.strictEqual(yield* cluster.send(target2, "GET", a), "4")
+    })))
+
+  it.effect("a blocking pop waits on the owner of its key without holding up other commands", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* service(cluster)
+      const list = "blocking:list"
+      const popped = yield* Effect.forkChild(redis.send("BLPOP", list, 0))
+      // Other commands on the same node keep flowing while the pop waits.
+      for (let i = 0; i < 20; i++) yield* redis.set(`{blocking:list}x${i}`, String(i))
+      const owner = yield* cluster.masterOf(keySlot(list))
+      assert.isTrue(yield* eventually(Effect.map(cluster.send(owner, "CLIENT", "LIST"), (reply) => String(reply).includes("cmd=blpop"))))
+      yield* redis.send("RPUSH", list, "item")
+      assert.deepStrictEqual(yield* Fiber.join(popped), [list, "item"])
+    })))
+
   it.effect("during a migration, ASK sends ASKING and the command to the importing node without changing the map", () =>
     Effect.scoped(Effect.gen(function*() {
       const cluster = yield* RedisCluster.RedisCluster
