@@ -48,6 +48,7 @@
  * @since 0.1.0
  */
 import type * as Duration from "effect/Duration"
+import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -329,3 +330,44 @@ export const layer = (
     Effect.map(make(options), (cluster) => Context.make(RedisPool.RedisPool, cluster).pipe(Context.add(RedisCluster, cluster)))
   )
 
+
+/**
+ * The options read from configuration: `CLUSTER_NODES`, the seed nodes
+ * separated by commas (`10.0.0.1:7000,10.0.0.2:7000`), `CLUSTER_MAX_REDIRECTS`,
+ * and every per-node option `RedisPool.config` reads (`POOL_SIZE`,
+ * `PASSWORD`, `READ_TIMEOUT`, ...; a `URL` lends its credentials and options,
+ * not its address). Under `prefix` (default `"REDIS"`): `REDIS_CLUSTER_NODES`,
+ * `REDIS_POOL_SIZE`, ...
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config = (prefix = "REDIS"): Config.Config<Options> => {
+  const own = Config.all({
+    nodes: Config.String("CLUSTER_NODES"),
+    maxRedirects: Config.option(Config.Int("CLUSTER_MAX_REDIRECTS"))
+  })
+  return Config.all({ pool: RedisPool.config(prefix), own: prefix === "" ? own : Config.nested(own, prefix) }).pipe(
+    Config.map(({ own, pool }): Options => {
+      const { url: _url, host: _host, port: _port, path: _path, db: _db, lazyConnect: _lazy, ...rest } = pool
+      return {
+        ...rest,
+        nodes: own.nodes.split(",").map((node) => node.trim()).filter((node) => node !== ""),
+        ...(own.maxRedirects._tag === "Some" ? { maxRedirects: own.maxRedirects.value } : {})
+      }
+    })
+  )
+}
+
+/**
+ * A layer whose options come from configuration: by default {@link config}
+ * (`REDIS_CLUSTER_NODES`, `REDIS_POOL_SIZE`, `REDIS_PASSWORD`, ... from the
+ * environment), or any `Config` of options.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config<Options> = config()
+): Layer.Layer<RedisPool.RedisPool | RedisCluster, InvalidArgumentError | ClusterUnreachableError | Config.ConfigError> =>
+  Layer.unwrap(Effect.map(Config.unwrap(options as Config.Wrap<Options>), (resolved: Options) => layer(resolved)))

@@ -1,5 +1,7 @@
 import { assert, layer } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import * as Cluster from "../src/Cluster.ts"
@@ -344,6 +346,20 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       assert.strictEqual((yield* cluster.masterOf(slot)).id, replica.id)
       for (let i = 1; i <= 5; i++) assert.strictEqual(yield* redis.get(`{${tag}}k${i}`), String(i))
     })))
+
+  it.effect("layerConfig reads REDIS_CLUSTER_NODES and the per-node options from the environment", () =>
+    Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const env = { REDIS_CLUSTER_NODES: ` ${cluster.addresses[0]}, ${cluster.addresses[1]} `, REDIS_POOL_SIZE: "2", REDIS_CLUSTER_MAX_REDIRECTS: "4" }
+      const options = yield* Cluster.config().pipe(Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
+      assert.deepStrictEqual(options.nodes, cluster.addresses.slice(0, 2))
+      assert.strictEqual(options.poolSize, 2)
+      assert.strictEqual(options.maxRedirects, 4)
+      const result = yield* program.pipe(
+        Effect.provide(Cluster.layerConfig().pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))))
+      )
+      assert.strictEqual(result.greeting, "hello")
+    }))
 
   it.effect("seed lists that are not addresses fail with InvalidArgumentError; unreachable seeds with ClusterUnreachableError", () =>
     Effect.scoped(Effect.gen(function*() {
