@@ -59,7 +59,7 @@ import { makeNodes, sumStats } from "./internal/clusterNodes.ts"
 import { makeShardSubscribe } from "./internal/clusterPubSub.ts"
 import { makeRouter } from "./internal/clusterRouter.ts"
 import { makeState } from "./internal/clusterState.ts"
-import type { Address, TopologyNode } from "./internal/clusterTopology.ts"
+import { type Address, formatAddress, nodes as topologyNodes, type Topology, type TopologyNode } from "./internal/clusterTopology.ts"
 import { commandMethods } from "./internal/methods.ts"
 import { durationMillis } from "./internal/options.ts"
 import { Observer } from "./internal/redisPoolObserve.ts"
@@ -98,6 +98,10 @@ export interface Options extends Omit<RedisPool.Options, "url" | "host" | "port"
    * above a failover's usual 2–3 s; `maxRetries: 0` disables these retries.
    */
   readonly retryTimeout?: Duration.Input | undefined
+  /** A refresh of the topology this often even without a `MOVED` (nodes added, replicas changed). Default 60 seconds; 0 disables. */
+  readonly refreshInterval?: Duration.Input | undefined
+  /** The pool of a node that left the topology is closed this long after a refresh first missed it. Default 1 minute. */
+  readonly nodeCloseDelay?: Duration.Input | undefined
   /** Rewrites every node address the cluster announces (topology, `MOVED`, `ASK`): NAT, Docker, tunnels. */
   readonly mapAddress?: ((host: string, port: number) => { readonly host: string; readonly port: number }) | undefined
 }
@@ -244,10 +248,14 @@ export const make = (
     if (options.mapAddress !== undefined && typeof options.mapAddress !== "function") {
       return yield* new InvalidArgumentError({ option: "mapAddress", message: "must be a function" })
     }
-    const retryTimeout = yield* Effect.try({
-      try: () => options.retryTimeout === undefined ? 5_000 : durationMillis("retryTimeout", options.retryTimeout),
-      catch: (error) => error instanceof InvalidArgumentError ? error : invalid(String(error))
-    })
+    const millis = (option: string, input: Duration.Input | undefined, fallback: number) =>
+      Effect.try({
+        try: () => input === undefined ? fallback : durationMillis(option, input),
+        catch: (error) => error instanceof InvalidArgumentError ? error : invalid(String(error))
+      })
+    const retryTimeout = yield* millis("retryTimeout", options.retryTimeout, 5_000)
+    const refreshInterval = yield* millis("refreshInterval", options.refreshInterval, 60_000)
+    const nodeCloseDelay = yield* millis("nodeCloseDelay", options.nodeCloseDelay, 60_000)
     const resolved = yield* resolve(options)
     const observer = new Observer(
       { ...resolved.observer, serverAddress: seeds[0]!.host, serverPort: seeds[0]!.port },
@@ -256,13 +264,41 @@ export const make = (
     yield* Effect.addFinalizer(() => Effect.sync(() => observer.close()))
     const nodes = yield* makeNodes({ conn: resolved.conn, pool: resolved.pool, observer })
     const mapAddress = options.mapAddress
+    const scope = yield* Effect.scope
+    const seedAddresses = mapAddress === undefined ? seeds : seeds.map((seed) => mapAddress(seed.host, seed.port))
+    // Nodes that left the topology: their pools close after `nodeCloseDelay`, unless they are back by then.
+    const leaving = new Set<string>()
+    const present = (topology: Topology): Set<string> =>
+      new Set([
+        ...topologyNodes(topology).map((node) => node.address),
+        ...seedAddresses.map((seed) => formatAddress(seed.host, seed.port))
+      ])
+    let current: (() => Topology) | undefined
+    const onRefresh = (topology: Topology): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const here = present(topology)
+        const gone = nodes.all().filter((node) => !here.has(node.address) && !leaving.has(node.address))
+        return Effect.forEach(gone, (node) => {
+          leaving.add(node.address)
+          const retire = Effect.suspend(() => {
+            leaving.delete(node.address)
+            return current === undefined || present(current()).has(node.address) ? Effect.void : nodes.retire(node.address)
+          })
+          return Effect.asVoid(Effect.forkIn(Effect.delay(retire, nodeCloseDelay), scope))
+        }, { discard: true })
+      })
     const state = yield* makeState({
-      seeds: mapAddress === undefined ? seeds : seeds.map((seed) => mapAddress(seed.host, seed.port)),
+      seeds: seedAddresses,
       nodes,
       mapAddress,
       tls: resolved.conn.tls !== undefined && resolved.conn.tls !== false,
-      cooldownMillis: 100
+      cooldownMillis: 100,
+      onRefresh
     })
+    current = state.topology
+    if (refreshInterval > 0 && Number.isFinite(refreshInterval)) {
+      yield* Effect.forkIn(Effect.forever(Effect.andThen(Effect.sleep(refreshInterval), Effect.ignore(state.refresh()))), scope)
+    }
     const router = makeRouter(state, nodes, observer, {
       maxRedirects,
       retryTimeoutMillis: resolved.maxRetries > 0 || resolved.customRetrySchedule ? retryTimeout : 0,
@@ -289,7 +325,7 @@ export const make = (
       ...router,
       subscribe: subscriber.subscribe,
       psubscribe: subscriber.psubscribe,
-      ssubscribe: makeShardSubscribe({ state, conn: resolved.conn, pubsub: options.pubsub, scope: yield* Effect.scope }),
+      ssubscribe: makeShardSubscribe({ state, conn: resolved.conn, pubsub: options.pubsub, scope }),
       subscriber,
       stats: Effect.suspend(() => Effect.map(Effect.forEach(nodes.all(), (node) => node.pool.stats), sumStats)),
       shards: Effect.sync(() =>

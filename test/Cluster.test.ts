@@ -327,11 +327,11 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       assert.strictEqual(yield* cluster.send(replica, "GET", `{${tag}}f`), "2")
     })))
 
-  it.effect("a master killed under writes: the writes resume on the promoted replica, each acknowledged one readable", () =>
+  it.effect("a master killed under writes: the writes resume on the promoted replica, each acknowledged one readable; its pool is closed", () =>
     Effect.scoped(Effect.gen(function*() {
       const cluster = yield* RedisCluster.RedisCluster
-      const redis = yield* service(cluster, { retryTimeout: "30 seconds", dialTimeout: 500 })
-      const slot = 3000
+      const redis = yield* service(cluster, { retryTimeout: "30 seconds", dialTimeout: 500, nodeCloseDelay: 0 })
+      const slot = 8000
       const tag = tagFor(slot)
       const master = yield* cluster.masterOf(slot)
       const replica = (yield* cluster.replicas).find((node) => node.masterId === master.id)!
@@ -339,12 +339,18 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       // Wait until the replica has it, so the kill cannot lose it.
       const replicated = Effect.map(cluster.sendBatch(replica, [["READONLY"], ["GET", `{${tag}}k0`]]), (replies) => replies[1] === "0")
       assert.isTrue(yield* eventually(replicated))
+      assert.isTrue((yield* redis.nodeStats).has(master.address))
       yield* cluster.kill(master)
       // Idempotent writes keep being retried until the replica takes over; each one that succeeded is there.
       for (let i = 1; i <= 5; i++) yield* redis.set(`{${tag}}k${i}`, String(i))
       yield* cluster.waitHealthy()
       assert.strictEqual((yield* cluster.masterOf(slot)).id, replica.id)
       for (let i = 1; i <= 5; i++) assert.strictEqual(yield* redis.get(`{${tag}}k${i}`), String(i))
+      // The dead node left the map (a failed replica is not usable): its pool goes.
+      assert.notStrictEqual(master.address, cluster.addresses[0])
+      yield* redis.refresh
+      assert.isFalse((yield* redis.shards).some((shard) => shard.master.id === master.id || shard.replicas.some((r) => r.id === master.id)))
+      assert.isTrue(yield* eventually(Effect.map(redis.nodeStats, (stats) => !stats.has(master.address))))
     })))
 
   it.effect("layerConfig reads REDIS_CLUSTER_NODES and the per-node options from the environment", () =>

@@ -7,6 +7,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import * as Conn from "../Conn.ts"
 import type { InvalidArgumentError } from "../Errors.ts"
@@ -33,6 +34,8 @@ export interface Nodes {
   readonly known: (host: string, port: number) => Node | undefined
   /** Every node with a pool. */
   readonly all: () => ReadonlyArray<Node>
+  /** Closes the node's pool and forgets it (the next `get` makes a new one). */
+  readonly retire: (address: string) => Effect.Effect<void>
 }
 
 /** @internal */
@@ -44,6 +47,8 @@ export const makeNodes = (options: {
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     const nodes = new Map<string, Node>()
+    /** Each node's hold on its pool, closed when the node is retired. */
+    const holds = new Map<string, Scope.Closeable>()
     const hosts = new Map<string, readonly [string, number]>()
     const keyed = yield* Pool.makeKeyed<string, Conn.Conn>({
       options: (address) => {
@@ -65,19 +70,28 @@ export const makeNodes = (options: {
         const found = nodes.get(address)
         if (found !== undefined) return Effect.succeed(found)
         hosts.set(address, [host, port])
-        return Effect.map(Scope.provide(keyed.get(address), scope), (pool) => {
-          // Two fibers may have raced to make it: the keyed pool gave both the same pool.
-          const raced = nodes.get(address)
-          if (raced !== undefined) return raced
-          const node: Node = { host, port, address, pool, exclusive: makeExclusive(pool, options.observer) }
-          nodes.set(address, node)
-          return node
-        })
+        return Effect.flatMap(Scope.fork(scope), (hold) =>
+          Effect.flatMap(Scope.provide(keyed.get(address), hold), (pool) => {
+            // Two fibers may have raced to make it: the keyed pool gave both the same pool.
+            const raced = nodes.get(address)
+            if (raced !== undefined) return Effect.as(Scope.close(hold, Exit.void), raced)
+            const node: Node = { host, port, address, pool, exclusive: makeExclusive(pool, options.observer) }
+            nodes.set(address, node)
+            holds.set(address, hold)
+            return Effect.succeed(node)
+          }))
       })
     return {
       get,
       known: (host, port) => nodes.get(formatAddress(host, port)),
-      all: () => [...nodes.values()]
+      all: () => [...nodes.values()],
+      retire: (address) =>
+        Effect.suspend(() => {
+          const hold = holds.get(address)
+          nodes.delete(address)
+          holds.delete(address)
+          return Effect.andThen(keyed.invalidate(address), hold === undefined ? Effect.void : Scope.close(hold, Exit.void))
+        })
     }
   })
 

@@ -60,6 +60,8 @@ export interface StateOptions {
   readonly tls: boolean
   /** Pause between a refresh and the pending one it owes. */
   readonly cooldownMillis: number
+  /** Called with each topology loaded after the first. */
+  readonly onRefresh?: ((topology: Topology) => Effect.Effect<void>) | undefined
 }
 
 const shuffled = <A>(items: ReadonlyArray<A>): Array<A> => {
@@ -143,7 +145,12 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
         const done = Deferred.makeUnsafe<void, ClusterUnreachableError>()
         running = done
         const work = load(Ref.getUnsafe(ref).topology, hint).pipe(
-          Effect.flatMap((topology) => Ref.set(ref, { topology, moved: new Map() })),
+          Effect.flatMap((topology) =>
+            Effect.andThen(
+              Ref.set(ref, { topology, moved: new Map() }),
+              options.onRefresh === undefined ? Effect.void : options.onRefresh(topology)
+            )
+          ),
           Effect.onExit((exit) => {
             running = undefined
             if (Exit.isSuccess(exit)) refreshes++
