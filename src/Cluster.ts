@@ -170,6 +170,8 @@ export interface Cluster extends RedisPool.Service {
   readonly refresh: Effect.Effect<void, ClusterUnreachableError>
   /** Topology refreshes completed since the service was built (the first load not counted). */
   readonly refreshes: Effect.Effect<number>
+  /** Redirects followed since the service was built: `MOVED` (the map was stale) and `ASK` (a slot mid-migration). */
+  readonly redirects: Effect.Effect<{ readonly moved: number; readonly ask: number }>
 }
 
 /**
@@ -320,9 +322,11 @@ export const make = (
         const executor = makeShared(node.pool, observer, resolved)
         return { ...commandMethods(executor.run), ...executor, node: publicNode(shard.master) }
       })
+    const { redirects, ...routed } = router
     const cluster: Cluster = {
       ...commandMethods(router.run),
-      ...router,
+      ...routed,
+      redirects: Effect.sync(() => ({ ...redirects })),
       subscribe: subscriber.subscribe,
       psubscribe: subscriber.psubscribe,
       ssubscribe: makeShardSubscribe({ state, conn: resolved.conn, pubsub: options.pubsub, scope }),

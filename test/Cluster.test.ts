@@ -141,6 +141,7 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       yield* redis.set(`{${tag}}moved`, "after")
       assert.strictEqual(yield* cluster.send(target, "GET", `{${tag}}moved`), "after")
       assert.isTrue(yield* eventually(Effect.map(redis.refreshes, (n) => n >= 1)))
+      assert.deepStrictEqual(yield* redis.redirects, { moved: 1, ask: 0 })
     })))
 
   it.effect("with a map made stale by a migration, pipelines and transactions follow MOVED and keep their order", () =>
@@ -203,6 +204,8 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       assert.deepStrictEqual(yield* redis.multi([["GET", moving]]), ["m"])
       // The map did not change: no MOVED, so no refresh.
       assert.strictEqual(yield* redis.refreshes, before)
+      // One ASK each: GET of the moved key, SET of the new one, the pipeline's GET, the transaction.
+      assert.deepStrictEqual(yield* redis.redirects, { moved: 0, ask: 4 })
       // A multi-key command over a moved and a staying key gets TRYAGAIN until the migration ends.
       const mget = yield* Effect.forkChild(redis.mget(moving, staying))
       yield* cluster.migrateSlot(slot, target, { finish: true })

@@ -68,7 +68,10 @@ const staleHint = (error: RedisError): boolean =>
   (error._tag === "RedisReplyError" && (error.code === "CLUSTERDOWN" || error.code === "READONLY"))
 
 /** @internal */
-export type ClusterOps = Executor & Pick<Service, "multi" | "watch" | "withConnection" | "reserve">
+export type ClusterOps = Executor & Pick<Service, "multi" | "watch" | "withConnection" | "reserve"> & {
+  /** Redirects followed so far. */
+  readonly redirects: { moved: number; ask: number }
+}
 
 /** @internal */
 export const makeRouter = (
@@ -77,6 +80,7 @@ export const makeRouter = (
   observer: Observer,
   options: RouterOptions
 ): ClusterOps => {
+  const redirects = { moved: 0, ask: 0 }
   const mapped = (redirect: Redirect): Address =>
     options.mapAddress === undefined ? redirect : options.mapAddress(redirect.host, redirect.port)
 
@@ -122,9 +126,11 @@ export const makeRouter = (
       attempt.redirects++
       const to = mapped(redirect)
       if (redirect.kind === "ASK") {
+        redirects.ask++
         attempt.ask = to
         return Effect.suspend(again)
       }
+      redirects.moved++
       state.noteMoved(redirect.slot, to)
       return Effect.andThen(state.requestRefresh(to), Effect.suspend(again))
     }
@@ -242,6 +248,8 @@ export const makeRouter = (
       }
       const replies = new Array<Resp.Reply>(batch.length)
       const again = new Set<number>()
+      /** The node each command was sent to (an empty host in a redirect means that node's). */
+      const sentTo = new Array<Address>(batch.length)
       const sendGroup = ({ address, indices }: { address: Address; indices: Array<number> }) => {
         const commands = indices.map((i) => batch[i]!)
         const blocking = commands.some(isBlocking)
@@ -260,6 +268,7 @@ export const makeRouter = (
                 const reply = got[k] ?? null
                 const i = indices[k]!
                 replies[i] = reply
+                sentTo[i] = address
                 if (
                   reply instanceof RedisReplyError &&
                   (reply.code === "MOVED" || reply.code === "ASK" || transientCodes.has(reply.code))
@@ -288,12 +297,17 @@ export const makeRouter = (
               const first = replies[i]
               const attempt = fresh()
               // A redirect answered in the batch counts, and is followed.
-              const redirect = first instanceof RedisReplyError ? parseRedirect(first, { host: "", port: 0 }) : undefined
+              const redirect = first instanceof RedisReplyError ? parseRedirect(first, sentTo[i]!) : undefined
               if (redirect !== undefined) {
                 attempt.redirects = 1
                 const to = mapped(redirect)
-                if (redirect.kind === "ASK") attempt.ask = to
-                else state.noteMoved(redirect.slot, to)
+                if (redirect.kind === "ASK") {
+                  redirects.ask++
+                  attempt.ask = to
+                } else {
+                  redirects.moved++
+                  state.noteMoved(redirect.slot, to)
+                }
               }
               const refresh = redirect?.kind === "MOVED" ? state.requestRefresh() : Effect.void
               const redo = Effect.catchIf(
@@ -405,7 +419,7 @@ export const makeRouter = (
 
   const reserve = Effect.flatMap(anyNode, (node) => node.exclusive.reserve)
 
-  return { send, run, pipeline, evalScript: evalScriptWith(exec), multi, watch, withConnection, reserve }
+  return { send, run, pipeline, evalScript: evalScriptWith(exec), multi, watch, withConnection, reserve, redirects }
 }
 
 const redisErrorTags = new Set([
