@@ -98,6 +98,12 @@ export interface Options extends Omit<RedisPool.Options, "url" | "host" | "port"
    * above a failover's usual 2–3 s; `maxRetries: 0` disables these retries.
    */
   readonly retryTimeout?: Duration.Input | undefined
+  /**
+   * Where read-only commands go: `"master"` (default), or `"replica"`: a replica of the key's shard, picked at
+   * random (the master when it has none); every connection then sends `READONLY` in its handshake. Replicas lag
+   * their master (replication is asynchronous): a read may not see a write just acknowledged.
+   */
+  readonly readFrom?: "master" | "replica" | undefined
   /** A refresh of the topology this often even without a `MOVED` (nodes added, replicas changed). Default 60 seconds; 0 disables. */
   readonly refreshInterval?: Duration.Input | undefined
   /** The pool of a node that left the topology is closed this long after a refresh first missed it. Default 1 minute. */
@@ -258,7 +264,24 @@ export const make = (
     const retryTimeout = yield* millis("retryTimeout", options.retryTimeout, 5_000)
     const refreshInterval = yield* millis("refreshInterval", options.refreshInterval, 60_000)
     const nodeCloseDelay = yield* millis("nodeCloseDelay", options.nodeCloseDelay, 60_000)
-    const resolved = yield* resolve(options)
+    if (options.readFrom !== undefined && options.readFrom !== "master" && options.readFrom !== "replica") {
+      return yield* new InvalidArgumentError({ option: "readFrom", message: `must be "master" or "replica"` })
+    }
+    const readFromReplicas = options.readFrom === "replica"
+    const userOnConnect = options.onConnect
+    const resolved = yield* resolve(
+      readFromReplicas
+        ? {
+          ...options,
+          // READONLY lets a replica serve reads of its master's slots; a master ignores it.
+          onConnect: (conn) =>
+            Effect.andThen(
+              Effect.flatMap(conn.send(["READONLY"]), () => Effect.void),
+              userOnConnect === undefined ? Effect.void : userOnConnect(conn)
+            )
+        }
+        : options
+    )
     const observer = new Observer(
       { ...resolved.observer, serverAddress: seeds[0]!.host, serverPort: seeds[0]!.port },
       yield* Effect.context<never>()
@@ -306,7 +329,8 @@ export const make = (
       retryTimeoutMillis: resolved.maxRetries > 0 || resolved.customRetrySchedule ? retryTimeout : 0,
       minBackoffMillis: options.minRetryBackoff === undefined ? 8 : durationMillis("minRetryBackoff", options.minRetryBackoff),
       maxBackoffMillis: options.maxRetryBackoff === undefined ? 512 : durationMillis("maxRetryBackoff", options.maxRetryBackoff),
-      mapAddress
+      mapAddress,
+      readFromReplicas
     })
     // Classic pub/sub reaches every node of a cluster: one subscriber connection to any master, picked
     // again on every reconnect.

@@ -330,6 +330,27 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       assert.strictEqual(yield* cluster.send(replica, "GET", `{${tag}}f`), "2")
     })))
 
+  it.effect("readFrom replica: reads go to a replica of the key's shard (READONLY in the handshake), writes to its master", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* service(cluster, { readFrom: "replica" })
+      const slot = 14000
+      const key = `{${tagFor(slot)}}replicated`
+      const master = yield* cluster.masterOf(slot)
+      const replica = (yield* cluster.replicas).find((node) => node.masterId === master.id)!
+      yield* redis.set(key, "v")
+      const onReplica = Effect.map(cluster.sendBatch(replica, [["READONLY"], ["GET", key]]), (replies) => replies[1] === "v")
+      assert.isTrue(yield* eventually(onReplica))
+      const gets = (node: RedisCluster.NodeRef) =>
+        Effect.map(cluster.send(node, "INFO", "commandstats"), (info) => Number(/cmdstat_get:calls=(\d+)/.exec(String(info))?.[1] ?? 0))
+      const [replicaBefore, masterBefore] = [yield* gets(replica), yield* gets(master)]
+      for (let i = 0; i < 5; i++) assert.strictEqual(yield* redis.get(key), "v")
+      assert.strictEqual((yield* gets(replica)) - replicaBefore, 5)
+      assert.strictEqual((yield* gets(master)) - masterBefore, 0)
+      assert.strictEqual(yield* redis.incr(`{${tagFor(slot)}}counter`), 1)
+      assert.strictEqual(tagOf(yield* Effect.exit(service(cluster, { readFrom: "nearest" as "replica" }))), "InvalidArgumentError")
+    })))
+
   it.effect("a master killed under writes: the writes resume on the promoted replica, each acknowledged one readable; its pool is closed", () =>
     Effect.scoped(Effect.gen(function*() {
       const cluster = yield* RedisCluster.RedisCluster

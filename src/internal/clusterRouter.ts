@@ -35,7 +35,7 @@ import type { Node, Nodes } from "./clusterNodes.ts"
 import { parseRedirect, type Redirect, transientCodes } from "./clusterRedirect.ts"
 import type { ClusterState } from "./clusterState.ts"
 import type { Address } from "./clusterTopology.ts"
-import { commandName, isBlocking } from "./commandTraits.ts"
+import { commandName, isBlocking, isReadOnly } from "./commandTraits.ts"
 import type { Observer } from "./redisPoolObserve.ts"
 import { isRetryable } from "./redisPoolRetry.ts"
 import { evalScriptWith } from "./shared.ts"
@@ -48,6 +48,8 @@ export interface RouterOptions {
   readonly minBackoffMillis: number
   readonly maxBackoffMillis: number
   readonly mapAddress?: ((host: string, port: number) => Address) | undefined
+  /** Read-only commands go to a replica of their slot's shard (its connections sent READONLY). */
+  readonly readFromReplicas: boolean
 }
 
 /** What a routed attempt carries from one try to the next. */
@@ -90,9 +92,15 @@ export const makeRouter = (
       message: slot >= 0 ? `CLUSTERDOWN Hash slot ${slot} is not served by any node this client knows` : "CLUSTERDOWN no master known"
     })
 
-  /** The node for the next try: the one an `ASK` named, else the slot's owner, else any master. */
-  const target = (slot: number, attempt: Attempt): Effect.Effect<Node, RedisError> => {
-    const address = attempt.ask ?? (slot >= 0 ? state.owner(slot) : state.anyMaster())
+  /**
+   * The node for the next try: the one an `ASK` named, else (for a read on the first try, when reads may go to
+   * replicas) a replica of the slot's shard, else the slot's owner, else any master.
+   */
+  const target = (slot: number, attempt: Attempt, read = false): Effect.Effect<Node, RedisError> => {
+    const replica = read && attempt.ask === undefined && attempt.redirects === 0 && attempt.failures === 0
+      ? state.replicaOf(slot)
+      : undefined
+    const address = attempt.ask ?? replica ?? (slot >= 0 ? state.owner(slot) : state.anyMaster())
     if (address === undefined) return Effect.fail(noOwner(slot))
     const known = nodes.known(address.host, address.port)
     return known !== undefined ? Effect.succeed(known) : nodes.get(address.host, address.port)
@@ -153,6 +161,7 @@ export const makeRouter = (
   /** One command, routed, redirected and retried; the raw reply. */
   const route = (name: string, args: ReadonlyArray<Resp.Arg>, slot: number, attempt: Attempt): Effect.Effect<Resp.Reply, RedisError> => {
     const blocking = isBlocking(args)
+    const read = options.readFromReplicas && slot >= 0 && !blocking && isReadOnly(name)
     const tryOnce = (): Effect.Effect<Resp.Reply, RedisError> => {
       let sent = false
       let origin: Address | undefined
@@ -163,7 +172,7 @@ export const makeRouter = (
         return Effect.flatMap(conn.sendBatch([["ASKING"], args]), ([ok, reply]) =>
           ok instanceof RedisReplyError ? Effect.fail(ok) : reply instanceof RedisReplyError ? Effect.fail(reply) : Effect.succeed(reply ?? null))
       }
-      const once = Effect.flatMap(target(slot, attempt), (node) => {
+      const once = Effect.flatMap(target(slot, attempt, read), (node) => {
         origin = node
         return blocking ? node.pool.withConn(body) : node.pool.withShared(body)
       })

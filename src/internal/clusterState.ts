@@ -36,6 +36,8 @@ export interface ClusterState {
   readonly ref: Ref.Ref<State>
   /** The master that owns `slot` now, as far as this client knows. */
   readonly owner: (slot: number) => Address | undefined
+  /** A replica of the shard owning `slot` (one at random), or undefined when it has none or the slot moved. */
+  readonly replicaOf: (slot: number) => Address | undefined
   /** A master for a keyless command: any master of the current topology, picked at random. */
   readonly anyMaster: () => Address | undefined
   /** The current topology. */
@@ -182,6 +184,14 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
         const index = state.topology.slots[slot]
         if (index === undefined || index < 0) return undefined
         return addressOf(state.topology.shards[index]!.master)
+      },
+      replicaOf: (slot) => {
+        const state = Ref.getUnsafe(ref)
+        if (state.moved.has(slot)) return undefined
+        const index = state.topology.slots[slot]
+        if (index === undefined || index < 0) return undefined
+        const replicas = state.topology.shards[index]!.replicas
+        return replicas.length === 0 ? undefined : addressOf(replicas[Math.floor(Math.random() * replicas.length)]!)
       },
       anyMaster: () => {
         const shards = Ref.getUnsafe(ref).topology.shards
