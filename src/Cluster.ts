@@ -30,7 +30,8 @@
  * merged (values in key order, counts summed): each slot's part is atomic,
  * the whole is not. Any other multi-key command must keep to one slot
  * (`CrossSlotError`). `KEYS`, `DBSIZE`, `FLUSHALL`, `FLUSHDB` and `SCRIPT
- * LOAD|FLUSH|EXISTS` run on every master, merged. A pipeline may span nodes:
+ * LOAD|FLUSH|EXISTS` run on every master, merged; `SCAN` walks the masters
+ * one after the other under one cursor. A pipeline may span nodes:
  * it is split by node, each part written in one go, the results given back
  * in the caller's order; it is not atomic, and the parts run concurrently
  * (one slot's commands keep their order).

@@ -112,6 +112,30 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       assert.strictEqual(yield* redis.dbsize(), 0)
     })))
 
+  it.effect("SCAN walks every master under one cursor: scanStream and a raw cursor loop see every key once", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* service(cluster)
+      const keys = Array.from({ length: 200 }, (_, i) => `scan:${i}`)
+      yield* redis.mset(Object.fromEntries(keys.map((key) => [key, "1"])))
+      const streamed = yield* Stream.runCollect(redis.scanStream({ match: "scan:*", count: 7 }))
+      assert.deepStrictEqual([...new Set(streamed)].sort(), [...keys].sort())
+      const raw: Array<string> = []
+      let cursor = "0"
+      let pages = 0
+      do {
+        const [next, batch] = (yield* redis.send("SCAN", cursor, "MATCH", "scan:*", "COUNT", 50)) as [string, Array<string>]
+        assert.match(next, /^\d+$/)
+        raw.push(...batch)
+        cursor = next
+        pages++
+      } while (cursor !== "0")
+      assert.isAtLeast(pages, 3)
+      assert.deepStrictEqual([...new Set(raw)].sort(), [...keys].sort())
+      assert.strictEqual(tagOf(yield* Effect.exit(redis.send("SCAN", "x"))), "InvalidArgumentError")
+      yield* redis.del(...keys)
+    })))
+
   it.effect("a pipeline across nodes is split by node and its results come back in the caller's order", () =>
     Effect.scoped(Effect.gen(function*() {
       const cluster = yield* RedisCluster.RedisCluster

@@ -11,7 +11,8 @@
  *   `TOUCH` (counts summed), `MSET` (all must succeed). Split commands are not
  *   atomic: each slot's part is, the whole is not.
  *
- * Any other multi-key command across slots is a `CrossSlotError`.
+ * Any other multi-key command across slots is a `CrossSlotError`. `SCAN`
+ * walks the masters one after the other under one virtual cursor.
  *
  * @internal
  */
@@ -118,4 +119,28 @@ export const split = (name: string, args: ReadonlyArray<Arg>): Split | undefined
     }
   }
   return { parts, merge: name === "MSET" ? ok : sum }
+}
+
+/** Masters a virtual SCAN cursor can address (the cluster's shard limit). */
+const CURSOR_NODES = 16384n
+
+/**
+ * A cluster-wide SCAN cursor: the master's index in the shard map and that
+ * master's own cursor, as one decimal number (`cursor × 16384 + index`), so it
+ * stays an opaque number to callers; `"0"` starts at the first master and is
+ * answered once the last master is done. Undefined for text that is not a
+ * cursor.
+ *
+ * @internal
+ */
+export const readScanCursor = (text: string): { readonly index: number; readonly cursor: string } | undefined => {
+  if (!/^\d+$/.test(text)) return undefined
+  const value = BigInt(text)
+  return { index: Number(value % CURSOR_NODES), cursor: (value / CURSOR_NODES).toString() }
+}
+
+/** The virtual cursor after master `index` answered `next`, with `masters` masters in all. @internal */
+export const nextScanCursor = (index: number, next: string, masters: number): string => {
+  if (next !== "0") return (BigInt(next) * CURSOR_NODES + BigInt(index)).toString()
+  return index + 1 < masters ? String(index + 1) : "0"
 }

@@ -29,7 +29,7 @@ import { CrossSlotError, InvalidArgumentError, MaxRedirectsError, type RedisErro
 import type { BatchItem, BatchResults, Command, Connection, Executor, Service } from "../RedisPool.ts"
 import type * as Resp from "../Resp.ts"
 import { argsOf, batchResults, checkItems, decodeEffect, refusal, transactionResults } from "./batch.ts"
-import { allMasters, split } from "./clusterFanout.ts"
+import { allMasters, nextScanCursor, readScanCursor, split } from "./clusterFanout.ts"
 import { commandKeys, commandSlot, commandsSlot, keysSlot } from "./clusterKeys.ts"
 import type { Node, Nodes } from "./clusterNodes.ts"
 import { parseRedirect, type Redirect, transientCodes } from "./clusterRedirect.ts"
@@ -190,8 +190,28 @@ export const makeRouter = (
   const onNode = (address: Address, args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, RedisError> =>
     Effect.flatMap(nodes.get(address.host, address.port), (node) => node.pool.withShared((conn) => conn.send(args)))
 
+  /**
+   * SCAN over the whole cluster: the masters of the map one after the other, each to its end, under one
+   * virtual cursor (`clusterFanout.ts`). A topology change during the scan may skip or repeat keys.
+   */
+  const scan = (args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, RedisError> => {
+    const at = readScanCursor(String(args[1] ?? ""))
+    if (at === undefined) {
+      return Effect.fail(new InvalidArgumentError({ option: "cursor", message: `SCAN: invalid cursor ${String(args[1])}` }))
+    }
+    const masters = state.masters()
+    const master = masters[at.index]
+    if (master === undefined) return Effect.succeed(["0", []])
+    return Effect.flatMap(onNode(master, ["SCAN", at.cursor, ...args.slice(2)]), (reply) => {
+      if (!Array.isArray(reply) || reply.length < 2) return Effect.succeed(reply)
+      const next = reply[0] instanceof Uint8Array ? new TextDecoder().decode(reply[0]) : String(reply[0])
+      return Effect.succeed([nextScanCursor(at.index, next, masters.length), reply[1]!])
+    })
+  }
+
   /** A command routed by its slot, split by slot (MGET, DEL, ...), or run on every master (KEYS, DBSIZE, ...). */
   const dispatch = (name: string, args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, RedisError> => {
+    if (name === "SCAN") return observer.observe(name, args, () => scan(args))
     const slot = commandSlot(name, args)
     if (slot === -2) {
       const plan = split(name, args)
