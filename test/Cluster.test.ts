@@ -136,6 +136,19 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       yield* redis.del(...keys)
     })))
 
+  it.effect("a command whose keys the client cannot find goes to some master and follows MOVED there, without refreshing the map", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* service(cluster)
+      const keys = Array.from({ length: 30 }, (_, i) => `blind:${i}`)
+      for (const key of keys) yield* redis.send("PFADD", key, "a")
+      const before = yield* redis.refreshes
+      // PFDEBUG GETREG <key>: a key in third place, which the key table does not list.
+      for (const key of keys) assert.isArray(yield* redis.send("PFDEBUG", "GETREG", key))
+      assert.isAbove((yield* redis.redirects).moved, 0)
+      assert.strictEqual(yield* redis.refreshes, before)
+    })))
+
   it.effect("a pipeline across nodes is split by node and its results come back in the caller's order", () =>
     Effect.scoped(Effect.gen(function*() {
       const cluster = yield* RedisCluster.RedisCluster

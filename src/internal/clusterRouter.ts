@@ -60,9 +60,11 @@ interface Attempt {
   started: number | undefined
   /** The node an `ASK` named, for the next try only. */
   ask: Address | undefined
+  /** The node a `MOVED` named, for the next try only (a command of unknown keys has no slot to look up). */
+  moved: Address | undefined
 }
 
-const fresh = (): Attempt => ({ redirects: 0, failures: 0, started: undefined, ask: undefined })
+const fresh = (): Attempt => ({ redirects: 0, failures: 0, started: undefined, ask: undefined, moved: undefined })
 
 /** Failures after which the map is probably stale. */
 const staleHint = (error: RedisError): boolean =>
@@ -97,10 +99,10 @@ export const makeRouter = (
    * replicas) a replica of the slot's shard, else the slot's owner, else any master.
    */
   const target = (slot: number, attempt: Attempt, read = false): Effect.Effect<Node, RedisError> => {
-    const replica = read && attempt.ask === undefined && attempt.redirects === 0 && attempt.failures === 0
+    const replica = read && attempt.redirects === 0 && attempt.failures === 0
       ? state.replicaOf(slot)
       : undefined
-    const address = attempt.ask ?? replica ?? (slot >= 0 ? state.owner(slot) : state.anyMaster())
+    const address = attempt.ask ?? attempt.moved ?? replica ?? (slot >= 0 ? state.owner(slot) : state.anyMaster())
     if (address === undefined) return Effect.fail(noOwner(slot))
     const known = nodes.known(address.host, address.port)
     return known !== undefined ? Effect.succeed(known) : nodes.get(address.host, address.port)
@@ -116,10 +118,12 @@ export const makeRouter = (
     attempt: Attempt,
     name: string,
     retryable: (error: RedisError) => boolean,
-    again: () => Effect.Effect<A, E, R>
+    again: () => Effect.Effect<A, E, R>,
+    blind = false
   ): Effect.Effect<A, E | RedisError, R> => {
     const redirect = origin === undefined ? undefined : parseRedirect(error, origin)
     attempt.ask = undefined
+    attempt.moved = undefined
     if (redirect !== undefined) {
       if (attempt.redirects >= options.maxRedirects) {
         return Effect.fail(
@@ -139,8 +143,10 @@ export const makeRouter = (
         return Effect.suspend(again)
       }
       redirects.moved++
+      attempt.moved = to
       state.noteMoved(redirect.slot, to)
-      return Effect.andThen(state.requestRefresh(to), Effect.suspend(again))
+      // A command sent blind (keys this client cannot find) says nothing about the map being stale.
+      return blind ? Effect.suspend(again) : Effect.andThen(state.requestRefresh(to), Effect.suspend(again))
     }
     if (options.retryTimeoutMillis <= 0 || !retryable(error)) return Effect.fail(error)
     return Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<A, E | RedisError, R> => {
@@ -177,11 +183,15 @@ export const makeRouter = (
         return blocking ? node.pool.withConn(body) : node.pool.withShared(body)
       })
       return Effect.catch(once, (error) =>
-        next(error, origin, attempt, name, (e) => {
-          const result = isRetryable(e, name, args, blocking, sent) ||
-            (e._tag === "RedisReplyError" && transientCodes.has(e.code))
-          return result
-        }, tryOnce))
+        next(
+          error,
+          origin,
+          attempt,
+          name,
+          (e) => isRetryable(e, name, args, blocking, sent) || (e._tag === "RedisReplyError" && transientCodes.has(e.code)),
+          tryOnce,
+          slot === -1
+        ))
     }
     return tryOnce()
   }
@@ -335,6 +345,7 @@ export const makeRouter = (
                   attempt.ask = to
                 } else {
                   redirects.moved++
+                  attempt.moved = to
                   state.noteMoved(redirect.slot, to)
                 }
               }
