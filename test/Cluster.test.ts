@@ -249,6 +249,29 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       assert.deepStrictEqual(yield* Fiber.join(mget), ["m", "s"])
     })))
 
+  it.effect("budgets: past maxRedirects a MaxRedirectsError carrying the last MOVED; past retryTimeout the server's TRYAGAIN", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const strict = yield* service(cluster, { maxRedirects: 0, retryTimeout: "50 millis" })
+      const slot = 2000
+      const tag = tagFor(slot)
+      const [a, b] = [`{${tag}}a`, `{${tag}}b`]
+      yield* strict.mset({ [a]: "1", [b]: "2" })
+      const source = yield* cluster.masterOf(slot)
+      const target = (yield* cluster.masters).find((node) => node.id !== source.id)!
+      yield* cluster.migrateSlot(slot, target, { finish: false, keys: [a] })
+      // A key on both sides of a half-done migration: TRYAGAIN until the budget is spent.
+      const tryAgain = yield* Effect.exit(strict.mget(a, b))
+      assert.strictEqual(tagOf(tryAgain), "RedisReplyError")
+      assert.strictEqual((failure(tryAgain) as { code: string }).code, "TRYAGAIN")
+      yield* cluster.migrateSlot(slot, target, { finish: true })
+      const moved = yield* Effect.exit(strict.get(b))
+      assert.strictEqual(tagOf(moved), "MaxRedirectsError")
+      const cause = (failure(moved) as { cause: { code: string; message: string } }).cause
+      assert.strictEqual(cause.code, "MOVED")
+      assert.include(cause.message, `${slot} ${target.address}`)
+    })))
+
   it.effect("watch runs on the owner of the keys' slot, follows a MOVED of WATCH itself, and checks the slot of what it queues", () =>
     Effect.scoped(Effect.gen(function*() {
       const cluster = yield* RedisCluster.RedisCluster
