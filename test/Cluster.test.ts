@@ -161,6 +161,9 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       // One slot's commands keep their order.
       const ordered = yield* redis.pipeline([["DEL", "pipe:o"], ["RPUSH", "pipe:o", "1"], ["RPUSH", "pipe:o", "2"], ["LRANGE", "pipe:o", 0, -1]])
       assert.deepStrictEqual(ordered, [0, 1, 2, ["1", "2"]])
+      // Commands that span nodes themselves run as they would alone, their results in place.
+      const spanning = yield* redis.pipeline([["MGET", "pipe:0", "pipe:1", "pipe:2"], ["GET", "pipe:3"], ["DEL", "pipe:58", "pipe:59"], ["EXISTS", "pipe:58"]])
+      assert.deepStrictEqual(spanning, [["pipe:0", "pipe:1", "pipe:2"], "pipe:3", 2, 0])
       const stats = yield* redis.stats
       assert.isAtLeast(stats.total, 3)
     })))

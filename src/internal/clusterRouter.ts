@@ -257,7 +257,8 @@ export const makeRouter = (
 
   /**
    * A pipeline split by node: each node's commands written in one go on one
-   * of its connections, all nodes at once. Commands answered with a redirect
+   * of its connections, all nodes at once; commands that themselves span
+   * nodes (a split MGET, KEYS, SCAN) run on their own afterwards, in order. Commands answered with a redirect
    * or a transient refusal (they did not run) go again through the routed
    * path, one slot's commands in their order; a node whose connection failed
    * has its commands routed again only when every one of them is safe to
@@ -268,100 +269,131 @@ export const makeRouter = (
     if (invalid !== undefined) return Effect.fail(invalid)
     const batch = items.map(argsOf)
     const slots = new Array<number>(batch.length)
+    /** Commands that span nodes (split by slot, or run on every master): sent on their own, after the rest. */
+    const spanning: Array<number> = []
     for (let i = 0; i < batch.length; i++) {
       const args = batch[i]!
-      const slot = commandSlot(commandName(args), args)
-      if (slot === -2) return Effect.fail(crossSlot(commandName(args)))
+      const name = commandName(args)
+      const slot = commandSlot(name, args)
+      if (slot === -2 && split(name, args) === undefined) return Effect.fail(crossSlot(name))
+      if (slot === -2 || (slot === -1 && (name === "SCAN" || allMasters(name, args) !== undefined))) spanning.push(i)
       slots[i] = slot
     }
+    // Per run: an Effect may run many times, each with replies of its own.
     const body = Effect.suspend((): Effect.Effect<BatchResults<T>, RedisError> => {
-      const keyless = state.anyMaster()
-      const groups = new Map<string, { address: Address; indices: Array<number> }>()
-      for (let i = 0; i < batch.length; i++) {
-        const address = slots[i]! >= 0 ? state.owner(slots[i]!) : keyless
-        if (address === undefined) return Effect.fail(noOwner(slots[i]!))
-        const key = `${address.host}:${address.port}`
-        let group = groups.get(key)
-        if (group === undefined) groups.set(key, group = { address, indices: [] })
-        group.indices.push(i)
-      }
       const replies = new Array<Resp.Reply>(batch.length)
-      const again = new Set<number>()
-      /** The node each command was sent to (an empty host in a redirect means that node's). */
-      const sentTo = new Array<Address>(batch.length)
-      const sendGroup = ({ address, indices }: { address: Address; indices: Array<number> }) => {
-        const commands = indices.map((i) => batch[i]!)
-        const blocking = commands.some(isBlocking)
-        let sent = false
-        const once = Effect.flatMap(nodes.get(address.host, address.port), (node) => {
-          const write = (conn: Conn.Conn) => {
-            sent = true
-            return conn.sendBatch(commands)
-          }
-          return blocking ? node.pool.withConn(write) : node.pool.withShared(write)
-        })
-        return Effect.matchEffect(once, {
-          onSuccess: (got) =>
-            Effect.sync(() => {
-              for (let k = 0; k < indices.length; k++) {
-                const reply = got[k] ?? null
-                const i = indices[k]!
-                replies[i] = reply
-                sentTo[i] = address
-                if (
-                  reply instanceof RedisReplyError &&
-                  (reply.code === "MOVED" || reply.code === "ASK" || transientCodes.has(reply.code))
-                ) again.add(i)
-              }
-            }),
-          onFailure: (error) =>
-            commands.every((args) => isRetryable(error, commandName(args), args, blocking, sent))
-              ? Effect.sync(() => indices.forEach((i) => again.add(i)))
-              : Effect.fail(error)
-        })
-      }
-      return Effect.forEach(groups.values(), sendGroup, { concurrency: "unbounded", discard: true }).pipe(
-        Effect.andThen(Effect.suspend(() => {
-          if (again.size === 0) return Effect.void
-          // Again, through the routed path: by slot, each slot's commands in order.
-          const bySlot = new Map<number, Array<number>>()
-          for (const i of [...again].sort((a, b) => a - b)) {
-            const list = bySlot.get(slots[i]!)
-            if (list === undefined) bySlot.set(slots[i]!, [i])
-            else list.push(i)
-          }
-          return Effect.forEach(bySlot.values(), (indices) =>
-            Effect.forEach(indices, (i) => {
-              const args = batch[i]!
-              const first = replies[i]
-              const attempt = fresh()
-              // A redirect answered in the batch counts, and is followed.
-              const redirect = first instanceof RedisReplyError ? parseRedirect(first, sentTo[i]!) : undefined
-              if (redirect !== undefined) {
-                attempt.redirects = 1
-                const to = mapped(redirect)
-                if (redirect.kind === "ASK") {
-                  redirects.ask++
-                  attempt.ask = to
-                } else {
-                  redirects.moved++
-                  attempt.moved = to
-                  state.noteMoved(redirect.slot, to)
+      /** Commands `from` to `to` (exclusive), none spanning: split by node, sent at once, redirects followed. */
+      const runPart = (from: number, to: number) => Effect.suspend((): Effect.Effect<void, RedisError> => {
+        const keyless = state.anyMaster()
+        const groups = new Map<string, { address: Address; indices: Array<number> }>()
+        for (let i = from; i < to; i++) {
+          const address = slots[i]! >= 0 ? state.owner(slots[i]!) : keyless
+          if (address === undefined) return Effect.fail(noOwner(slots[i]!))
+          const key = `${address.host}:${address.port}`
+          let group = groups.get(key)
+          if (group === undefined) groups.set(key, group = { address, indices: [] })
+          group.indices.push(i)
+        }
+        const again = new Set<number>()
+        /** The node each command was sent to (an empty host in a redirect means that node's). */
+        const sentTo = new Array<Address>(batch.length)
+        const sendGroup = ({ address, indices }: { address: Address; indices: Array<number> }) => {
+          const commands = indices.map((i) => batch[i]!)
+          const blocking = commands.some(isBlocking)
+          let sent = false
+          const once = Effect.flatMap(nodes.get(address.host, address.port), (node) => {
+            const write = (conn: Conn.Conn) => {
+              sent = true
+              return conn.sendBatch(commands)
+            }
+            return blocking ? node.pool.withConn(write) : node.pool.withShared(write)
+          })
+          return Effect.matchEffect(once, {
+            onSuccess: (got) =>
+              Effect.sync(() => {
+                for (let k = 0; k < indices.length; k++) {
+                  const reply = got[k] ?? null
+                  const i = indices[k]!
+                  replies[i] = reply
+                  sentTo[i] = address
+                  if (
+                    reply instanceof RedisReplyError &&
+                    (reply.code === "MOVED" || reply.code === "ASK" || transientCodes.has(reply.code))
+                  ) again.add(i)
                 }
-              }
-              const refresh = redirect?.kind === "MOVED" ? state.requestRefresh() : Effect.void
-              const redo = Effect.catchIf(
-                route(commandName(args), args, slots[i]!, attempt),
-                (error): error is RedisReplyError => error instanceof RedisReplyError,
-                (error) => Effect.succeed(error)
-              )
-              return Effect.andThen(refresh, Effect.map(redo, (reply) => {
-                replies[i] = reply
-              }))
-            }, { discard: true }), { concurrency: "unbounded", discard: true })
-        })),
-        Effect.map(() => batchResults(items, replies))
-      )
+              }),
+            onFailure: (error) =>
+              commands.every((args) => isRetryable(error, commandName(args), args, blocking, sent))
+                ? Effect.sync(() => indices.forEach((i) => again.add(i)))
+                : Effect.fail(error)
+          })
+        }
+        return Effect.forEach(groups.values(), sendGroup, { concurrency: "unbounded", discard: true }).pipe(
+          Effect.andThen(Effect.suspend(() => {
+            if (again.size === 0) return Effect.void
+            // Again, through the routed path: by slot, each slot's commands in order.
+            const bySlot = new Map<number, Array<number>>()
+            for (const i of [...again].sort((a, b) => a - b)) {
+              const list = bySlot.get(slots[i]!)
+              if (list === undefined) bySlot.set(slots[i]!, [i])
+              else list.push(i)
+            }
+            return Effect.forEach(bySlot.values(), (indices) =>
+              Effect.forEach(indices, (i) => {
+                const args = batch[i]!
+                const first = replies[i]
+                const attempt = fresh()
+                // A redirect answered in the batch counts, and is followed.
+                const redirect = first instanceof RedisReplyError ? parseRedirect(first, sentTo[i]!) : undefined
+                if (redirect !== undefined) {
+                  attempt.redirects = 1
+                  const to = mapped(redirect)
+                  if (redirect.kind === "ASK") {
+                    redirects.ask++
+                    attempt.ask = to
+                  } else {
+                    redirects.moved++
+                    attempt.moved = to
+                    state.noteMoved(redirect.slot, to)
+                  }
+                }
+                const refresh = redirect?.kind === "MOVED" ? state.requestRefresh() : Effect.void
+                const redo = Effect.catchIf(
+                  route(commandName(args), args, slots[i]!, attempt),
+                  (error): error is RedisReplyError => error instanceof RedisReplyError,
+                  (error) => Effect.succeed(error)
+                )
+                return Effect.andThen(refresh, Effect.map(redo, (reply) => {
+                  replies[i] = reply
+                }))
+              }, { discard: true }), { concurrency: "unbounded", discard: true })
+          })),
+        )
+      })
+      /** A command that spans nodes, alone, its error reply as a value. */
+      const runSpanning = (i: number) => {
+        const args = batch[i]!
+        return Effect.map(
+          Effect.catchIf(
+            dispatch(commandName(args), args),
+            (error): error is RedisReplyError => error instanceof RedisReplyError,
+            (error) => Effect.succeed(error)
+          ),
+          (reply) => {
+            replies[i] = reply
+          }
+        )
+      }
+      // The runs between spanning commands, and those commands, one after the other: order holds across them.
+      const steps: Array<Effect.Effect<void, RedisError>> = []
+      let start = 0
+      for (const i of spanning) {
+        if (i > start) steps.push(runPart(start, i))
+        steps.push(runSpanning(i))
+        start = i + 1
+      }
+      if (start < batch.length) steps.push(runPart(start, batch.length))
+      return Effect.map(Effect.forEach(steps, (step) => step, { discard: true }), () => batchResults(items, replies))
     })
     return observer.observe("PIPELINE", undefined, () => body, batch.length)
   }
