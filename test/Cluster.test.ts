@@ -182,6 +182,20 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       assert.strictEqual(yield* cluster.send(target, "GET", `{${tag}}moved`), "after")
       assert.isTrue(yield* eventually(Effect.map(redis.refreshes, (n) => n >= 1)))
       assert.deepStrictEqual(yield* redis.redirects, { moved: 1, ask: 0 })
+      // A burst: 200 commands of a slot that just moved, all at once, all MOVED; the refreshes they ask for coalesce.
+      const burstSlot = 5000
+      const burstTag = tagFor(burstSlot)
+      const burstKeys = Array.from({ length: 200 }, (_, i) => `{${burstTag}}burst${i}`)
+      yield* redis.mset(Object.fromEntries(burstKeys.map((key) => [key, "b"])))
+      const burstSource = yield* cluster.masterOf(burstSlot)
+      const burstTarget = (yield* cluster.masters).find((node) => node.id !== burstSource.id)!
+      yield* cluster.migrateSlot(burstSlot, burstTarget, { finish: true })
+      const refreshesBefore = yield* redis.refreshes
+      const values = yield* Effect.forEach(burstKeys, (key) => redis.get(key), { concurrency: "unbounded" })
+      assert.deepStrictEqual(values, burstKeys.map(() => "b"))
+      assert.isAbove((yield* redis.redirects).moved, 1)
+      assert.isTrue(yield* eventually(Effect.map(redis.refreshes, (n) => n > refreshesBefore)))
+      assert.isAtMost((yield* redis.refreshes) - refreshesBefore, 3)
     })))
 
   it.effect("with a map made stale by a migration, pipelines and transactions follow MOVED and keep their order", () =>

@@ -9,7 +9,9 @@
  * is single-flight: callers that ask while one runs wait for that one; a
  * background request made while one runs sets a pending flag, served by one
  * more refresh after a short cooldown, so a burst of `MOVED`s costs two
- * refreshes, not one per command. The refresh runs in the cluster's scope,
+ * refreshes, not one per command; and background refreshes start at most
+ * once per cooldown, so failures that each ask for one (a cluster that is
+ * down) cannot make a refresh storm. The refresh runs in the cluster's scope,
  * so a caller that leaves does not cancel it for the others.
  *
  * @internal
@@ -140,6 +142,9 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
 
     let running: Deferred.Deferred<void, ClusterUnreachableError> | undefined
     let pending: boolean | Address = false
+    /** When the last refresh ended (epoch ms), and whether a background one waits for the cooldown to pass. */
+    let lastEnd = 0
+    let scheduled = false
 
     const refresh = (hint?: Address): Effect.Effect<void, ClusterUnreachableError> =>
       Effect.suspend(() => {
@@ -155,6 +160,7 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
           ),
           Effect.onExit((exit) => {
             running = undefined
+            lastEnd = Date.now()
             if (Exit.isSuccess(exit)) refreshes++
             Deferred.doneUnsafe(done, exit)
             if (pending === false) return Effect.void
@@ -172,7 +178,17 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
           if (pending === false) pending = hint ?? true
           return Effect.void
         }
-        return Effect.asVoid(Effect.forkIn(Effect.ignore(refresh(hint)), scope))
+        if (scheduled) return Effect.void
+        // At most one background refresh per cooldown, however many failures ask for one (no refresh storm
+        // while a cluster is down and every command fails).
+        const wait = lastEnd + options.cooldownMillis - Date.now()
+        if (wait <= 0) return Effect.asVoid(Effect.forkIn(Effect.ignore(refresh(hint)), scope))
+        scheduled = true
+        const later = Effect.suspend(() => {
+          scheduled = false
+          return Effect.ignore(refresh(hint))
+        })
+        return Effect.asVoid(Effect.forkIn(Effect.delay(later, wait), scope))
       })
 
     return {
