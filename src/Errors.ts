@@ -237,6 +237,47 @@ export class InvalidArgumentError extends Data.TaggedError("InvalidArgumentError
 }> {}
 
 /**
+ * Redis Cluster: the keys of a command (or of a transaction, a WATCH) hash to
+ * different slots, which the server refuses (`CROSSSLOT`). Detected before
+ * anything is sent; use hash tags (`{user:1}:name`, `{user:1}:mail`) to put
+ * keys that go together in one slot.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CrossSlotError extends Data.TaggedError("CrossSlotError")<{
+  readonly command: string
+  readonly message: string
+}> {}
+
+/**
+ * Redis Cluster: a command was redirected (`MOVED`, `ASK`) more than
+ * `maxRedirects` times, so the cluster's nodes disagree about who owns its
+ * slot. `cause` is the last redirect.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MaxRedirectsError extends Data.TaggedError("MaxRedirectsError")<{
+  readonly command: string
+  readonly redirects: number
+  readonly cause: RedisReplyError
+  readonly message: string
+}> {}
+
+/**
+ * Redis Cluster: no node (seed or known) answered `CLUSTER SHARDS` or
+ * `CLUSTER SLOTS` with a topology. `cause` is the last node's failure.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ClusterUnreachableError extends Data.TaggedError("ClusterUnreachableError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/**
  * No sentinel of the list answered `SENTINEL GET-MASTER-ADDR-BY-NAME` within
  * its timeout: `causes` holds each sentinel's failure, in the order tried.
  *
@@ -313,3 +354,6 @@ export type RedisError =
   | ReplyTypeError
   | InvalidArgumentError
   | SubscriberOverflowError
+  | CrossSlotError
+  | MaxRedirectsError
+  | ClusterUnreachableError

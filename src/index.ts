@@ -63,3 +63,10 @@ export * as Persistence from "./Persistence.ts"
  * @since 0.1.0
  */
 export * as Sentinel from "./Sentinel.ts"
+
+/**
+ * The `RedisPool` service over a Redis Cluster.
+ *
+ * @since 0.1.0
+ */
+export * as Cluster from "./Cluster.ts"

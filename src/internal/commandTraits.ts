@@ -267,6 +267,13 @@ const readOnly = new Set([
 ])
 
 /**
+ * Whether the command only reads (so a replica may serve it in a cluster).
+ *
+ * @internal
+ */
+export const isReadOnly = (name: string): boolean => readOnly.has(name)
+
+/**
  * Writes that leave the same state and give the same reply when applied twice.
  * `SET` qualifies only in its plain form (see {@link isIdempotent}).
  */

@@ -1,0 +1,228 @@
+/**
+ * Where each slot lives: one immutable topology (`clusterTopology.ts`) plus
+ * the `MOVED` answers seen since it was loaded, swapped as one value in a
+ * `Ref`, so a reader never sees half a refresh.
+ *
+ * A refresh asks the node that sent a `MOVED` first (it knows the news),
+ * then the known masters in random order, then their replicas, then the
+ * seeds: `CLUSTER SHARDS`, or `CLUSTER SLOTS` where the server lacks it. It
+ * is single-flight: callers that ask while one runs wait for that one; a
+ * background request made while one runs sets a pending flag, served by one
+ * more refresh after a short cooldown, so a burst of `MOVED`s costs two
+ * refreshes, not one per command; and background refreshes start at most
+ * once per cooldown, so failures that each ask for one (a cluster that is
+ * down) cannot make a refresh storm. The refresh runs in the cluster's scope,
+ * so a caller that leaves does not cancel it for the others.
+ *
+ * @internal
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
+import { ClusterUnreachableError, RedisReplyError } from "../Errors.ts"
+import type * as Resp from "../Resp.ts"
+import type { Nodes } from "./clusterNodes.ts"
+import { type Address, parseTopology, type Topology, type TopologyCommand, type TopologyNode } from "./clusterTopology.ts"
+
+/** @internal */
+export interface State {
+  readonly topology: Topology
+  /** Slot → owner named by a `MOVED` since `topology` was loaded. */
+  readonly moved: ReadonlyMap<number, Address>
+}
+
+/** @internal */
+export interface ClusterState {
+  readonly ref: Ref.Ref<State>
+  /** The master that owns `slot` now, as far as this client knows. */
+  readonly owner: (slot: number) => Address | undefined
+  /** A replica of the shard owning `slot` (one at random), or undefined when it has none or the slot moved. */
+  readonly replicaOf: (slot: number) => Address | undefined
+  /** A master for a keyless command: any master of the current topology, picked at random. */
+  readonly anyMaster: () => Address | undefined
+  /** The current topology. */
+  readonly topology: () => Topology
+  /** Every master of the current topology. */
+  readonly masters: () => ReadonlyArray<Address>
+  /** Records a `MOVED` (the slot's new owner) until the next refresh. */
+  readonly noteMoved: (slot: number, owner: Address) => void
+  /** Loads the topology again (single-flight) and waits for it. */
+  readonly refresh: (hint?: Address) => Effect.Effect<void, ClusterUnreachableError>
+  /** Asks for a refresh in the background; never waits, never fails. */
+  readonly requestRefresh: (hint?: Address) => Effect.Effect<void>
+  /** Refreshes completed so far. */
+  readonly refreshes: () => number
+}
+
+/** @internal */
+export interface StateOptions {
+  readonly seeds: ReadonlyArray<Address>
+  readonly nodes: Nodes
+  readonly mapAddress?: ((host: string, port: number) => Address) | undefined
+  readonly tls: boolean
+  /** Pause between a refresh and the pending one it owes. */
+  readonly cooldownMillis: number
+  /** Called with each topology loaded after the first. */
+  readonly onRefresh?: ((topology: Topology) => Effect.Effect<void>) | undefined
+}
+
+const shuffled = <A>(items: ReadonlyArray<A>): Array<A> => {
+  const out = [...items]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    ;[out[i], out[j]] = [out[j]!, out[i]!]
+  }
+  return out
+}
+
+const addressOf = (node: TopologyNode): Address => ({ host: node.host, port: node.port })
+
+/** The topology as one node sees it: CLUSTER SHARDS, CLUSTER SLOTS when SHARDS is unknown there. */
+const loadFrom = (options: StateOptions, origin: Address): Effect.Effect<Topology, unknown> =>
+  Effect.flatMap(options.nodes.get(origin.host, origin.port), (node) => {
+    const ask = (command: TopologyCommand) =>
+      node.pool.withShared((conn) => conn.send(command.split(" ") as Array<Resp.Arg>)).pipe(
+        Effect.flatMap((reply) => parseTopology(command, reply, { origin, mapAddress: options.mapAddress, tls: options.tls }))
+      )
+    return Effect.catchIf(
+      ask("CLUSTER SHARDS"),
+      (error) => error instanceof RedisReplyError && error.code === "ERR",
+      () => ask("CLUSTER SLOTS")
+    )
+  })
+
+/** Builds the state from a first topology, loaded from the seeds. @internal */
+export const makeState = (options: StateOptions): Effect.Effect<ClusterState, ClusterUnreachableError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    let refreshes = 0
+    const candidates = (current: Topology | undefined, hint: Address | undefined): Array<Address> => {
+      const seen = new Set<string>()
+      const out: Array<Address> = []
+      const add = (address: Address) => {
+        const key = `${address.host}:${address.port}`
+        if (seen.has(key)) return
+        seen.add(key)
+        out.push(address)
+      }
+      if (hint !== undefined) add(hint)
+      if (current !== undefined) {
+        for (const shard of shuffled(current.shards)) add(addressOf(shard.master))
+        for (const shard of shuffled(current.shards)) for (const replica of shard.replicas) add(addressOf(replica))
+      }
+      for (const seed of options.seeds) add(seed)
+      return out
+    }
+    const load = (current: Topology | undefined, hint: Address | undefined) =>
+      Effect.suspend(() => {
+        const tries = candidates(current, hint)
+        let last: unknown = undefined
+        const next = (i: number): Effect.Effect<Topology, ClusterUnreachableError> =>
+          i >= tries.length
+            ? Effect.fail(
+              new ClusterUnreachableError({
+                message: `no node answered CLUSTER SHARDS or CLUSTER SLOTS (tried ${tries.map((a) => `${a.host}:${a.port}`).join(", ")})${
+                  last instanceof Error || (typeof last === "object" && last !== null && "message" in last)
+                    ? `: ${(last as { message: string }).message}`
+                    : ""
+                }`,
+                cause: last
+              })
+            )
+            : Effect.catchCause(loadFrom(options, tries[i]!), (cause) => {
+              last = cause.reasons.find((reason) => reason._tag === "Fail")?.error ?? cause
+              return next(i + 1)
+            })
+        return next(0)
+      })
+
+    const ref = yield* Ref.make<State>({ topology: yield* load(undefined, undefined), moved: new Map() })
+
+    let running: Deferred.Deferred<void, ClusterUnreachableError> | undefined
+    let pending: boolean | Address = false
+    /** When the last refresh ended (epoch ms), and whether a background one waits for the cooldown to pass. */
+    let lastEnd = 0
+    let scheduled = false
+
+    const refresh = (hint?: Address): Effect.Effect<void, ClusterUnreachableError> =>
+      Effect.suspend(() => {
+        if (running !== undefined) return Deferred.await(running)
+        const done = Deferred.makeUnsafe<void, ClusterUnreachableError>()
+        running = done
+        const work = load(Ref.getUnsafe(ref).topology, hint).pipe(
+          Effect.flatMap((topology) =>
+            Effect.andThen(
+              Ref.set(ref, { topology, moved: new Map() }),
+              options.onRefresh === undefined ? Effect.void : options.onRefresh(topology)
+            )
+          ),
+          Effect.onExit((exit) => {
+            running = undefined
+            lastEnd = Date.now()
+            if (Exit.isSuccess(exit)) refreshes++
+            Deferred.doneUnsafe(done, exit)
+            if (pending === false) return Effect.void
+            const again = pending === true ? undefined : pending
+            pending = false
+            return Effect.asVoid(Effect.forkIn(Effect.delay(Effect.ignore(refresh(again)), options.cooldownMillis), scope))
+          })
+        )
+        return Effect.flatMap(Effect.forkIn(work, scope), () => Deferred.await(done))
+      })
+
+    const requestRefresh = (hint?: Address): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (running !== undefined) {
+          if (pending === false) pending = hint ?? true
+          return Effect.void
+        }
+        if (scheduled) return Effect.void
+        // At most one background refresh per cooldown, however many failures ask for one (no refresh storm
+        // while a cluster is down and every command fails).
+        const wait = lastEnd + options.cooldownMillis - Date.now()
+        if (wait <= 0) return Effect.asVoid(Effect.forkIn(Effect.ignore(refresh(hint)), scope))
+        scheduled = true
+        const later = Effect.suspend(() => {
+          scheduled = false
+          return Effect.ignore(refresh(hint))
+        })
+        return Effect.asVoid(Effect.forkIn(Effect.delay(later, wait), scope))
+      })
+
+    return {
+      ref,
+      owner: (slot) => {
+        const state = Ref.getUnsafe(ref)
+        const moved = state.moved.get(slot)
+        if (moved !== undefined) return moved
+        const index = state.topology.slots[slot]
+        if (index === undefined || index < 0) return undefined
+        return addressOf(state.topology.shards[index]!.master)
+      },
+      replicaOf: (slot) => {
+        const state = Ref.getUnsafe(ref)
+        if (state.moved.has(slot)) return undefined
+        const index = state.topology.slots[slot]
+        if (index === undefined || index < 0) return undefined
+        const replicas = state.topology.shards[index]!.replicas
+        return replicas.length === 0 ? undefined : addressOf(replicas[Math.floor(Math.random() * replicas.length)]!)
+      },
+      anyMaster: () => {
+        const shards = Ref.getUnsafe(ref).topology.shards
+        return shards.length === 0 ? undefined : addressOf(shards[Math.floor(Math.random() * shards.length)]!.master)
+      },
+      topology: () => Ref.getUnsafe(ref).topology,
+      masters: () => Ref.getUnsafe(ref).topology.shards.map((shard) => addressOf(shard.master)),
+      noteMoved: (slot, owner) => {
+        const state = Ref.getUnsafe(ref)
+        const moved = new Map(state.moved)
+        moved.set(slot, owner)
+        ref.ref.current = { topology: state.topology, moved }
+      },
+      refresh,
+      requestRefresh,
+      refreshes: () => refreshes
+    }
+  })
