@@ -49,6 +49,12 @@ export interface FaultEnv {
 export interface FaultReport {
   readonly events: number
   readonly destroyed: number
+  /**
+   * Every connection made during the fault dies before it serves (it handshakes, then fails): the pool
+   * redials until the breaker has seen `breakerThreshold` such deaths, so the connection bound differs
+   * (see `connectionBound`).
+   */
+  readonly bornToDie?: boolean
 }
 
 /**
@@ -264,7 +270,7 @@ export const scenarios: ReadonlyArray<Scenario> = [
         yield* huge.setMode("huge")
         yield* sleep(env.mode === "full" ? 2_000 : 1_500).pipe(Effect.ensuring(huge.setMode("forward")))
         env.ledger.faultEnded()
-        return { events: 1, destroyed }
+        return { events: 1, destroyed, bornToDie: true }
       })
   }
 ]
