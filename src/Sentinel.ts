@@ -95,6 +95,33 @@ export interface SentinelOptions {
  */
 export interface Options extends Omit<RedisPool.Options, "url" | "host" | "port" | "path"> {
   readonly sentinel: SentinelOptions
+  /**
+   * Where read-only commands (GET, MGET, HGETALL, LRANGE, SMEMBERS, ZRANGE,
+   * EXISTS, TTL, the SCAN family, ...) run: `"master"` (default) or
+   * `"replica"`, a replica the sentinels list as up, on a pool of its own,
+   * falling back to the master when none is usable. A replica's data may lag
+   * the master's.
+   */
+  readonly readFrom?: "master" | "replica" | undefined
+  readonly url?: undefined
+}
+
+/**
+ * Options given as a Sentinel URL, in go-redis's `ParseFailoverURL` form:
+ * `redis[s]://[user:password@]host:port[/db]?master_name=<name>&addr=host2:port2&addr=host3:port3`.
+ * The host and port are the first sentinel (default port 26379), each `addr`
+ * one more; the user info is the sentinels' credentials, the `username` and
+ * `password` parameters the data nodes'; `read_from=replica` sets `readFrom`;
+ * `rediss://` is TLS to both; the other parameters are a `redis://` URL's
+ * (`db`, `pool_size`, `dial_timeout`, ...). Options given beside it win over
+ * the URL's, `sentinel`'s field by field.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UrlOptions extends Omit<Options, "sentinel" | "url"> {
+  readonly url: string | Redacted.Redacted<string>
+  readonly sentinel?: Partial<SentinelOptions> | undefined
 }
 
 /**
@@ -128,7 +155,7 @@ const isSentinelError = (cause: unknown): cause is SentinelError =>
  * @category constructors
  */
 export const make = (
-  options: Options
+  options: Options | UrlOptions
 ): Effect.Effect<Service, InvalidArgumentError | ConnectionError | SentinelError, Scope.Scope> =>
   Effect.gen(function*() {
     const config = yield* resolveSentinel(options)
@@ -172,7 +199,7 @@ export const make = (
  * @category layers
  */
 export const layer = (
-  options: Options
+  options: Options | UrlOptions
 ): Layer.Layer<RedisPool.RedisPool, InvalidArgumentError | ConnectionError | SentinelError> =>
   Layer.effect(RedisPool.RedisPool, make(options))
 

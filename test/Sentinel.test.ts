@@ -3,6 +3,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as EffectRedis from "effect/persistence/Redis"
 import * as Stream from "effect/Stream"
 import { ConnectionError } from "../src/Errors.ts"
@@ -169,6 +170,21 @@ layer(RedisSentinel.layer())("Sentinel", (it) => {
         Layer.build(Sentinel.layerConfig().pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: {} }))))).pipe(Effect.scoped)
       )
       assert.strictEqual(missing._tag, "ConfigError")
+    }))
+
+  it.effect("a layer from a Sentinel URL (go-redis's form: the first sentinel as host, the others as addr) runs a program", () =>
+    Effect.gen(function*() {
+      const group = yield* RedisSentinel.RedisSentinel
+      const master = yield* group.master
+      const [first, ...others] = group.sentinelAddresses
+      const url = `redis://${first}/0?master_name=${group.masterName}${others.map((a) => `&addr=${a}`).join("")}&pool_size=3`
+      const managed = yield* program("s:url").pipe(Effect.provide(Sentinel.layer({ url: Redacted.make(url) })))
+      assert.deepStrictEqual(managed, { value: "v1", visits: 1 })
+      assert.strictEqual(yield* group.cli(master, "GET", "s:url"), "v1")
+      // An explicit option wins over the URL's.
+      const error = yield* Effect.flip(Effect.scoped(Sentinel.make({ url, poolSize: 0 })))
+      assert.strictEqual(error._tag, "InvalidArgumentError")
+      if (error._tag === "InvalidArgumentError") assert.strictEqual(error.option, "poolSize")
     }))
 
   it.effect("bad options fail with InvalidArgumentError naming the option", () =>
