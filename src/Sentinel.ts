@@ -53,11 +53,13 @@ import {
 } from "./Errors.ts"
 import type * as Conn from "./Conn.ts"
 import * as PoolInternal from "./internal/pool.ts"
+import { commandMethods } from "./internal/methods.ts"
 import { makeStandalone } from "./internal/redisPoolMake.ts"
 import { resolve } from "./internal/redisPoolOptions.ts"
 import { sentinelDial } from "./internal/sentinelDial.ts"
 import { addressText, Sentinels } from "./internal/sentinelDiscovery.ts"
 import { resolveSentinel } from "./internal/sentinelOptions.ts"
+import { makeReplicaReads } from "./internal/sentinelReplicas.ts"
 import { SwitchState } from "./internal/sentinelState.ts"
 import { watchSwitches } from "./internal/sentinelWatch.ts"
 import * as RedisPool from "./RedisPool.ts"
@@ -136,6 +138,8 @@ export interface Service extends RedisPool.Standalone {
   readonly master: Effect.Effect<string | undefined>
   /** Master switches acted on: announced by `+switch-master`, or found after a sentinel subscriber reconnected. */
   readonly switches: Effect.Effect<number>
+  /** With `readFrom: "replica"`, the replicas reads go to now (`host:port`); empty otherwise, or when reads run on the master. */
+  readonly replicas: Effect.Effect<ReadonlyArray<string>>
   /** The sentinels known now (`host:port`), those the sentinels told of included, in the order they are asked. */
   readonly sentinels: Effect.Effect<ReadonlyArray<string>>
 }
@@ -181,9 +185,18 @@ export const make = (
       )
     )
     state.pool = PoolInternal.implOf<Conn.Conn>(standalone.pool)
+    const reads = config.readFrom === "replica" ? yield* makeReplicaReads(sentinels, resolved, standalone) : undefined
+    if (reads !== undefined) state.onSwitch = reads.switched
     if (config.followSwitches) yield* watchSwitches(sentinels, state)
     const service: Service = {
       ...standalone,
+      ...(reads === undefined ? {} : {
+        ...commandMethods(reads.run),
+        run: reads.run,
+        send: reads.send,
+        pipeline: reads.pipeline
+      }),
+      replicas: Effect.sync(() => reads === undefined ? [] : reads.replicas()),
       master: Effect.sync(() => state.master),
       switches: Effect.sync(() => state.switches),
       sentinels: Effect.sync(() => sentinels.list.map(addressText))

@@ -33,6 +33,22 @@ const options = (group: RedisSentinel.RedisSentinel, extra: Partial<Sentinel.Opt
 
 const deadAddress = Effect.map(Effect.promise(() => freePort()), (port) => `127.0.0.1:${port}`)
 
+/** Calls of `command` (lower case) on `node` since its last CONFIG RESETSTAT, from INFO commandstats. */
+const calls = (group: RedisSentinel.RedisSentinel, node: RedisSentinel.NodeRef, command: string) =>
+  Effect.map(group.send(node, "INFO", "commandstats"), (reply) => {
+    const info = typeof reply === "string" ? reply : reply instanceof Uint8Array ? new TextDecoder().decode(reply) : ""
+    const match = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)
+    return match === null ? 0 : Number(match[1])
+  })
+
+const resetStats = (group: RedisSentinel.RedisSentinel, ...nodes: ReadonlyArray<RedisSentinel.NodeRef>) =>
+  Effect.forEach(nodes, (node) => group.send(node, "CONFIG", "RESETSTAT"), { discard: true })
+
+/** `n` GETs of `key` through the service: each must answer `value`. */
+const reads = (redis: Sentinel.Service, key: string, value: string, n: number) =>
+  Effect.forEach(Array.from({ length: n }), () =>
+    Effect.map(redis.get(key), (got) => assert.strictEqual(got, value)), { discard: true })
+
 layer(RedisSentinel.layer())("Sentinel", (it) => {
   it.effect("commands, pipelines, transactions and pub/sub run on the master the sentinels name", () =>
     Effect.scoped(Effect.gen(function*() {
@@ -186,6 +202,47 @@ layer(RedisSentinel.layer())("Sentinel", (it) => {
       assert.strictEqual(error._tag, "InvalidArgumentError")
       if (error._tag === "InvalidArgumentError") assert.strictEqual(error.option, "poolSize")
     }))
+
+  it.effect("readFrom replica: reads land on the replica, writes, transactions and scripts on the master", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const group = yield* RedisSentinel.RedisSentinel
+      const master = yield* group.master
+      const replica = group.data.find((node) => node.port !== master.port)!
+      const redis = yield* Sentinel.make(options(group, { readFrom: "replica" }))
+      assert.deepStrictEqual(yield* redis.replicas, [replica.address])
+      assert.isTrue(yield* redis.set("rr:k", "v"))
+      yield* redis.send("HSET", "rr:h", "f", "1")
+      // Replication is asynchronous: read until the replica has the writes.
+      assert.isTrue(yield* eventually(Effect.map(redis.hget("rr:h", "f"), (v) => v === "1")))
+      yield* resetStats(group, master, replica)
+      yield* reads(redis, "rr:k", "v", 20)
+      assert.deepStrictEqual(yield* redis.mget("rr:k", "rr:none"), ["v", null])
+      assert.strictEqual(yield* redis.send("EXISTS", "rr:k"), 1)
+      assert.deepStrictEqual(yield* redis.pipeline([["GET", "rr:k"], ["HGET", "rr:h", "f"]] as const), ["v", "1"])
+      assert.strictEqual(yield* redis.evalScript("return redis.call('GET', KEYS[1])", ["rr:k"]), "v")
+      assert.strictEqual(yield* redis.incr("rr:n"), 1)
+      assert.deepStrictEqual(yield* redis.multi([["GET", "rr:k"]] as const), ["v"])
+      assert.strictEqual(yield* calls(group, replica, "get"), 20 + 1)
+      assert.strictEqual(yield* calls(group, replica, "mget"), 1)
+      assert.strictEqual(yield* calls(group, replica, "exists"), 1)
+      assert.strictEqual(yield* calls(group, replica, "hget"), 1)
+      // The master ran the writes, the script's GET and the transaction's, and none of the plain reads.
+      assert.strictEqual(yield* calls(group, master, "mget"), 0)
+      assert.strictEqual(yield* calls(group, master, "exists"), 0)
+      assert.strictEqual(yield* calls(group, master, "hget"), 0)
+      assert.strictEqual(yield* calls(group, master, "get"), 2) // the script's and the transaction's
+      assert.strictEqual(yield* calls(group, master, "incr"), 1)
+      assert.isAtLeast((yield* calls(group, master, "evalsha")) + (yield* calls(group, master, "eval")), 1)
+      assert.strictEqual(yield* calls(group, replica, "incr"), 1) // replicated from the master
+      assert.strictEqual(yield* calls(group, replica, "evalsha"), 0)
+      // Default: everything on the master.
+      const plain = yield* Sentinel.make(options(group))
+      yield* resetStats(group, master, replica)
+      yield* reads(plain, "rr:k", "v", 5)
+      assert.strictEqual(yield* calls(group, master, "get"), 5)
+      assert.strictEqual(yield* calls(group, replica, "get"), 0)
+      assert.deepStrictEqual(yield* plain.replicas, [])
+    })))
 
   it.effect("bad options fail with InvalidArgumentError naming the option", () =>
     Effect.gen(function*() {
@@ -368,6 +425,52 @@ describe("Sentinel failover", () => {
       assert.strictEqual(role[0], "master", "the restarted master was converted before the check: inconclusive")
       assert.deepStrictEqual(keys, [])
       assert.deepStrictEqual(yield* missing(promoted.port, load.acked.filter((a) => a.after).map((a) => a.key)), [])
+    })))
+
+  it.live("readFrom replica: a killed replica sends reads to the master; after a failover reads follow the new replica set", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const group = yield* RedisSentinel.make()
+      const old = yield* group.master
+      const replica = group.data.find((node) => node.port !== old.port)!
+      const redis = yield* Sentinel.make(options(group, { readFrom: "replica" }))
+      yield* redis.set("fr:k", "v")
+      assert.isTrue(yield* eventually(Effect.map(redis.get("fr:k"), (v) => v === "v")))
+      yield* resetStats(group, old, replica)
+      yield* reads(redis, "fr:k", "v", 10)
+      assert.strictEqual(yield* calls(group, replica, "get"), 10)
+      assert.strictEqual(yield* calls(group, old, "get"), 0)
+
+      // Killed: every read still answers, from the master.
+      yield* group.kill(replica)
+      yield* resetStats(group, old)
+      yield* reads(redis, "fr:k", "v", 20)
+      assert.isAtLeast(yield* calls(group, old, "get"), 19)
+      assert.deepStrictEqual(yield* redis.replicas, [])
+
+      // Back: reads return to it once the sentinels list it as up and its link is up.
+      yield* group.restart(replica)
+      yield* group.waitHealthy()
+      assert.isTrue(
+        yield* eventually(Effect.andThen(reads(redis, "fr:k", "v", 1), Effect.map(redis.replicas, (r) => r.includes(replica.address))), 30_000),
+        "the restarted replica was not taken back"
+      )
+
+      // A failover: the replica is the master, the old master (once Sentinel converts it) the replica.
+      const promoted = yield* group.failover()
+      assert.strictEqual(promoted.port, replica.port)
+      yield* redis.set("fr:after", "w")
+      assert.isTrue(
+        yield* eventually(
+          Effect.andThen(reads(redis, "fr:k", "v", 1), Effect.map(redis.replicas, (r) => r.length === 1 && r[0] === old.address)),
+          40_000
+        ),
+        "reads did not move to the converted old master"
+      )
+      assert.isTrue(yield* eventually(Effect.map(redis.get("fr:after"), (v) => v === "w")))
+      yield* resetStats(group, old, promoted)
+      yield* reads(redis, "fr:after", "w", 10)
+      assert.strictEqual(yield* calls(group, old, "get"), 10)
+      assert.strictEqual(yield* calls(group, promoted, "get"), 0)
     })))
 
   it.live("a READONLY reply (a connection kept to a master demoted behind the client's back) retires the pool's connections; the write succeeds on the new master", () =>

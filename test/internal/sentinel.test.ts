@@ -2,7 +2,9 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import { isReplicaRead } from "../../src/internal/commandTraits.ts"
 import { parseAddressReply, Sentinels } from "../../src/internal/sentinelDiscovery.ts"
+import { parseReplicas } from "../../src/internal/sentinelReplicas.ts"
 import { SwitchState } from "../../src/internal/sentinelState.ts"
 import { parseSentinelUrl } from "../../src/internal/sentinelUrl.ts"
 import { parseSwitch } from "../../src/internal/sentinelWatch.ts"
@@ -130,6 +132,33 @@ describe("parseSentinelUrl (go-redis's ParseFailoverURL form)", () => {
       assert.strictEqual(e._tag, "InvalidArgumentError", url)
       assert.notInclude(e.message, secret, url)
       assert.notInclude(String(e.option), secret, url)
+    }
+  })
+})
+
+describe("replica reads", () => {
+  it("SENTINEL REPLICAS (RESP2 pairs or RESP3 maps): replicas down, disconnected or with their link down are left out", () => {
+    const resp2 = [
+      ["ip", "10.0.0.2", "port", "6380", "flags", "slave", "master-link-status", "ok"],
+      ["ip", "10.0.0.3", "port", "6381", "flags", "s_down,slave", "master-link-status", "ok"],
+      ["ip", "10.0.0.4", "port", "6382", "flags", "slave,disconnected"],
+      ["ip", "10.0.0.5", "port", "6383", "flags", "slave", "master-link-status", "err"],
+      ["ip", "10.0.0.6", "port", "6384", "flags", "o_down,slave"],
+      ["ip", "10.0.0.7", "port", "6385", "flags", "slave"]
+    ]
+    assert.deepStrictEqual(parseReplicas(resp2), [{ host: "10.0.0.2", port: 6380 }, { host: "10.0.0.7", port: 6385 }])
+    const resp3 = [new Map([["ip", "h"], ["port", "7000"], ["flags", "slave"], ["master-link-status", "ok"]])]
+    assert.deepStrictEqual(parseReplicas(resp3), [{ host: "h", port: 7000 }])
+    assert.deepStrictEqual(parseReplicas(null), [])
+    assert.deepStrictEqual(parseReplicas([["ip", "h", "port", "0", "flags", "slave"]]), [])
+  })
+
+  it("reads of keys go to a replica; writes, scripts, blocking commands and questions about the server do not", () => {
+    for (const name of ["GET", "MGET", "HGET", "HGETALL", "LRANGE", "SMEMBERS", "ZRANGE", "EXISTS", "TTL", "SCAN", "HSCAN", "SSCAN", "ZSCAN"]) {
+      assert.isTrue(isReplicaRead(name), name)
+    }
+    for (const name of ["SET", "INCR", "DEL", "EVAL", "EVALSHA", "EVAL_RO", "FCALL_RO", "BLPOP", "XREAD", "MULTI", "INFO", "ROLE", "PING", "PUBSUB"]) {
+      assert.isFalse(isReplicaRead(name), name)
     }
   })
 })
