@@ -219,6 +219,7 @@ layer(RedisSentinel.layer())("Sentinel", (it) => {
       assert.deepStrictEqual(yield* redis.mget("rr:k", "rr:none"), ["v", null])
       assert.strictEqual(yield* redis.send("EXISTS", "rr:k"), 1)
       assert.deepStrictEqual(yield* redis.pipeline([["GET", "rr:k"], ["HGET", "rr:h", "f"]] as const), ["v", "1"])
+      assert.include(Array.from(yield* Stream.runCollect(redis.scanStream({ match: "rr:*" }))), "rr:k")
       assert.strictEqual(yield* redis.evalScript("return redis.call('GET', KEYS[1])", ["rr:k"]), "v")
       assert.strictEqual(yield* redis.incr("rr:n"), 1)
       assert.deepStrictEqual(yield* redis.multi([["GET", "rr:k"]] as const), ["v"])
@@ -227,6 +228,8 @@ layer(RedisSentinel.layer())("Sentinel", (it) => {
       assert.strictEqual(yield* calls(group, replica, "exists"), 1)
       assert.strictEqual(yield* calls(group, replica, "hget"), 1)
       // The master ran the writes, the script's GET and the transaction's, and none of the plain reads.
+      assert.isAtLeast(yield* calls(group, replica, "scan"), 1)
+      assert.strictEqual(yield* calls(group, master, "scan"), 0)
       assert.strictEqual(yield* calls(group, master, "mget"), 0)
       assert.strictEqual(yield* calls(group, master, "exists"), 0)
       assert.strictEqual(yield* calls(group, master, "hget"), 0)

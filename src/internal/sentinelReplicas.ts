@@ -7,7 +7,8 @@
  * `master-link-status` is not `ok`, are left out. Each replica has a pool of
  * its own (a `Pool.makeKeyed` keyed by address), whose connections must answer
  * `ROLE` slave with a connected link before anyone uses them. A read takes the
- * replicas in turn; one that fails with a connection failure, a timeout, an
+ * replicas in turn (a SCAN-family step always the first, so a scan's cursors
+ * stay on one server while the list does not change); one that fails with a connection failure, a timeout, an
  * open breaker, `LOADING` or `MASTERDOWN` is left out (its pool closed) for a
  * while, the list asked for again, and the read runs on the master: reads are
  * safe to repeat, and the master has the data. With no usable replica, reads run
@@ -135,6 +136,9 @@ export interface ReplicaReads {
   readonly replicas: () => ReadonlyArray<string>
 }
 
+/** A cursor of one server means nothing to another: these stay on the first replica of the list. */
+const scans = new Set(["SCAN", "HSCAN", "SSCAN", "ZSCAN"])
+
 /** How long a replica that failed is left out, even if a sentinel still lists it. */
 const failedFor = 2_000
 /** While no replica is usable, the list is asked for at most this often. */
@@ -242,19 +246,24 @@ export const makeReplicaReads = (
       return entry
     }
 
-    const pick = (): string | undefined => {
+    /** The next replica in turn; the first for a SCAN-family step, so that a scan's cursors stay on one server. */
+    const pick = (sticky: boolean): string | undefined => {
       if (usable.length === 0) {
         if (Date.now() - refreshedAt >= emptyRefreshEvery) refreshInBackground()
         return undefined
       }
+      if (sticky) return usable[0]
       turn = (turn + 1) % usable.length
       return usable[turn]
     }
 
     /** `f` on a replica's executor, or on the master's when none is usable or the replica fails. */
-    const routed = <A>(f: (executor: Executor) => Effect.Effect<A, RedisError>): Effect.Effect<A, RedisError> =>
+    const routed = <A>(
+      f: (executor: Executor) => Effect.Effect<A, RedisError>,
+      sticky = false
+    ): Effect.Effect<A, RedisError> =>
       Effect.suspend(() => {
-        const address = pick()
+        const address = pick(sticky)
         if (address === undefined) return f(master)
         return Effect.catchIf(
           Effect.flatMap(entryOf(address), (entry) => f(entry.executor)),
@@ -269,14 +278,18 @@ export const makeReplicaReads = (
     yield* refresh
 
     const router: ReplicaReads = {
-      run: (command) =>
-        command.invalid === undefined && isReplicaRead(commandName(command.args))
-          ? routed((executor) => executor.run(command))
-          : master.run(command),
-      send: (command, ...args) =>
-        isReplicaRead(commandName([command]))
-          ? routed((executor) => executor.send(command, ...args))
-          : master.send(command, ...args),
+      run: (command) => {
+        const name = commandName(command.args)
+        return command.invalid === undefined && isReplicaRead(name)
+          ? routed((executor) => executor.run(command), scans.has(name))
+          : master.run(command)
+      },
+      send: (command, ...args) => {
+        const name = commandName([command])
+        return isReplicaRead(name)
+          ? routed((executor) => executor.send(command, ...args), scans.has(name))
+          : master.send(command, ...args)
+      },
       pipeline: (commands) =>
         commands.length > 0 && commands.every((item) => isReplicaRead(commandName(argsOf(item))))
           ? routed((executor) => executor.pipeline(commands))
