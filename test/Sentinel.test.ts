@@ -267,7 +267,18 @@ layer(RedisSentinel.layer())("Sentinel", (it) => {
     }))
 })
 
-/** Writers of distinct keys until `stop`; each records the keys it got OK for, and whether it issued them after `mark()`. */
+/** INCRs of one counter by one writer: how many were issued, and the replies of those acknowledged, with their rank. */
+interface Counter {
+  attempts: number
+  readonly acked: Array<{ readonly reply: number; readonly attempt: number }>
+}
+
+/**
+ * Writers until `stop`, each in turn: SET of a distinct key to its own name, INCR of its own counter (one per
+ * writer and phase), GET of the key. Records the keys acknowledged (and whether issued after `mark()`), every
+ * counter's attempts and acknowledged replies, and any reply that is not the one its command can answer (a SET
+ * not OK, an INCR not an integer, a GET neither the key's name nor nil): a reply delivered to the wrong caller.
+ */
 const workload = (
   redis: Sentinel.Service,
   prefix: string,
@@ -277,18 +288,36 @@ const workload = (
   Effect.gen(function*() {
     const acked: Array<{ readonly key: string; readonly after: boolean; readonly at: number }> = []
     const failures: Array<string> = []
+    const misdelivered: Array<string> = []
+    const counters = new Map<string, Counter>()
     let stop = false
     const writer = (w: number, exclusive: boolean) =>
       Effect.gen(function*() {
         for (let i = 0; !stop; i++) {
           const after = yield* mark
-          const key = `${prefix}:${after ? "after" : "before"}:${exclusive ? "x" : "s"}${w}:${i}`
+          const phase = after ? "after" : "before"
+          const key = `${prefix}:${phase}:${exclusive ? "x" : "s"}${w}:${i}`
+          const counterKey = `${prefix}:counter:${phase}:${exclusive ? "x" : "s"}${w}`
+          let counter = counters.get(counterKey)
+          if (counter === undefined) counters.set(counterKey, counter = { attempts: 0, acked: [] })
+          const c = counter
+          const steps = (send: (...args: ReadonlyArray<string>) => Effect.Effect<unknown, unknown>) =>
+            Effect.gen(function*() {
+              const set = yield* send("SET", key, key)
+              if (set !== "OK") misdelivered.push(`SET ${key} answered ${JSON.stringify(set)}`)
+              else acked.push({ key, after, at: Date.now() })
+              const attempt = ++c.attempts
+              const n = yield* send("INCR", counterKey)
+              if (typeof n !== "number" || !Number.isInteger(n)) misdelivered.push(`INCR ${counterKey} answered ${JSON.stringify(n)}`)
+              else c.acked.push({ reply: n, attempt })
+              const got = yield* send("GET", key)
+              if (got !== key && got !== null) misdelivered.push(`GET ${key} answered ${JSON.stringify(got)}`)
+            })
           const write = exclusive
-            ? redis.withConnection((conn) => conn.send("SET", key, "1"))
-            : redis.send("SET", key, "1")
+            ? redis.withConnection((conn) => steps((...args) => conn.send(args[0]!, ...args.slice(1))))
+            : steps((...args) => redis.send(args[0]!, ...args.slice(1)))
           const exit = yield* Effect.exit(write)
-          if (exit._tag === "Success") acked.push({ key, after, at: Date.now() })
-          else {
+          if (exit._tag === "Failure") {
             failures.push(String(exit.cause))
             yield* pause(20)
           }
@@ -301,8 +330,33 @@ const workload = (
     return {
       acked,
       failures,
+      misdelivered,
+      counters,
       stop: Effect.andThen(Effect.sync(() => void (stop = true)), Effect.forEach(fibers, Fiber.join, { discard: true }))
     }
+  })
+
+/**
+ * Nothing misdelivered, nothing applied twice, on the counters of the phase after the mark (all on `port`, the
+ * new master): each counter's acknowledged replies rise strictly (no reply given to two callers, none out of
+ * order), none exceeds the number of INCRs issued up to it (no INCR applied twice), and the counter on `port`
+ * is at least the last acknowledged reply (none lost) and at most the INCRs issued (none applied twice, the
+ * failed ones applied at most once). No timing is asserted.
+ */
+const checkExactlyOnce = (load: Effect.Success<ReturnType<typeof workload>>, port: number) =>
+  Effect.gen(function*() {
+    assert.deepStrictEqual(load.misdelivered, [])
+    const after = [...load.counters].filter(([key]) => key.includes(":counter:after:"))
+    assert.isAtLeast(after.length, 1)
+    const finals = yield* Effect.promise(() => request(port, after.map(([key]) => ["GET", key])))
+    after.forEach(([key, counter], i) => {
+      const replies = counter.acked.map((a) => a.reply)
+      for (let j = 1; j < replies.length; j++) assert.isAbove(replies[j]!, replies[j - 1]!, `${key}: replies ${replies.join(",")}`)
+      for (const { attempt, reply } of counter.acked) assert.isAtMost(reply, attempt, `${key}: reply ${reply} to INCR number ${attempt}`)
+      const final = Number(finals[i])
+      assert.isAtLeast(final, replies[replies.length - 1] ?? 0, `${key}: ${final} on the master`)
+      assert.isAtMost(final, counter.attempts, `${key}: ${final} on the master after ${counter.attempts} INCRs`)
+    })
   })
 
 /** The keys of `keys` that `port` does not have. */
@@ -352,6 +406,7 @@ describe("Sentinel failover", () => {
       )
       const after = load.acked.filter((a) => a.after).map((a) => a.key)
       assert.deepStrictEqual(yield* missing(promoted.port, after), [])
+      yield* checkExactlyOnce(load, promoted.port)
       assert.strictEqual(yield* redis.master, promoted.address)
       assert.isAtLeast(yield* redis.switches, 1)
     })))
@@ -376,13 +431,14 @@ describe("Sentinel failover", () => {
       assert.isTrue(yield* eventually(() => load.acked.filter((a) => a.after).length >= 200, 30_000))
       // The old master still claims master for ~10 s after a SENTINEL FAILOVER (see RedisSentinel): read its
       // role and the keys written after the switch in one transaction, so they describe the same moment.
-      const replies = yield* Effect.promise(() => request(old.port, [["MULTI"], ["ROLE"], ["KEYS", "fo:after:*"], ["EXEC"]]))
+      const replies = yield* Effect.promise(() => request(old.port, [["MULTI"], ["ROLE"], ["KEYS", "fo:*after:*"], ["EXEC"]]))
       yield* load.stop
       const [role, keys] = replies[3] as [ReadonlyArray<unknown>, ReadonlyArray<string>]
       assert.strictEqual(role[0], "master", "the old master was demoted before the check: inconclusive")
       assert.deepStrictEqual(keys, [])
       const after = load.acked.filter((a) => a.after).map((a) => a.key)
       assert.deepStrictEqual(yield* missing(promoted.port, after), [])
+      yield* checkExactlyOnce(load, promoted.port)
       assert.strictEqual(yield* redis.master, promoted.address)
       assert.isAtLeast((yield* redis.stats).removals.retired, 1)
       // The subscriber left the old master too, and renewed its subscription on the new one.
@@ -422,12 +478,13 @@ describe("Sentinel failover", () => {
       restarted = true
       assert.isTrue(yield* eventually(() => load.acked.filter((a) => a.after).length >= 200, 30_000))
       // It claims master for 10-15 s after its restart (see RedisSentinel): role and keys at one moment.
-      const replies = yield* Effect.promise(() => request(old.port, [["MULTI"], ["ROLE"], ["KEYS", "rs:after:*"], ["EXEC"]]))
+      const replies = yield* Effect.promise(() => request(old.port, [["MULTI"], ["ROLE"], ["KEYS", "rs:*after:*"], ["EXEC"]]))
       yield* load.stop
       const [role, keys] = replies[3] as [ReadonlyArray<unknown>, ReadonlyArray<string>]
       assert.strictEqual(role[0], "master", "the restarted master was converted before the check: inconclusive")
       assert.deepStrictEqual(keys, [])
       assert.deepStrictEqual(yield* missing(promoted.port, load.acked.filter((a) => a.after).map((a) => a.key)), [])
+      yield* checkExactlyOnce(load, promoted.port)
     })))
 
   it.live("readFrom replica: a killed replica sends reads to the master; after a failover reads follow the new replica set", () =>
