@@ -411,40 +411,42 @@ describe("Sentinel failover", () => {
       assert.isAtLeast(yield* redis.switches, 1)
     })))
 
-  it.live("SENTINEL FAILOVER with a workload on existing connections: once the switch is seen, no write lands on the old master", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const group = yield* RedisSentinel.make()
-      const old = yield* group.master
-      const redis = yield* Sentinel.make(options(group))
-      const messages: Array<string> = []
-      yield* Effect.forkChild(redis.subscribe("fo:news").pipe(
-        PubSub.messages,
-        Stream.runForEach((m) => Effect.sync(() => messages.push(m.message)))
-      ))
-      assert.isTrue(yield* eventually(Effect.map(redis.send("PUBLISH", "fo:news", "before"), (n) => n === 1)))
-      const load = yield* workload(redis, "fo", Effect.map(redis.switches, (n) => n > 0), 6)
-      assert.isTrue(yield* eventually(() => load.acked.length >= 100, 30_000))
-      const before = (yield* redis.stats).total
-      assert.isAtLeast(before, 1)
-      const promoted = yield* group.failover()
-      assert.isTrue(yield* eventually(Effect.map(redis.switches, (n) => n > 0), 30_000), "the switch was not seen")
-      assert.isTrue(yield* eventually(() => load.acked.filter((a) => a.after).length >= 200, 30_000))
-      // The old master still claims master for ~10 s after a SENTINEL FAILOVER (see RedisSentinel): read its
-      // role and the keys written after the switch in one transaction, so they describe the same moment.
-      const replies = yield* Effect.promise(() => request(old.port, [["MULTI"], ["ROLE"], ["KEYS", "fo:*after:*"], ["EXEC"]]))
-      yield* load.stop
-      const [role, keys] = replies[3] as [ReadonlyArray<unknown>, ReadonlyArray<string>]
-      assert.strictEqual(role[0], "master", "the old master was demoted before the check: inconclusive")
-      assert.deepStrictEqual(keys, [])
-      const after = load.acked.filter((a) => a.after).map((a) => a.key)
-      assert.deepStrictEqual(yield* missing(promoted.port, after), [])
-      yield* checkExactlyOnce(load, promoted.port)
-      assert.strictEqual(yield* redis.master, promoted.address)
-      assert.isAtLeast((yield* redis.stats).removals.retired, 1)
-      // The subscriber left the old master too, and renewed its subscription on the new one.
-      assert.isTrue(yield* eventually(Effect.map(redis.send("PUBLISH", "fo:news", "after"), (n) => n === 1)))
-      assert.isTrue(yield* eventually(() => messages.includes("after")))
-    })))
+  for (const readFrom of ["master", "replica"] as const) {
+    it.live(`SENTINEL FAILOVER with a workload on existing connections (readFrom ${readFrom}): once the switch is seen, no write lands on the old master`, () =>
+      Effect.scoped(Effect.gen(function*() {
+        const group = yield* RedisSentinel.make()
+        const old = yield* group.master
+        const redis = yield* Sentinel.make(options(group, { readFrom }))
+        const messages: Array<string> = []
+        yield* Effect.forkChild(redis.subscribe("fo:news").pipe(
+          PubSub.messages,
+          Stream.runForEach((m) => Effect.sync(() => messages.push(m.message)))
+        ))
+        assert.isTrue(yield* eventually(Effect.map(redis.send("PUBLISH", "fo:news", "before"), (n) => n === 1)))
+        const load = yield* workload(redis, "fo", Effect.map(redis.switches, (n) => n > 0), 6)
+        assert.isTrue(yield* eventually(() => load.acked.length >= 100, 30_000))
+        const before = (yield* redis.stats).total
+        assert.isAtLeast(before, 1)
+        const promoted = yield* group.failover()
+        assert.isTrue(yield* eventually(Effect.map(redis.switches, (n) => n > 0), 30_000), "the switch was not seen")
+        assert.isTrue(yield* eventually(() => load.acked.filter((a) => a.after).length >= 200, 30_000))
+        // The old master still claims master for ~10 s after a SENTINEL FAILOVER (see RedisSentinel): read its
+        // role and the keys written after the switch in one transaction, so they describe the same moment.
+        const replies = yield* Effect.promise(() => request(old.port, [["MULTI"], ["ROLE"], ["KEYS", "fo:*after:*"], ["EXEC"]]))
+        yield* load.stop
+        const [role, keys] = replies[3] as [ReadonlyArray<unknown>, ReadonlyArray<string>]
+        assert.strictEqual(role[0], "master", "the old master was demoted before the check: inconclusive")
+        assert.deepStrictEqual(keys, [])
+        const after = load.acked.filter((a) => a.after).map((a) => a.key)
+        assert.deepStrictEqual(yield* missing(promoted.port, after), [])
+        yield* checkExactlyOnce(load, promoted.port)
+        assert.strictEqual(yield* redis.master, promoted.address)
+        assert.isAtLeast((yield* redis.stats).removals.retired, 1)
+        // The subscriber left the old master too, and renewed its subscription on the new one.
+        assert.isTrue(yield* eventually(Effect.map(redis.send("PUBLISH", "fo:news", "after"), (n) => n === 1)))
+        assert.isTrue(yield* eventually(() => messages.includes("after")))
+      })))
+  }
 
   it.live("sentinels learnt from the one configured keep the service going when that one dies, and announce the switch", () =>
     Effect.scoped(Effect.gen(function*() {
