@@ -219,8 +219,8 @@ export const layer = (
 /**
  * The options read from configuration: `SENTINELS` (`host:port` separated by
  * commas) and `MASTER_NAME`, both required; `SENTINEL_USERNAME`,
- * `SENTINEL_PASSWORD` (`Redacted`) and `SENTINEL_TIMEOUT` (an Effect duration
- * string, `"500 millis"`); and every option of `RedisPool.config` for the
+ * `SENTINEL_PASSWORD` (`Redacted`), `SENTINEL_TIMEOUT` (an Effect duration
+ * string, `"500 millis"`) and `READ_FROM` (`master` or `replica`); and every option of `RedisPool.config` for the
  * master's connections (`POOL_SIZE`, `PASSWORD`, `READ_TIMEOUT`, ...) except the
  * address (`URL`, `HOST`, `PORT` and `PATH` are not read: the sentinels name
  * the master). Under `prefix` (default `"REDIS"`): `REDIS_SENTINELS`,
@@ -239,11 +239,13 @@ export const config = (prefix = "REDIS"): Config.Config<Options> => {
     masterName: Config.String("MASTER_NAME"),
     username: optional(Config.String("SENTINEL_USERNAME")),
     password: optional(Config.Redacted("SENTINEL_PASSWORD")),
-    timeout: optional(Config.String("SENTINEL_TIMEOUT"))
-  }).pipe(Config.map(({ masterName, password, sentinels, service, timeout, username }): Options => {
+    timeout: optional(Config.String("SENTINEL_TIMEOUT")),
+    readFrom: optional(Config.Literals(["master", "replica"] as const, "READ_FROM"))
+  }).pipe(Config.map(({ masterName, password, readFrom, sentinels, service, timeout, username }): Options => {
     const { host: _host, path: _path, port: _port, url: _url, ...rest } = service
     return {
       ...rest,
+      ...(readFrom !== undefined ? { readFrom } : {}),
       sentinel: {
         masterName,
         sentinels,

@@ -171,6 +171,7 @@ layer(RedisSentinel.layer())("Sentinel", (it) => {
         REDIS_MASTER_NAME: group.masterName,
         REDIS_SENTINEL_TIMEOUT: "800 millis",
         REDIS_POOL_SIZE: "3",
+        REDIS_READ_FROM: "replica",
         REDIS_URL: "redis://ignored:1"
       }
       const options = yield* Sentinel.config().parse(ConfigProvider.fromEnv({ env }))
@@ -180,6 +181,9 @@ layer(RedisSentinel.layer())("Sentinel", (it) => {
         timeout: "800 millis"
       })
       assert.strictEqual(options.poolSize, 3)
+      assert.strictEqual(options.readFrom, "replica")
+      const bad = yield* Effect.flip(Sentinel.config().parse(ConfigProvider.fromEnv({ env: { ...env, REDIS_READ_FROM: "nearest" } })))
+      assert.strictEqual(bad._tag, "ConfigError")
       const live = Sentinel.layerConfig().pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
       assert.deepStrictEqual(yield* program("s:config").pipe(Effect.provide(live)), { value: "v1", visits: 1 })
       const missing = yield* Effect.flip(
