@@ -34,6 +34,15 @@
  * (after a `SENTINEL FAILOVER` it accepts writes for ~10 s, all lost when it
  * is demoted). A `READONLY` reply retires every pooled connection.
  *
+ * Replica reads (`readFrom: "replica"`): reads of keys run on a replica the
+ * sentinels list as up (`SENTINEL REPLICAS`), each on a pool of its own whose
+ * connections must answer `ROLE` slave; writes, transactions, blocking
+ * commands, scripts and pub/sub stay on the master, and so does any read when
+ * no replica is usable or the one chosen fails.
+ *
+ * The options can come from a URL in go-redis's `ParseFailoverURL` form (see
+ * {@link UrlOptions}).
+ *
  * @since 0.1.0
  */
 import type * as tls from "node:tls"
