@@ -13,7 +13,8 @@
  * while, the list asked for again, and the read runs on the master: reads are
  * safe to repeat, and the master has the data. With no usable replica, reads run
  * on the master. The list is asked for again on every switch of master, after a
- * replica failure, and, while it is empty, at most once a second as reads come.
+ * replica failure, and as reads come: every 30 s, or every second while no
+ * replica is usable.
  *
  * @internal
  */
@@ -143,6 +144,8 @@ const scans = new Set(["SCAN", "HSCAN", "SSCAN", "ZSCAN"])
 const failedFor = 2_000
 /** While no replica is usable, the list is asked for at most this often. */
 const emptyRefreshEvery = 1_000
+/** Otherwise, this often (as reads come): replicas added to the group, or back after a failure, join. */
+const refreshEvery = 30_000
 
 /** @internal */
 export const makeReplicaReads = (
@@ -248,10 +251,9 @@ export const makeReplicaReads = (
 
     /** The next replica in turn; the first for a SCAN-family step, so that a scan's cursors stay on one server. */
     const pick = (sticky: boolean): string | undefined => {
-      if (usable.length === 0) {
-        if (Date.now() - refreshedAt >= emptyRefreshEvery) refreshInBackground()
-        return undefined
-      }
+      const age = Date.now() - refreshedAt
+      if (age >= (usable.length === 0 ? emptyRefreshEvery : refreshEvery)) refreshInBackground()
+      if (usable.length === 0) return undefined
       if (sticky) return usable[0]
       turn = (turn + 1) % usable.length
       return usable[turn]
