@@ -539,6 +539,24 @@ describe("Sentinel failover", () => {
       assert.strictEqual(yield* calls(group, promoted, "get"), 0)
     })))
 
+  it.live("readFrom replica: a listed replica that answers ROLE master is refused, and reads run on the master", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const group = yield* RedisSentinel.make()
+      const master = yield* group.master
+      const replica = group.data.find((node) => node.port !== master.port)!
+      yield* group.cli(master, "SET", "role:k", "v")
+      assert.isTrue(yield* eventually(Effect.map(group.cli(replica, "GET", "role:k"), (v) => v === "v")))
+      // Promoted behind the sentinels' back: they still list it as a replica until their next look (every 10 s).
+      yield* group.cli(replica, "REPLICAOF", "NO", "ONE")
+      const redis = yield* Sentinel.make(options(group, { readFrom: "replica" }))
+      assert.deepStrictEqual(yield* redis.replicas, [replica.address], "the sentinels no longer list it: inconclusive")
+      yield* resetStats(group, master, replica)
+      yield* reads(redis, "role:k", "v", 10)
+      assert.strictEqual(yield* calls(group, replica, "get"), 0)
+      assert.strictEqual(yield* calls(group, master, "get"), 10)
+      assert.notInclude(yield* redis.replicas, replica.address)
+    })))
+
   it.live("a READONLY reply (a connection kept to a master demoted behind the client's back) retires the pool's connections; the write succeeds on the new master", () =>
     Effect.scoped(Effect.gen(function*() {
       const group = yield* RedisSentinel.make()
