@@ -201,6 +201,9 @@ layer(RedisSentinel.layer())("Sentinel", (it) => {
       const managed = yield* program("s:url").pipe(Effect.provide(Sentinel.layer({ url: Redacted.make(url) })))
       assert.deepStrictEqual(managed, { value: "v1", visits: 1 })
       assert.strictEqual(yield* group.cli(master, "GET", "s:url"), "v1")
+      const replica = group.data.find((node) => node.port !== master.port)!
+      const reading = yield* Effect.scoped(Effect.flatMap(Sentinel.make({ url: `${url}&read_from=replica` }), (redis) => redis.replicas))
+      assert.deepStrictEqual(reading, [replica.address])
       // An explicit option wins over the URL's.
       const error = yield* Effect.flip(Effect.scoped(Sentinel.make({ url, poolSize: 0 })))
       assert.strictEqual(error._tag, "InvalidArgumentError")
