@@ -542,6 +542,30 @@ describe("Sentinel failover", () => {
       assert.strictEqual(yield* calls(group, promoted, "get"), 0)
     })))
 
+  it.live("readFrom replica with two replicas: reads take them in turn, a scan's steps stay on one", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const group = yield* RedisSentinel.make({ replicas: 2 })
+      const master = yield* group.master
+      const replicas = group.data.filter((node) => node.port !== master.port)
+      assert.strictEqual(replicas.length, 2)
+      const redis = yield* Sentinel.make(options(group, { readFrom: "replica" }))
+      assert.sameMembers([...(yield* redis.replicas)], replicas.map((node) => node.address))
+      yield* redis.pipeline(Array.from({ length: 50 }, (_, i) => ["SET", `two:${i}`, `two:${i}`]))
+      yield* Effect.forEach(replicas, (node) =>
+        Effect.map(eventually(Effect.map(group.send(node, "DBSIZE"), (n) => typeof n === "number" && n >= 50)), (ok) =>
+          assert.isTrue(ok)))
+      yield* resetStats(group, master, ...replicas)
+      yield* Effect.forEach(Array.from({ length: 20 }, (_, i) => i), (i) =>
+        Effect.map(redis.get(`two:${i}`), (got) => assert.strictEqual(got, `two:${i}`)), { discard: true })
+      assert.deepStrictEqual(yield* Effect.forEach(replicas, (node) => calls(group, node, "get")), [10, 10])
+      assert.strictEqual(yield* calls(group, master, "get"), 0)
+      const keys = Array.from(yield* Stream.runCollect(redis.scanStream({ match: "two:*", count: 5 })))
+      assert.strictEqual(new Set(keys).size, 50)
+      const scans = yield* Effect.forEach(replicas, (node) => calls(group, node, "scan"))
+      assert.isAbove(Math.max(...scans), 1)
+      assert.strictEqual(Math.min(...scans), 0, `SCAN steps on both replicas: ${scans.join(", ")}`)
+    })))
+
   it.live("readFrom replica: a listed replica that answers ROLE master is refused, and reads run on the master", () =>
     Effect.scoped(Effect.gen(function*() {
       const group = yield* RedisSentinel.make()
