@@ -34,6 +34,15 @@
  * (after a `SENTINEL FAILOVER` it accepts writes for ~10 s, all lost when it
  * is demoted). A `READONLY` reply retires every pooled connection.
  *
+ * Replica reads (`readFrom: "replica"`): reads of keys run on a replica the
+ * sentinels list as up (`SENTINEL REPLICAS`), each on a pool of its own whose
+ * connections must answer `ROLE` slave; writes, transactions, blocking
+ * commands, scripts and pub/sub stay on the master, and so does any read when
+ * no replica is usable or the one chosen fails.
+ *
+ * The options can come from a URL in go-redis's `ParseFailoverURL` form (see
+ * {@link UrlOptions}).
+ *
  * @since 0.1.0
  */
 import type * as tls from "node:tls"
@@ -53,11 +62,13 @@ import {
 } from "./Errors.ts"
 import type * as Conn from "./Conn.ts"
 import * as PoolInternal from "./internal/pool.ts"
+import { commandMethods } from "./internal/methods.ts"
 import { makeStandalone } from "./internal/redisPoolMake.ts"
 import { resolve } from "./internal/redisPoolOptions.ts"
 import { sentinelDial } from "./internal/sentinelDial.ts"
 import { addressText, Sentinels } from "./internal/sentinelDiscovery.ts"
 import { resolveSentinel } from "./internal/sentinelOptions.ts"
+import { makeReplicaReads } from "./internal/sentinelReplicas.ts"
 import { SwitchState } from "./internal/sentinelState.ts"
 import { watchSwitches } from "./internal/sentinelWatch.ts"
 import * as RedisPool from "./RedisPool.ts"
@@ -95,6 +106,33 @@ export interface SentinelOptions {
  */
 export interface Options extends Omit<RedisPool.Options, "url" | "host" | "port" | "path"> {
   readonly sentinel: SentinelOptions
+  /**
+   * Where read-only commands (GET, MGET, HGETALL, LRANGE, SMEMBERS, ZRANGE,
+   * EXISTS, TTL, the SCAN family, ...) run: `"master"` (default) or
+   * `"replica"`, a replica the sentinels list as up, on a pool of its own,
+   * falling back to the master when none is usable. A replica's data may lag
+   * the master's.
+   */
+  readonly readFrom?: "master" | "replica" | undefined
+  readonly url?: undefined
+}
+
+/**
+ * Options given as a Sentinel URL, in go-redis's `ParseFailoverURL` form:
+ * `redis[s]://[user:password@]host:port[/db]?master_name=<name>&addr=host2:port2&addr=host3:port3`.
+ * The host and port are the first sentinel (default port 26379), each `addr`
+ * one more; the user info is the sentinels' credentials, the `username` and
+ * `password` parameters the data nodes'; `read_from=replica` sets `readFrom`;
+ * `rediss://` is TLS to both; the other parameters are a `redis://` URL's
+ * (`db`, `pool_size`, `dial_timeout`, ...). Options given beside it win over
+ * the URL's, `sentinel`'s field by field.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UrlOptions extends Omit<Options, "sentinel" | "url"> {
+  readonly url: string | Redacted.Redacted<string>
+  readonly sentinel?: Partial<SentinelOptions> | undefined
 }
 
 /**
@@ -109,6 +147,8 @@ export interface Service extends RedisPool.Standalone {
   readonly master: Effect.Effect<string | undefined>
   /** Master switches acted on: announced by `+switch-master`, or found after a sentinel subscriber reconnected. */
   readonly switches: Effect.Effect<number>
+  /** With `readFrom: "replica"`, the replicas reads go to now (`host:port`); empty otherwise, or when reads run on the master. */
+  readonly replicas: Effect.Effect<ReadonlyArray<string>>
   /** The sentinels known now (`host:port`), those the sentinels told of included, in the order they are asked. */
   readonly sentinels: Effect.Effect<ReadonlyArray<string>>
 }
@@ -128,7 +168,7 @@ const isSentinelError = (cause: unknown): cause is SentinelError =>
  * @category constructors
  */
 export const make = (
-  options: Options
+  options: Options | UrlOptions
 ): Effect.Effect<Service, InvalidArgumentError | ConnectionError | SentinelError, Scope.Scope> =>
   Effect.gen(function*() {
     const config = yield* resolveSentinel(options)
@@ -154,9 +194,18 @@ export const make = (
       )
     )
     state.pool = PoolInternal.implOf<Conn.Conn>(standalone.pool)
+    const reads = config.readFrom === "replica" ? yield* makeReplicaReads(sentinels, resolved, standalone) : undefined
+    if (reads !== undefined) state.onSwitch = reads.switched
     if (config.followSwitches) yield* watchSwitches(sentinels, state)
     const service: Service = {
       ...standalone,
+      ...(reads === undefined ? {} : {
+        ...commandMethods(reads.run),
+        run: reads.run,
+        send: reads.send,
+        pipeline: reads.pipeline
+      }),
+      replicas: Effect.sync(() => reads === undefined ? [] : reads.replicas()),
       master: Effect.sync(() => state.master),
       switches: Effect.sync(() => state.switches),
       sentinels: Effect.sync(() => sentinels.list.map(addressText))
@@ -172,15 +221,15 @@ export const make = (
  * @category layers
  */
 export const layer = (
-  options: Options
+  options: Options | UrlOptions
 ): Layer.Layer<RedisPool.RedisPool, InvalidArgumentError | ConnectionError | SentinelError> =>
   Layer.effect(RedisPool.RedisPool, make(options))
 
 /**
  * The options read from configuration: `SENTINELS` (`host:port` separated by
  * commas) and `MASTER_NAME`, both required; `SENTINEL_USERNAME`,
- * `SENTINEL_PASSWORD` (`Redacted`) and `SENTINEL_TIMEOUT` (an Effect duration
- * string, `"500 millis"`); and every option of `RedisPool.config` for the
+ * `SENTINEL_PASSWORD` (`Redacted`), `SENTINEL_TIMEOUT` (an Effect duration
+ * string, `"500 millis"`) and `READ_FROM` (`master` or `replica`); and every option of `RedisPool.config` for the
  * master's connections (`POOL_SIZE`, `PASSWORD`, `READ_TIMEOUT`, ...) except the
  * address (`URL`, `HOST`, `PORT` and `PATH` are not read: the sentinels name
  * the master). Under `prefix` (default `"REDIS"`): `REDIS_SENTINELS`,
@@ -199,11 +248,13 @@ export const config = (prefix = "REDIS"): Config.Config<Options> => {
     masterName: Config.String("MASTER_NAME"),
     username: optional(Config.String("SENTINEL_USERNAME")),
     password: optional(Config.Redacted("SENTINEL_PASSWORD")),
-    timeout: optional(Config.String("SENTINEL_TIMEOUT"))
-  }).pipe(Config.map(({ masterName, password, sentinels, service, timeout, username }): Options => {
+    timeout: optional(Config.String("SENTINEL_TIMEOUT")),
+    readFrom: optional(Config.Literals(["master", "replica"] as const, "READ_FROM"))
+  }).pipe(Config.map(({ masterName, password, readFrom, sentinels, service, timeout, username }): Options => {
     const { host: _host, path: _path, port: _port, url: _url, ...rest } = service
     return {
       ...rest,
+      ...(readFrom !== undefined ? { readFrom } : {}),
       sentinel: {
         masterName,
         sentinels,

@@ -3,6 +3,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as EffectRedis from "effect/persistence/Redis"
 import * as Stream from "effect/Stream"
 import { ConnectionError } from "../src/Errors.ts"
@@ -31,6 +32,22 @@ const options = (group: RedisSentinel.RedisSentinel, extra: Partial<Sentinel.Opt
 })
 
 const deadAddress = Effect.map(Effect.promise(() => freePort()), (port) => `127.0.0.1:${port}`)
+
+/** Calls of `command` (lower case) on `node` since its last CONFIG RESETSTAT, from INFO commandstats. */
+const calls = (group: RedisSentinel.RedisSentinel, node: RedisSentinel.NodeRef, command: string) =>
+  Effect.map(group.send(node, "INFO", "commandstats"), (reply) => {
+    const info = typeof reply === "string" ? reply : reply instanceof Uint8Array ? new TextDecoder().decode(reply) : ""
+    const match = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info)
+    return match === null ? 0 : Number(match[1])
+  })
+
+const resetStats = (group: RedisSentinel.RedisSentinel, ...nodes: ReadonlyArray<RedisSentinel.NodeRef>) =>
+  Effect.forEach(nodes, (node) => group.send(node, "CONFIG", "RESETSTAT"), { discard: true })
+
+/** `n` GETs of `key` through the service: each must answer `value`. */
+const reads = (redis: Sentinel.Service, key: string, value: string, n: number) =>
+  Effect.forEach(Array.from({ length: n }), () =>
+    Effect.map(redis.get(key), (got) => assert.strictEqual(got, value)), { discard: true })
 
 layer(RedisSentinel.layer())("Sentinel", (it) => {
   it.effect("commands, pipelines, transactions and pub/sub run on the master the sentinels name", () =>
@@ -154,6 +171,7 @@ layer(RedisSentinel.layer())("Sentinel", (it) => {
         REDIS_MASTER_NAME: group.masterName,
         REDIS_SENTINEL_TIMEOUT: "800 millis",
         REDIS_POOL_SIZE: "3",
+        REDIS_READ_FROM: "replica",
         REDIS_URL: "redis://ignored:1"
       }
       const options = yield* Sentinel.config().parse(ConfigProvider.fromEnv({ env }))
@@ -163,6 +181,9 @@ layer(RedisSentinel.layer())("Sentinel", (it) => {
         timeout: "800 millis"
       })
       assert.strictEqual(options.poolSize, 3)
+      assert.strictEqual(options.readFrom, "replica")
+      const bad = yield* Effect.flip(Sentinel.config().parse(ConfigProvider.fromEnv({ env: { ...env, REDIS_READ_FROM: "nearest" } })))
+      assert.strictEqual(bad._tag, "ConfigError")
       const live = Sentinel.layerConfig().pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
       assert.deepStrictEqual(yield* program("s:config").pipe(Effect.provide(live)), { value: "v1", visits: 1 })
       const missing = yield* Effect.flip(
@@ -170,6 +191,68 @@ layer(RedisSentinel.layer())("Sentinel", (it) => {
       )
       assert.strictEqual(missing._tag, "ConfigError")
     }))
+
+  it.effect("a layer from a Sentinel URL (go-redis's form: the first sentinel as host, the others as addr) runs a program", () =>
+    Effect.gen(function*() {
+      const group = yield* RedisSentinel.RedisSentinel
+      const master = yield* group.master
+      const [first, ...others] = group.sentinelAddresses
+      const url = `redis://${first}/0?master_name=${group.masterName}${others.map((a) => `&addr=${a}`).join("")}&pool_size=3`
+      const managed = yield* program("s:url").pipe(Effect.provide(Sentinel.layer({ url: Redacted.make(url) })))
+      assert.deepStrictEqual(managed, { value: "v1", visits: 1 })
+      assert.strictEqual(yield* group.cli(master, "GET", "s:url"), "v1")
+      const replica = group.data.find((node) => node.port !== master.port)!
+      const reading = yield* Effect.scoped(Effect.flatMap(Sentinel.make({ url: `${url}&read_from=replica` }), (redis) => redis.replicas))
+      assert.deepStrictEqual(reading, [replica.address])
+      // An explicit option wins over the URL's.
+      const error = yield* Effect.flip(Effect.scoped(Sentinel.make({ url, poolSize: 0 })))
+      assert.strictEqual(error._tag, "InvalidArgumentError")
+      if (error._tag === "InvalidArgumentError") assert.strictEqual(error.option, "poolSize")
+    }))
+
+  it.effect("readFrom replica: reads land on the replica, writes, transactions and scripts on the master", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const group = yield* RedisSentinel.RedisSentinel
+      const master = yield* group.master
+      const replica = group.data.find((node) => node.port !== master.port)!
+      const redis = yield* Sentinel.make(options(group, { readFrom: "replica" }))
+      assert.deepStrictEqual(yield* redis.replicas, [replica.address])
+      assert.isTrue(yield* redis.set("rr:k", "v"))
+      yield* redis.send("HSET", "rr:h", "f", "1")
+      // Replication is asynchronous: read until the replica has the writes.
+      assert.isTrue(yield* eventually(Effect.map(redis.hget("rr:h", "f"), (v) => v === "1")))
+      yield* resetStats(group, master, replica)
+      yield* reads(redis, "rr:k", "v", 20)
+      assert.deepStrictEqual(yield* redis.mget("rr:k", "rr:none"), ["v", null])
+      assert.strictEqual(yield* redis.send("EXISTS", "rr:k"), 1)
+      assert.deepStrictEqual(yield* redis.pipeline([["GET", "rr:k"], ["HGET", "rr:h", "f"]] as const), ["v", "1"])
+      assert.include(Array.from(yield* Stream.runCollect(redis.scanStream({ match: "rr:*" }))), "rr:k")
+      assert.strictEqual(yield* redis.evalScript("return redis.call('GET', KEYS[1])", ["rr:k"]), "v")
+      assert.strictEqual(yield* redis.incr("rr:n"), 1)
+      assert.deepStrictEqual(yield* redis.multi([["GET", "rr:k"]] as const), ["v"])
+      assert.strictEqual(yield* calls(group, replica, "get"), 20 + 1)
+      assert.strictEqual(yield* calls(group, replica, "mget"), 1)
+      assert.strictEqual(yield* calls(group, replica, "exists"), 1)
+      assert.strictEqual(yield* calls(group, replica, "hget"), 1)
+      // The master ran the writes, the script's GET and the transaction's, and none of the plain reads.
+      assert.isAtLeast(yield* calls(group, replica, "scan"), 1)
+      assert.strictEqual(yield* calls(group, master, "scan"), 0)
+      assert.strictEqual(yield* calls(group, master, "mget"), 0)
+      assert.strictEqual(yield* calls(group, master, "exists"), 0)
+      assert.strictEqual(yield* calls(group, master, "hget"), 0)
+      assert.strictEqual(yield* calls(group, master, "get"), 2) // the script's and the transaction's
+      assert.strictEqual(yield* calls(group, master, "incr"), 1)
+      assert.isAtLeast((yield* calls(group, master, "evalsha")) + (yield* calls(group, master, "eval")), 1)
+      assert.strictEqual(yield* calls(group, replica, "incr"), 1) // replicated from the master
+      assert.strictEqual(yield* calls(group, replica, "evalsha"), 0)
+      // Default: everything on the master.
+      const plain = yield* Sentinel.make(options(group))
+      yield* resetStats(group, master, replica)
+      yield* reads(plain, "rr:k", "v", 5)
+      assert.strictEqual(yield* calls(group, master, "get"), 5)
+      assert.strictEqual(yield* calls(group, replica, "get"), 0)
+      assert.deepStrictEqual(yield* plain.replicas, [])
+    })))
 
   it.effect("bad options fail with InvalidArgumentError naming the option", () =>
     Effect.gen(function*() {
@@ -191,7 +274,18 @@ layer(RedisSentinel.layer())("Sentinel", (it) => {
     }))
 })
 
-/** Writers of distinct keys until `stop`; each records the keys it got OK for, and whether it issued them after `mark()`. */
+/** INCRs of one counter by one writer: how many were issued, and the replies of those acknowledged, with their rank. */
+interface Counter {
+  attempts: number
+  readonly acked: Array<{ readonly reply: number; readonly attempt: number }>
+}
+
+/**
+ * Writers until `stop`, each in turn: SET of a distinct key to its own name, INCR of its own counter (one per
+ * writer and phase), GET of the key. Records the keys acknowledged (and whether issued after `mark()`), every
+ * counter's attempts and acknowledged replies, and any reply that is not the one its command can answer (a SET
+ * not OK, an INCR not an integer, a GET neither the key's name nor nil): a reply delivered to the wrong caller.
+ */
 const workload = (
   redis: Sentinel.Service,
   prefix: string,
@@ -201,18 +295,36 @@ const workload = (
   Effect.gen(function*() {
     const acked: Array<{ readonly key: string; readonly after: boolean; readonly at: number }> = []
     const failures: Array<string> = []
+    const misdelivered: Array<string> = []
+    const counters = new Map<string, Counter>()
     let stop = false
     const writer = (w: number, exclusive: boolean) =>
       Effect.gen(function*() {
         for (let i = 0; !stop; i++) {
           const after = yield* mark
-          const key = `${prefix}:${after ? "after" : "before"}:${exclusive ? "x" : "s"}${w}:${i}`
+          const phase = after ? "after" : "before"
+          const key = `${prefix}:${phase}:${exclusive ? "x" : "s"}${w}:${i}`
+          const counterKey = `${prefix}:counter:${phase}:${exclusive ? "x" : "s"}${w}`
+          let counter = counters.get(counterKey)
+          if (counter === undefined) counters.set(counterKey, counter = { attempts: 0, acked: [] })
+          const c = counter
+          const steps = (send: (...args: ReadonlyArray<string>) => Effect.Effect<unknown, unknown>) =>
+            Effect.gen(function*() {
+              const set = yield* send("SET", key, key)
+              if (set !== "OK") misdelivered.push(`SET ${key} answered ${JSON.stringify(set)}`)
+              else acked.push({ key, after, at: Date.now() })
+              const attempt = ++c.attempts
+              const n = yield* send("INCR", counterKey)
+              if (typeof n !== "number" || !Number.isInteger(n)) misdelivered.push(`INCR ${counterKey} answered ${JSON.stringify(n)}`)
+              else c.acked.push({ reply: n, attempt })
+              const got = yield* send("GET", key)
+              if (got !== key && got !== null) misdelivered.push(`GET ${key} answered ${JSON.stringify(got)}`)
+            })
           const write = exclusive
-            ? redis.withConnection((conn) => conn.send("SET", key, "1"))
-            : redis.send("SET", key, "1")
+            ? redis.withConnection((conn) => steps((...args) => conn.send(args[0]!, ...args.slice(1))))
+            : steps((...args) => redis.send(args[0]!, ...args.slice(1)))
           const exit = yield* Effect.exit(write)
-          if (exit._tag === "Success") acked.push({ key, after, at: Date.now() })
-          else {
+          if (exit._tag === "Failure") {
             failures.push(String(exit.cause))
             yield* pause(20)
           }
@@ -225,8 +337,33 @@ const workload = (
     return {
       acked,
       failures,
+      misdelivered,
+      counters,
       stop: Effect.andThen(Effect.sync(() => void (stop = true)), Effect.forEach(fibers, Fiber.join, { discard: true }))
     }
+  })
+
+/**
+ * Nothing misdelivered, nothing applied twice, on the counters of the phase after the mark (all on `port`, the
+ * new master): each counter's acknowledged replies rise strictly (no reply given to two callers, none out of
+ * order), none exceeds the number of INCRs issued up to it (no INCR applied twice), and the counter on `port`
+ * is at least the last acknowledged reply (none lost) and at most the INCRs issued (none applied twice, the
+ * failed ones applied at most once). No timing is asserted.
+ */
+const checkExactlyOnce = (load: Effect.Success<ReturnType<typeof workload>>, port: number) =>
+  Effect.gen(function*() {
+    assert.deepStrictEqual(load.misdelivered, [])
+    const after = [...load.counters].filter(([key]) => key.includes(":counter:after:"))
+    assert.isAtLeast(after.length, 1)
+    const finals = yield* Effect.promise(() => request(port, after.map(([key]) => ["GET", key])))
+    after.forEach(([key, counter], i) => {
+      const replies = counter.acked.map((a) => a.reply)
+      for (let j = 1; j < replies.length; j++) assert.isAbove(replies[j]!, replies[j - 1]!, `${key}: replies ${replies.join(",")}`)
+      for (const { attempt, reply } of counter.acked) assert.isAtMost(reply, attempt, `${key}: reply ${reply} to INCR number ${attempt}`)
+      const final = Number(finals[i])
+      assert.isAtLeast(final, replies[replies.length - 1] ?? 0, `${key}: ${final} on the master`)
+      assert.isAtMost(final, counter.attempts, `${key}: ${final} on the master after ${counter.attempts} INCRs`)
+    })
   })
 
 /** The keys of `keys` that `port` does not have. */
@@ -276,43 +413,47 @@ describe("Sentinel failover", () => {
       )
       const after = load.acked.filter((a) => a.after).map((a) => a.key)
       assert.deepStrictEqual(yield* missing(promoted.port, after), [])
+      yield* checkExactlyOnce(load, promoted.port)
       assert.strictEqual(yield* redis.master, promoted.address)
       assert.isAtLeast(yield* redis.switches, 1)
     })))
 
-  it.live("SENTINEL FAILOVER with a workload on existing connections: once the switch is seen, no write lands on the old master", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const group = yield* RedisSentinel.make()
-      const old = yield* group.master
-      const redis = yield* Sentinel.make(options(group))
-      const messages: Array<string> = []
-      yield* Effect.forkChild(redis.subscribe("fo:news").pipe(
-        PubSub.messages,
-        Stream.runForEach((m) => Effect.sync(() => messages.push(m.message)))
-      ))
-      assert.isTrue(yield* eventually(Effect.map(redis.send("PUBLISH", "fo:news", "before"), (n) => n === 1)))
-      const load = yield* workload(redis, "fo", Effect.map(redis.switches, (n) => n > 0), 6)
-      assert.isTrue(yield* eventually(() => load.acked.length >= 100, 30_000))
-      const before = (yield* redis.stats).total
-      assert.isAtLeast(before, 1)
-      const promoted = yield* group.failover()
-      assert.isTrue(yield* eventually(Effect.map(redis.switches, (n) => n > 0), 30_000), "the switch was not seen")
-      assert.isTrue(yield* eventually(() => load.acked.filter((a) => a.after).length >= 200, 30_000))
-      // The old master still claims master for ~10 s after a SENTINEL FAILOVER (see RedisSentinel): read its
-      // role and the keys written after the switch in one transaction, so they describe the same moment.
-      const replies = yield* Effect.promise(() => request(old.port, [["MULTI"], ["ROLE"], ["KEYS", "fo:after:*"], ["EXEC"]]))
-      yield* load.stop
-      const [role, keys] = replies[3] as [ReadonlyArray<unknown>, ReadonlyArray<string>]
-      assert.strictEqual(role[0], "master", "the old master was demoted before the check: inconclusive")
-      assert.deepStrictEqual(keys, [])
-      const after = load.acked.filter((a) => a.after).map((a) => a.key)
-      assert.deepStrictEqual(yield* missing(promoted.port, after), [])
-      assert.strictEqual(yield* redis.master, promoted.address)
-      assert.isAtLeast((yield* redis.stats).removals.retired, 1)
-      // The subscriber left the old master too, and renewed its subscription on the new one.
-      assert.isTrue(yield* eventually(Effect.map(redis.send("PUBLISH", "fo:news", "after"), (n) => n === 1)))
-      assert.isTrue(yield* eventually(() => messages.includes("after")))
-    })))
+  for (const readFrom of ["master", "replica"] as const) {
+    it.live(`SENTINEL FAILOVER with a workload on existing connections (readFrom ${readFrom}): once the switch is seen, no write lands on the old master`, () =>
+      Effect.scoped(Effect.gen(function*() {
+        const group = yield* RedisSentinel.make()
+        const old = yield* group.master
+        const redis = yield* Sentinel.make(options(group, { readFrom }))
+        const messages: Array<string> = []
+        yield* Effect.forkChild(redis.subscribe("fo:news").pipe(
+          PubSub.messages,
+          Stream.runForEach((m) => Effect.sync(() => messages.push(m.message)))
+        ))
+        assert.isTrue(yield* eventually(Effect.map(redis.send("PUBLISH", "fo:news", "before"), (n) => n === 1)))
+        const load = yield* workload(redis, "fo", Effect.map(redis.switches, (n) => n > 0), 6)
+        assert.isTrue(yield* eventually(() => load.acked.length >= 100, 30_000))
+        const before = (yield* redis.stats).total
+        assert.isAtLeast(before, 1)
+        const promoted = yield* group.failover()
+        assert.isTrue(yield* eventually(Effect.map(redis.switches, (n) => n > 0), 30_000), "the switch was not seen")
+        assert.isTrue(yield* eventually(() => load.acked.filter((a) => a.after).length >= 200, 30_000))
+        // The old master still claims master for ~10 s after a SENTINEL FAILOVER (see RedisSentinel): read its
+        // role and the keys written after the switch in one transaction, so they describe the same moment.
+        const replies = yield* Effect.promise(() => request(old.port, [["MULTI"], ["ROLE"], ["KEYS", "fo:*after:*"], ["EXEC"]]))
+        yield* load.stop
+        const [role, keys] = replies[3] as [ReadonlyArray<unknown>, ReadonlyArray<string>]
+        assert.strictEqual(role[0], "master", "the old master was demoted before the check: inconclusive")
+        assert.deepStrictEqual(keys, [])
+        const after = load.acked.filter((a) => a.after).map((a) => a.key)
+        assert.deepStrictEqual(yield* missing(promoted.port, after), [])
+        yield* checkExactlyOnce(load, promoted.port)
+        assert.strictEqual(yield* redis.master, promoted.address)
+        assert.isAtLeast((yield* redis.stats).removals.retired, 1)
+        // The subscriber left the old master too, and renewed its subscription on the new one.
+        assert.isTrue(yield* eventually(Effect.map(redis.send("PUBLISH", "fo:news", "after"), (n) => n === 1)))
+        assert.isTrue(yield* eventually(() => messages.includes("after")))
+      })))
+  }
 
   it.live("sentinels learnt from the one configured keep the service going when that one dies, and announce the switch", () =>
     Effect.scoped(Effect.gen(function*() {
@@ -346,12 +487,101 @@ describe("Sentinel failover", () => {
       restarted = true
       assert.isTrue(yield* eventually(() => load.acked.filter((a) => a.after).length >= 200, 30_000))
       // It claims master for 10-15 s after its restart (see RedisSentinel): role and keys at one moment.
-      const replies = yield* Effect.promise(() => request(old.port, [["MULTI"], ["ROLE"], ["KEYS", "rs:after:*"], ["EXEC"]]))
+      const replies = yield* Effect.promise(() => request(old.port, [["MULTI"], ["ROLE"], ["KEYS", "rs:*after:*"], ["EXEC"]]))
       yield* load.stop
       const [role, keys] = replies[3] as [ReadonlyArray<unknown>, ReadonlyArray<string>]
       assert.strictEqual(role[0], "master", "the restarted master was converted before the check: inconclusive")
       assert.deepStrictEqual(keys, [])
       assert.deepStrictEqual(yield* missing(promoted.port, load.acked.filter((a) => a.after).map((a) => a.key)), [])
+      yield* checkExactlyOnce(load, promoted.port)
+    })))
+
+  it.live("readFrom replica: a killed replica sends reads to the master; after a failover reads follow the new replica set", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const group = yield* RedisSentinel.make()
+      const old = yield* group.master
+      const replica = group.data.find((node) => node.port !== old.port)!
+      const redis = yield* Sentinel.make(options(group, { readFrom: "replica" }))
+      yield* redis.set("fr:k", "v")
+      assert.isTrue(yield* eventually(Effect.map(redis.get("fr:k"), (v) => v === "v")))
+      yield* resetStats(group, old, replica)
+      yield* reads(redis, "fr:k", "v", 10)
+      assert.strictEqual(yield* calls(group, replica, "get"), 10)
+      assert.strictEqual(yield* calls(group, old, "get"), 0)
+
+      // Killed: every read still answers, from the master.
+      yield* group.kill(replica)
+      yield* resetStats(group, old)
+      yield* reads(redis, "fr:k", "v", 20)
+      assert.isAtLeast(yield* calls(group, old, "get"), 19)
+      assert.deepStrictEqual(yield* redis.replicas, [])
+
+      // Back: reads return to it once the sentinels list it as up and its link is up.
+      yield* group.restart(replica)
+      yield* group.waitHealthy()
+      assert.isTrue(
+        yield* eventually(Effect.andThen(reads(redis, "fr:k", "v", 1), Effect.map(redis.replicas, (r) => r.includes(replica.address))), 30_000),
+        "the restarted replica was not taken back"
+      )
+
+      // A failover: the replica is the master, the old master (once Sentinel converts it) the replica.
+      const promoted = yield* group.failover()
+      assert.strictEqual(promoted.port, replica.port)
+      yield* redis.set("fr:after", "w")
+      assert.isTrue(
+        yield* eventually(
+          Effect.andThen(reads(redis, "fr:k", "v", 1), Effect.map(redis.replicas, (r) => r.length === 1 && r[0] === old.address)),
+          40_000
+        ),
+        "reads did not move to the converted old master"
+      )
+      assert.isTrue(yield* eventually(Effect.map(redis.get("fr:after"), (v) => v === "w")))
+      yield* resetStats(group, old, promoted)
+      yield* reads(redis, "fr:after", "w", 10)
+      assert.strictEqual(yield* calls(group, old, "get"), 10)
+      assert.strictEqual(yield* calls(group, promoted, "get"), 0)
+    })))
+
+  it.live("readFrom replica with two replicas: reads take them in turn, a scan's steps stay on one", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const group = yield* RedisSentinel.make({ replicas: 2 })
+      const master = yield* group.master
+      const replicas = group.data.filter((node) => node.port !== master.port)
+      assert.strictEqual(replicas.length, 2)
+      const redis = yield* Sentinel.make(options(group, { readFrom: "replica" }))
+      assert.sameMembers([...(yield* redis.replicas)], replicas.map((node) => node.address))
+      yield* redis.pipeline(Array.from({ length: 50 }, (_, i) => ["SET", `two:${i}`, `two:${i}`]))
+      yield* Effect.forEach(replicas, (node) =>
+        Effect.map(eventually(Effect.map(group.send(node, "DBSIZE"), (n) => typeof n === "number" && n >= 50)), (ok) =>
+          assert.isTrue(ok)))
+      yield* resetStats(group, master, ...replicas)
+      yield* Effect.forEach(Array.from({ length: 20 }, (_, i) => i), (i) =>
+        Effect.map(redis.get(`two:${i}`), (got) => assert.strictEqual(got, `two:${i}`)), { discard: true })
+      assert.deepStrictEqual(yield* Effect.forEach(replicas, (node) => calls(group, node, "get")), [10, 10])
+      assert.strictEqual(yield* calls(group, master, "get"), 0)
+      const keys = Array.from(yield* Stream.runCollect(redis.scanStream({ match: "two:*", count: 5 })))
+      assert.strictEqual(new Set(keys).size, 50)
+      const scans = yield* Effect.forEach(replicas, (node) => calls(group, node, "scan"))
+      assert.isAbove(Math.max(...scans), 1)
+      assert.strictEqual(Math.min(...scans), 0, `SCAN steps on both replicas: ${scans.join(", ")}`)
+    })))
+
+  it.live("readFrom replica: a listed replica that answers ROLE master is refused, and reads run on the master", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const group = yield* RedisSentinel.make()
+      const master = yield* group.master
+      const replica = group.data.find((node) => node.port !== master.port)!
+      yield* group.cli(master, "SET", "role:k", "v")
+      assert.isTrue(yield* eventually(Effect.map(group.cli(replica, "GET", "role:k"), (v) => v === "v")))
+      // Promoted behind the sentinels' back: they still list it as a replica until their next look (every 10 s).
+      yield* group.cli(replica, "REPLICAOF", "NO", "ONE")
+      const redis = yield* Sentinel.make(options(group, { readFrom: "replica" }))
+      assert.deepStrictEqual(yield* redis.replicas, [replica.address], "the sentinels no longer list it: inconclusive")
+      yield* resetStats(group, master, replica)
+      yield* reads(redis, "role:k", "v", 10)
+      assert.strictEqual(yield* calls(group, replica, "get"), 0)
+      assert.strictEqual(yield* calls(group, master, "get"), 10)
+      assert.notInclude(yield* redis.replicas, replica.address)
     })))
 
   it.live("a READONLY reply (a connection kept to a master demoted behind the client's back) retires the pool's connections; the write succeeds on the new master", () =>

@@ -331,3 +331,36 @@ export const isIdempotent = (name: string, args: ReadonlyArray<Arg>): boolean =>
   const subcommands = idempotentSubcommands[name]
   return subcommands !== undefined && subcommands.has(upper(args[1]))
 }
+
+/**
+ * Read-only commands that are not about the server answering them (`INFO`,
+ * `ROLE`, `TIME`, `PING`, `MEMORY`, `PUBSUB`, ...) nor scripts: they read keys,
+ * so a replica answers them as the master would (with its replication lag).
+ */
+const serverLocal = new Set([
+  "PING",
+  "ECHO",
+  "INFO",
+  "TIME",
+  "LASTSAVE",
+  "ROLE",
+  "LOLWUT",
+  "TOUCH",
+  "OBJECT",
+  "MEMORY",
+  "COMMAND",
+  "PUBSUB",
+  "EVAL_RO",
+  "EVALSHA_RO",
+  "FCALL_RO"
+])
+
+/**
+ * Whether a replica may answer the command (a Sentinel service with `readFrom:
+ * "replica"`): a read of keys, by the server's `readonly` flag (GET, MGET, HGET,
+ * HGETALL, LRANGE, SMEMBERS, ZRANGE, EXISTS, TTL, the SCAN family, ...), that
+ * neither blocks nor asks about the server itself, nor runs a script.
+ *
+ * @internal
+ */
+export const isReplicaRead = (name: string): boolean => readOnly.has(name) && !serverLocal.has(name)

@@ -10,9 +10,10 @@ import * as Redacted from "effect/Redacted"
 import type * as Conn from "../Conn.ts"
 import { InvalidArgumentError } from "../Errors.ts"
 import type * as RedisPool from "../RedisPool.ts"
-import type { Options, SentinelOptions } from "../Sentinel.ts"
+import type { Options, SentinelOptions, UrlOptions } from "../Sentinel.ts"
 import { sentinelSpecs, validate } from "./options.ts"
 import type { Address } from "./sentinelDiscovery.ts"
+import { parseSentinelUrl } from "./sentinelUrl.ts"
 
 /** @internal */
 export interface ResolvedSentinel {
@@ -21,6 +22,8 @@ export interface ResolvedSentinel {
   /** Options of a connection to a sentinel. */
   readonly conn: Conn.ConnOptions
   readonly followSwitches: boolean
+  /** Where read-only commands go. */
+  readonly readFrom: "master" | "replica"
   /** The service's options, without `sentinel`. */
   readonly service: RedisPool.Options
 }
@@ -82,8 +85,12 @@ const resolveUnsafe = (options: Options): ResolvedSentinel => {
       : {}),
     ...(sentinel.tls !== undefined ? { tls: sentinel.tls } : {})
   }
-  const { sentinel: _sentinel, ...service } = options
+  const { readFrom = "master", sentinel: _sentinel, ...service } = options
+  if (readFrom !== "master" && readFrom !== "replica") {
+    throw invalid("readFrom", `must be "master" or "replica", got ${JSON.stringify(readFrom)}`)
+  }
   return {
+    readFrom,
     masterName: sentinel.masterName,
     sentinels,
     conn,
@@ -92,12 +99,38 @@ const resolveUnsafe = (options: Options): ResolvedSentinel => {
   }
 }
 
-/** Checks and splits the options; fails with the `InvalidArgumentError` naming the first bad one. */
-export const resolveSentinel = (options: Options): Effect.Effect<ResolvedSentinel, InvalidArgumentError> =>
-  Effect.try({
-    try: () => resolveUnsafe(options),
-    catch: (error) => {
-      if (error instanceof InvalidArgumentError) return error
-      throw error
+const withoutUndefined = <A extends object>(options: A): Partial<A> =>
+  Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<A>
+
+/** The URL's options (when there is one) under the explicit ones: an explicit option wins. */
+const mergeUrl = (options: Options | UrlOptions): Effect.Effect<Options, InvalidArgumentError> => {
+  if (typeof options !== "object" || options === null || options.url === undefined) {
+    return Effect.succeed(options as Options)
+  }
+  const url = options.url
+  if (typeof url !== "string" && !Redacted.isRedacted(url)) {
+    return Effect.fail(invalid("url", "must be a string or a Redacted string"))
+  }
+  return Effect.map(parseSentinelUrl(typeof url === "string" ? url : Redacted.value(url)), (fromUrl): Options => {
+    const { sentinel, url: _url, ...rest } = options
+    return {
+      ...fromUrl.service,
+      ...withoutUndefined(rest),
+      sentinel: {
+        ...fromUrl.sentinel,
+        ...(typeof sentinel === "object" && sentinel !== null ? withoutUndefined(sentinel) : {})
+      } as SentinelOptions
     }
   })
+}
+
+/** Checks and splits the options; fails with the `InvalidArgumentError` naming the first bad one. */
+export const resolveSentinel = (options: Options | UrlOptions): Effect.Effect<ResolvedSentinel, InvalidArgumentError> =>
+  Effect.flatMap(mergeUrl(options), (merged) =>
+    Effect.try({
+      try: () => resolveUnsafe(merged),
+      catch: (error) => {
+        if (error instanceof InvalidArgumentError) return error
+        throw error
+      }
+    }))

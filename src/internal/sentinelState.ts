@@ -56,6 +56,9 @@ export class SwitchState implements DialHooks, SwitchHandler {
     }
   }
 
+  /** Told of each switch counted (replica reads ask for the new master's replicas). */
+  onSwitch: (() => void) | undefined = undefined
+
   /** The new master of the last switch counted (each sentinel announces it). */
   private lastSwitch: string | undefined = undefined
 
@@ -66,6 +69,7 @@ export class SwitchState implements DialHooks, SwitchHandler {
     if (this.lastSwitch !== to) {
       this.lastSwitch = to
       this.switches++
+      this.onSwitch?.()
     }
     this.master = to
     const pool = this.pool
