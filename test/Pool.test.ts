@@ -1,11 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as Pool from "../src/Pool.ts"
+import { implOf } from "../src/internal/pool.ts"
 import { expiresAt } from "../src/internal/poolOptions.ts"
 import { type FakeConn, makeDialer, makePool } from "./support/FakeConn.ts"
 import { failure, spin, tagOf, until } from "./support/effects.ts"
@@ -551,5 +554,61 @@ describe("Pool: what comes back, what goes out next", () => {
       assert.strictEqual(most, 2)
       assert.strictEqual(pool.statsUnsafe().total, 10)
       for (const h of held) yield* h.release
+    }))
+})
+
+describe("Pool: checkout entry points", () => {
+  it.effect("get into an already closed scope with nothing idle still returns the connection and leaks no turn", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 1 })
+      const scope = yield* Scope.make()
+      yield* Scope.close(scope, Exit.void)
+      const conn = yield* Scope.provide(pool.get, scope)
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.turnsInUse, 0)
+      assert.strictEqual(stats.inUse, 0)
+      assert.strictEqual(stats.idle, 1)
+      assert.isFalse(conn.closed)
+    }))
+
+  it.effect("get over a broken idle connection dials; a failed dial fails the get with the dial's error alone", () =>
+    Effect.gen(function*() {
+      const { dialer, pool } = yield* makePool({ poolSize: 2, breakerThreshold: 100 })
+      const broken = yield* pool.withConn((conn) => Effect.succeed(conn))
+      broken.isHealthy = false
+      const fresh = yield* Effect.scoped(pool.get)
+      assert.notStrictEqual(fresh, broken)
+      assert.isTrue(broken.closed)
+      fresh.isHealthy = false
+      dialer.mode = { _tag: "fail" }
+      const exit = yield* Effect.exit(Effect.scoped(pool.get))
+      assert.strictEqual(tagOf(exit), "ConnectionError")
+      assert.isTrue(Exit.isFailure(exit) && !Cause.hasDies(exit.cause))
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.turnsInUse, 0)
+      assert.strictEqual(stats.total, 0)
+    }))
+
+  it.effect("stats is the effect of statsUnsafe", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 3 })
+      yield* pool.withConn(() => Effect.void)
+      const stats = yield* pool.stats
+      assert.deepStrictEqual(stats, pool.statsUnsafe())
+      assert.strictEqual(stats.idle, 1)
+      assert.strictEqual(stats.misses, 1)
+    }))
+
+  it.effect("makeConnPool: poolTimeout defaults to readTimeout + 1 s, 30 s when reads never time out, 4 s by default", () =>
+    Effect.gen(function*() {
+      const timeoutOf = (options: Parameters<typeof Pool.makeConnPool>[0]) =>
+        Effect.map(Pool.makeConnPool(options), (pool) => implOf(pool).options.poolTimeout)
+      assert.strictEqual(yield* timeoutOf({ conn: { readTimeout: 2_000 } }), 3_000)
+      assert.strictEqual(yield* timeoutOf({ conn: { readTimeout: "1500 millis" } }), 2_500)
+      assert.strictEqual(yield* timeoutOf({ conn: { readTimeout: 0 } }), 30_000)
+      assert.strictEqual(yield* timeoutOf({ conn: { readTimeout: Duration.infinity } }), 30_000)
+      assert.strictEqual(yield* timeoutOf({}), 4_000)
+      assert.strictEqual(yield* timeoutOf({ conn: {} }), 4_000)
+      assert.strictEqual(yield* timeoutOf({ poolTimeout: 7_000, conn: { readTimeout: 2_000 } }), 7_000)
     }))
 })
