@@ -19,6 +19,13 @@ export default defineConfig({
       "test/internal/poolTurns.test.ts",
       "test/Conn.test.ts"
     ],
+    // One worker process per runner, reused from run to run: a mutant's run then costs its tests, not a
+    // process start and the imports per file (Stryker switches mutants at run time).
+    isolate: false,
+    // A mutant that makes a test hang fails it (killed) within 15 s, instead of holding the runner until
+    // Stryker's own timeout and a restart of the worker; no test here takes near that on the loaded machine.
+    testTimeout: 15_000,
+    hookTimeout: 30_000,
     // Fewer random interleavings than the full run's 200 (each mutant it covers runs it), same seed.
     env: { ...mutate.test?.env, POOL_PROPERTY_RUNS: "60" }
   }
