@@ -309,6 +309,10 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(open._tag, "CircuitOpenError")
       assert.strictEqual(open.lastError.reason, "refused")
       assert.isAtLeast(open.failures, 10)
+      // Open since the first failure, on the pool's clock (the test clock has not moved).
+      assert.strictEqual(open.since, 0)
+      assert.strictEqual(stats.breaker.since, 0)
+      assert.strictEqual(stats.breaker.failures, open.failures)
       const dials = dialer.dials
       assert.strictEqual(tagOf(yield* Effect.exit(pool.withConn(() => Effect.void))), "CircuitOpenError")
       assert.strictEqual(dialer.dials, dials)
@@ -326,6 +330,8 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.isTrue(yield* until(() => pool.statsUnsafe().breaker.state === "closed"))
       assert.isTrue(Exit.isSuccess(yield* Effect.exit(pool.withConn(() => Effect.void))))
       assert.strictEqual(pool.statsUnsafe().hits, 1) // the probe's connection was reused
+      assert.isUndefined(pool.statsUnsafe().breaker.since)
+      assert.strictEqual(pool.statsUnsafe().breaker.failures, 0)
     }))
 
   it.effect("a broken idle connection is discarded on get and the caller gets a working one", () =>
