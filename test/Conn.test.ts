@@ -1,4 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -72,6 +73,32 @@ describe("isBlocking", () => {
 })
 
 layer(RedisServer.layer(), { excludeTestServices: true })("Conn against one server", (it) => {
+  it.effect("options: durations unset take their defaults, zero, negative or infinite ones disable, fractions round up", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const settingsOf = (options: Omit<Conn.ConnOptions, "port">) =>
+        Effect.map(Conn.make({ port: server.port, ...options }), (conn) => (conn as unknown as ConnSocket).settings)
+      let settings = yield* settingsOf({})
+      assert.strictEqual(settings.readTimeout, 3_000)
+      assert.strictEqual(settings.writeTimeout, 3_000)
+      assert.strictEqual(settings.drainTimeout, 3_000)
+      assert.strictEqual(settings.maxPending, 1_000)
+      settings = yield* settingsOf({ readTimeout: 1_234.2, maxPending: 7.9 })
+      assert.strictEqual(settings.readTimeout, 1_235)
+      assert.strictEqual(settings.writeTimeout, 1_235)
+      assert.strictEqual(settings.drainTimeout, 1_235)
+      assert.strictEqual(settings.maxPending, 7)
+      settings = yield* settingsOf({ readTimeout: Duration.infinity, writeTimeout: -5, drainTimeout: 0, maxPending: 0 })
+      assert.strictEqual(settings.readTimeout, 0)
+      assert.strictEqual(settings.writeTimeout, 0)
+      assert.strictEqual(settings.drainTimeout, 0)
+      assert.strictEqual(settings.maxPending, 1_000)
+      settings = yield* settingsOf({ readTimeout: 500, writeTimeout: "2 seconds", drainTimeout: 40 })
+      assert.strictEqual(settings.writeTimeout, 2_000)
+      assert.strictEqual(settings.drainTimeout, 40)
+      assert.strictEqual(settings.address, `127.0.0.1:${server.port}`)
+    }))
+
   it.effect("10 000 concurrent GETs of distinct keys on one connection each get their own key's value", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.RedisServer
