@@ -11,7 +11,7 @@ import { implOf } from "../src/internal/pool.ts"
 import { ConnectionError } from "../src/Errors.ts"
 import * as Pool from "../src/Pool.ts"
 import { type FakeConn, makeDialer, makePool } from "./support/FakeConn.ts"
-import { spin, tagOf, until } from "./support/effects.ts"
+import { failure, spin, tagOf, until } from "./support/effects.ts"
 
 
 
@@ -596,5 +596,37 @@ describe("Pool: remove, close and warm-up off the common path", () => {
       assert.isUndefined(waiting.pollUnsafe())
       yield* Deferred.succeed(fail, undefined)
       assert.strictEqual(tagOf(yield* Fiber.join(waiting)), "ConnectionError")
+    }))
+})
+
+describe("Pool: the snapshot in a timeout", () => {
+  it.effect("counts shared and draining connections as in use, and shared callers as waiting", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 2, maxInFlight: 1, poolTimeout: 1_000, drainTimeout: 60_000 })
+      // One connection draining (its caller left replies pending), one shared and busy.
+      yield* pool.withConn((c) => Effect.sync(() => { c.pending = 1 }))
+      const a = yield* sharedCaller(pool)
+      yield* Deferred.await(a.on)
+      const b = yield* Effect.forkChild(Effect.exit(pool.withShared(() => Effect.void)))
+      const c = yield* Effect.forkChild(Effect.exit(pool.withShared(() => Effect.void)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 2))
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.draining, 1)
+      assert.strictEqual(stats.shared, 1)
+      assert.strictEqual(stats.inUse, 0)
+      yield* TestClock.adjust(1_000)
+      const first = failure(yield* Fiber.join(b)) as { _tag: string; pool: { inUse: number; pending: number; total: number; max: number } }
+      const second = failure(yield* Fiber.join(c)) as typeof first
+      assert.strictEqual(first._tag, "PoolTimeoutError")
+      assert.strictEqual(second._tag, "PoolTimeoutError")
+      for (const error of [first, second]) {
+        assert.strictEqual(error.pool.inUse, 2)
+        assert.strictEqual(error.pool.total, 2)
+        assert.strictEqual(error.pool.max, 2)
+      }
+      // The first to time out still saw the other waiting.
+      assert.strictEqual(first.pool.pending, 1)
+      assert.strictEqual(second.pool.pending, 0)
+      yield* a.finish
     }))
 })
