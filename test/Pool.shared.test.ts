@@ -630,3 +630,41 @@ describe("Pool: the snapshot in a timeout", () => {
       yield* a.finish
     }))
 })
+
+describe("Pool: waiters who leave, and whom an exclusive caller displaces", () => {
+  it.effect("an interrupted exclusive waiter leaves the queue: the turn it waited for goes back to the pool", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 1 })
+      const scope = yield* Scope.make()
+      const held = yield* Scope.provide(pool.get, scope)
+      const waiter = yield* Effect.forkChild(pool.withConn((c) => Effect.succeed(c)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      yield* Fiber.interrupt(waiter)
+      assert.strictEqual(pool.statsUnsafe().pendingWaiters, 0)
+      yield* Scope.close(scope, Exit.void)
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.turnsInUse, 0)
+      assert.strictEqual(stats.idle, 1)
+      assert.strictEqual(stats.inUse, 0)
+      // A shared caller is not held back by an exclusive waiter that left.
+      assert.strictEqual(yield* pool.withShared((c) => Effect.succeed(c)), held)
+    }))
+
+  it.effect("an exclusive caller retires the least busy shared connection and gets it when its last caller leaves", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 2, sharedGrowAt: 2, maxInFlight: 4 })
+      const a = yield* sharedCaller(pool)
+      const busy = yield* Deferred.await(a.on)
+      const b = yield* sharedCaller(pool)
+      assert.strictEqual(yield* Deferred.await(b.on), busy)
+      const c = yield* sharedCaller(pool)
+      const quiet = yield* Deferred.await(c.on)
+      assert.notStrictEqual(quiet, busy)
+      const exclusive = yield* Effect.forkChild(pool.withConn((conn) => Effect.succeed(conn)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      yield* c.finish
+      assert.strictEqual(yield* Fiber.join(exclusive), quiet)
+      yield* a.finish
+      yield* b.finish
+    }))
+})
