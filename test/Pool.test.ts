@@ -8,6 +8,7 @@ import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as Pool from "../src/Pool.ts"
+import { ProtocolError, RedisReplyError } from "../src/Errors.ts"
 import { implOf } from "../src/internal/pool.ts"
 import { expiresAt } from "../src/internal/poolOptions.ts"
 import { type FakeConn, makeDialer, makePool } from "./support/FakeConn.ts"
@@ -616,5 +617,29 @@ describe("Pool: checkout entry points", () => {
       assert.strictEqual(yield* timeoutOf({}), 4_000)
       assert.strictEqual(yield* timeoutOf({ conn: {} }), 4_000)
       assert.strictEqual(yield* timeoutOf({ poolTimeout: 7_000, conn: { readTimeout: 2_000 } }), 7_000)
+    }))
+})
+
+describe("Pool: which failures cost the connection", () => {
+  it.effect("a ProtocolError closes the connection; a reply error or any other failure returns it", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 1 })
+      const first = yield* pool.withConn((c) => Effect.succeed(c))
+      const replied = yield* Effect.exit(
+        pool.withConn(() => Effect.fail(new RedisReplyError({ code: "WRONGTYPE", message: "WRONGTYPE wrong kind" })))
+      )
+      assert.strictEqual(tagOf(replied), "RedisReplyError")
+      yield* Effect.exit(pool.withConn(() => Effect.fail({ _tag: "Other" })))
+      yield* Effect.exit(pool.withConn(() => Effect.fail(null)))
+      assert.isFalse(first.closed)
+      assert.strictEqual(pool.statsUnsafe().idle, 1)
+      const garbled = yield* Effect.exit(
+        pool.withConn(() => Effect.fail(new ProtocolError({ reason: "malformed", message: "bad byte" })))
+      )
+      assert.strictEqual(tagOf(garbled), "ProtocolError")
+      assert.isTrue(first.closed)
+      assert.strictEqual(pool.statsUnsafe().removals.error, 1)
+      assert.strictEqual(pool.statsUnsafe().idle, 0)
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
     }))
 })
