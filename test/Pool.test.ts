@@ -643,3 +643,39 @@ describe("Pool: which failures cost the connection", () => {
       assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
     }))
 })
+
+describe("Pool: what a checkout refuses from the idle list", () => {
+  it.effect("a checkout after connMaxIdleTime closes the stale connection itself, between reaper ticks; one used since is kept", () =>
+    Effect.gen(function*() {
+      // The reaper runs once a minute: the checkout must not rely on it.
+      const { dialer, pool } = yield* makePool({ poolSize: 2, connMaxIdleTime: 10_000, reaperFrequency: 60_000 })
+      const [a, b] = yield* Effect.all([hold(pool), hold(pool)])
+      yield* a!.release
+      yield* b!.release
+      yield* TestClock.adjust(11_000)
+      // b did I/O just now (idle time counts from the later of its return and its last I/O).
+      b!.conn.usedAt += 11_000
+      const first = yield* Effect.scoped(pool.get)
+      assert.strictEqual(first, b!.conn)
+      assert.strictEqual(pool.statsUnsafe().removals.idleTime, 0)
+      const scope = yield* Scope.make()
+      yield* Scope.provide(pool.get, scope) // b again (LIFO): a stays idle
+      const second = yield* Scope.provide(pool.get, scope)
+      assert.notStrictEqual(second, a!.conn)
+      assert.isTrue(a!.conn.closed)
+      assert.strictEqual(pool.statsUnsafe().removals.idleTime, 1)
+      assert.strictEqual(dialer.dials, 3)
+      yield* Scope.close(scope, Exit.void)
+    }))
+
+  it.effect("an idle connection that has replies pending is closed at checkout, never handed out", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 2 })
+      const stale = yield* pool.withConn((c) => Effect.succeed(c))
+      stale.pending = 1
+      const next = yield* pool.withConn((c) => Effect.succeed(c))
+      assert.notStrictEqual(next, stale)
+      assert.isTrue(stale.closed)
+      assert.strictEqual(pool.statsUnsafe().removals.unhealthy, 1)
+    }))
+})
