@@ -466,6 +466,25 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Conn against one serv
       assert.isFalse(conn.isHealthy)
     }))
 
+  it.effect("maxAggregateLength and maxDepth reach the decoder: a reply beyond either is a ProtocolError", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      // Room for the handshake's reply (HELLO's map has 7 entries), not for 21 elements.
+      const wide = yield* Conn.make({ port: server.port, maxAggregateLength: 20 })
+      const items = Array.from({ length: 20 }, (_, i) => `item-${i}`)
+      yield* wide.send(["DEL", "wide"])
+      yield* wide.send(["RPUSH", "wide", ...items])
+      assert.deepStrictEqual(yield* wide.send(["LRANGE", "wide", "0", "-1"]), items)
+      yield* wide.send(["RPUSH", "wide", "one-more"])
+      assert.strictEqual(tagOf(yield* Effect.exit(wide.send(["LRANGE", "wide", "0", "-1"]))), "ProtocolError")
+      assert.isFalse(wide.isHealthy)
+      // The handshake's reply nests two deep (HELLO's map holds the modules array).
+      const shallow = yield* Conn.make({ port: server.port, maxDepth: 2 })
+      assert.deepStrictEqual(yield* shallow.send(["EVAL", "return {{1}}", "0"]), [[1]])
+      assert.strictEqual(tagOf(yield* Effect.exit(shallow.send(["EVAL", "return {{{1}}}", "0"]))), "ProtocolError")
+      assert.isFalse(shallow.isHealthy)
+    }))
+
   it.effect("quit sends QUIT, waits for its reply, then closes", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.RedisServer
