@@ -205,6 +205,33 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Conn against one serv
       const error = failure(failed)
       assert.instanceOf(error, ConnectionError)
       assert.strictEqual((error as ConnectionError).reason, "handshake")
+      // The error names the address and the hook's own error, says the connection was written to, and
+      // the half-made connection is closed.
+      const address = `127.0.0.1:${server.port}`
+      let seen: Conn.Conn | undefined
+      const refused = failure(yield* Effect.exit(Conn.make({
+        port: server.port,
+        onConnect: (c) => {
+          seen = c
+          return Effect.asVoid(c.send(["NO-SUCH-COMMAND"]))
+        }
+      }))) as ConnectionError
+      assert.instanceOf(refused.cause, RedisReplyError)
+      assert.strictEqual(refused.address, address)
+      assert.isTrue(refused.written)
+      assert.include(refused.message, `onConnect on ${address} failed: ERR unknown command`)
+      assert.isDefined(seen)
+      assert.isFalse(seen!.isHealthy)
+      const plain = failure(yield* Effect.exit(Conn.make({
+        port: server.port,
+        onConnect: () => Effect.fail({ message: "not an Error, but with a message" })
+      }))) as ConnectionError
+      assert.include(plain.message, "failed: not an Error, but with a message")
+      const text = failure(yield* Effect.exit(Conn.make({ port: server.port, onConnect: () => Effect.fail("just text") })))
+      assert.include((text as ConnectionError).message, "failed: just text")
+      // A ConnectionError from the hook is passed on as it is.
+      const own = new ConnectionError({ reason: "reset", message: "the hook's own" })
+      assert.strictEqual(failure(yield* Effect.exit(Conn.make({ port: server.port, onConnect: () => Effect.fail(own) }))), own)
     }))
 
   it.effect("the handshake speaks RESP3 and sets the client name", () =>
