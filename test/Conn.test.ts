@@ -97,6 +97,8 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Conn against one serv
       assert.strictEqual(settings.writeTimeout, 2_000)
       assert.strictEqual(settings.drainTimeout, 40)
       assert.strictEqual(settings.address, `127.0.0.1:${server.port}`)
+      // dialTimeout 0: no bound on the dial, not a bound of zero.
+      assert.isTrue((yield* Conn.make({ port: server.port, dialTimeout: 0 })).isHealthy)
     }))
 
   it.effect("10 000 concurrent GETs of distinct keys on one connection each get their own key's value", () =>
@@ -867,6 +869,10 @@ describe("Conn faults", () => {
       const error = failure(yield* Effect.exit(Conn.make({ port: proxy.port, dialTimeout: 200 })))
       assert.instanceOf(error, ConnectionError)
       assert.strictEqual((error as ConnectionError).reason, "timeout")
+      // Nothing of the handshake was answered: the error says where, and that a retry is safe.
+      assert.strictEqual((error as ConnectionError).address, `127.0.0.1:${proxy.port}`)
+      assert.isFalse((error as ConnectionError).written)
+      assert.include((error as ConnectionError).message, `127.0.0.1:${proxy.port} took longer than 200ms`)
     }))
 
   it.live("interrupting make during the handshake closes the socket", () =>
