@@ -278,6 +278,9 @@ describe("Pool: return and close", () => {
       assert.isTrue(held.closed)
       assert.strictEqual(dialer.open, 0)
       assert.strictEqual(pool.statsUnsafe().total, 0)
+      // Returned during the close, it is counted as closed by it, and its turn is gone.
+      assert.strictEqual(pool.statsUnsafe().removals.closed, 1)
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
     }))
 
   it.effect("closeTimeout bounds the wait for a checkout that is never returned", () =>
