@@ -668,6 +668,26 @@ describe("Pool: what a checkout refuses from the idle list", () => {
       yield* Scope.close(scope, Exit.void)
     }))
 
+  it.effect("a checkout after connMaxLifetime closes the expired connection itself, between reaper ticks", () =>
+    Effect.gen(function*() {
+      const { dialer, pool } = yield* makePool({
+        poolSize: 1,
+        connMaxLifetime: 10_000,
+        connMaxLifetimeJitter: 0,
+        connMaxIdleTime: 0,
+        reaperFrequency: 60_000
+      })
+      const old = yield* pool.withConn((c) => Effect.succeed(c))
+      yield* TestClock.adjust(9_999)
+      assert.strictEqual(yield* pool.withConn((c) => Effect.succeed(c)), old)
+      yield* TestClock.adjust(1)
+      const next = yield* pool.withConn((c) => Effect.succeed(c))
+      assert.notStrictEqual(next, old)
+      assert.isTrue(old.closed)
+      assert.strictEqual(pool.statsUnsafe().removals.lifetime, 1)
+      assert.strictEqual(dialer.dials, 2)
+    }))
+
   it.effect("an idle connection that has replies pending is closed at checkout, never handed out", () =>
     Effect.gen(function*() {
       const { pool } = yield* makePool({ poolSize: 2 })
