@@ -231,6 +231,8 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Conn against one serv
       assert.include(plain.message, "failed: not an Error, but with a message")
       const text = failure(yield* Effect.exit(Conn.make({ port: server.port, onConnect: () => Effect.fail("just text") })))
       assert.include((text as ConnectionError).message, "failed: just text")
+      const nothing = failure(yield* Effect.exit(Conn.make({ port: server.port, onConnect: () => Effect.fail(null) })))
+      assert.include((nothing as ConnectionError).message, "failed: null")
       // A ConnectionError from the hook is passed on as it is.
       const own = new ConnectionError({ reason: "reset", message: "the hook's own" })
       assert.strictEqual(failure(yield* Effect.exit(Conn.make({ port: server.port, onConnect: () => Effect.fail(own) }))), own)
