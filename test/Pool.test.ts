@@ -653,7 +653,7 @@ describe("Pool: what a checkout refuses from the idle list", () => {
       yield* a!.release
       yield* b!.release
       yield* TestClock.adjust(11_000)
-      // b did I/O just now (idle time counts from the later of its return and its last I/O).
+      // b did I/O just now (idle time counts from a connection's last I/O).
       b!.conn.usedAt += 11_000
       const first = yield* Effect.scoped(pool.get)
       assert.strictEqual(first, b!.conn)
@@ -686,6 +686,19 @@ describe("Pool: what a checkout refuses from the idle list", () => {
       assert.isTrue(old.closed)
       assert.strictEqual(pool.statsUnsafe().removals.lifetime, 1)
       assert.strictEqual(dialer.dials, 2)
+    }))
+
+  it.effect("idle for exactly connMaxIdleTime is too long: the checkout closes it, as the reaper would", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 1, connMaxIdleTime: 10_000, reaperFrequency: 60_000 })
+      const old = yield* pool.withConn((c) => Effect.succeed(c))
+      yield* TestClock.adjust(9_999)
+      assert.strictEqual(yield* pool.withConn((c) => Effect.succeed(c)), old)
+      // A checkout without I/O does not renew it (idle time counts from the connection's last I/O).
+      yield* TestClock.adjust(1)
+      assert.notStrictEqual(yield* pool.withConn((c) => Effect.succeed(c)), old)
+      assert.isTrue(old.closed)
+      assert.strictEqual(pool.statsUnsafe().removals.idleTime, 1)
     }))
 
   it.effect("an idle connection that has replies pending is closed at checkout, never handed out", () =>
