@@ -1,4 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -72,6 +73,34 @@ describe("isBlocking", () => {
 })
 
 layer(RedisServer.layer(), { excludeTestServices: true })("Conn against one server", (it) => {
+  it.effect("options: durations unset take their defaults, zero, negative or infinite ones disable, fractions round up", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const settingsOf = (options: Omit<Conn.ConnOptions, "port">) =>
+        Effect.map(Conn.make({ port: server.port, ...options }), (conn) => (conn as unknown as ConnSocket).settings)
+      let settings = yield* settingsOf({})
+      assert.strictEqual(settings.readTimeout, 3_000)
+      assert.strictEqual(settings.writeTimeout, 3_000)
+      assert.strictEqual(settings.drainTimeout, 3_000)
+      assert.strictEqual(settings.maxPending, 1_000)
+      settings = yield* settingsOf({ readTimeout: 1_234.2, maxPending: 7.9 })
+      assert.strictEqual(settings.readTimeout, 1_235)
+      assert.strictEqual(settings.writeTimeout, 1_235)
+      assert.strictEqual(settings.drainTimeout, 1_235)
+      assert.strictEqual(settings.maxPending, 7)
+      settings = yield* settingsOf({ readTimeout: Duration.infinity, writeTimeout: -5, drainTimeout: 0, maxPending: 0 })
+      assert.strictEqual(settings.readTimeout, 0)
+      assert.strictEqual(settings.writeTimeout, 0)
+      assert.strictEqual(settings.drainTimeout, 0)
+      assert.strictEqual(settings.maxPending, 1_000)
+      settings = yield* settingsOf({ readTimeout: 500, writeTimeout: "2 seconds", drainTimeout: 40 })
+      assert.strictEqual(settings.writeTimeout, 2_000)
+      assert.strictEqual(settings.drainTimeout, 40)
+      assert.strictEqual(settings.address, `127.0.0.1:${server.port}`)
+      // dialTimeout 0: no bound on the dial, not a bound of zero.
+      assert.isTrue((yield* Conn.make({ port: server.port, dialTimeout: 0 })).isHealthy)
+    }))
+
   it.effect("10 000 concurrent GETs of distinct keys on one connection each get their own key's value", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.RedisServer
@@ -178,6 +207,35 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Conn against one serv
       const error = failure(failed)
       assert.instanceOf(error, ConnectionError)
       assert.strictEqual((error as ConnectionError).reason, "handshake")
+      // The error names the address and the hook's own error, says the connection was written to, and
+      // the half-made connection is closed.
+      const address = `127.0.0.1:${server.port}`
+      let seen: Conn.Conn | undefined
+      const refused = failure(yield* Effect.exit(Conn.make({
+        port: server.port,
+        onConnect: (c) => {
+          seen = c
+          return Effect.asVoid(c.send(["NO-SUCH-COMMAND"]))
+        }
+      }))) as ConnectionError
+      assert.instanceOf(refused.cause, RedisReplyError)
+      assert.strictEqual(refused.address, address)
+      assert.isTrue(refused.written)
+      assert.include(refused.message, `onConnect on ${address} failed: ERR unknown command`)
+      assert.isDefined(seen)
+      assert.isFalse(seen!.isHealthy)
+      const plain = failure(yield* Effect.exit(Conn.make({
+        port: server.port,
+        onConnect: () => Effect.fail({ message: "not an Error, but with a message" })
+      }))) as ConnectionError
+      assert.include(plain.message, "failed: not an Error, but with a message")
+      const text = failure(yield* Effect.exit(Conn.make({ port: server.port, onConnect: () => Effect.fail("just text") })))
+      assert.include((text as ConnectionError).message, "failed: just text")
+      const nothing = failure(yield* Effect.exit(Conn.make({ port: server.port, onConnect: () => Effect.fail(null) })))
+      assert.include((nothing as ConnectionError).message, "failed: null")
+      // A ConnectionError from the hook is passed on as it is.
+      const own = new ConnectionError({ reason: "reset", message: "the hook's own" })
+      assert.strictEqual(failure(yield* Effect.exit(Conn.make({ port: server.port, onConnect: () => Effect.fail(own) }))), own)
     }))
 
   it.effect("the handshake speaks RESP3 and sets the client name", () =>
@@ -437,6 +495,25 @@ layer(RedisServer.layer(), { excludeTestServices: true })("Conn against one serv
       const exit = yield* Effect.exit(conn.send(["GET", "too-big"]))
       assert.strictEqual(tagOf(exit), "ProtocolError")
       assert.isFalse(conn.isHealthy)
+    }))
+
+  it.effect("maxAggregateLength and maxDepth reach the decoder: a reply beyond either is a ProtocolError", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      // Room for the handshake's reply (HELLO's map has 7 entries), not for 21 elements.
+      const wide = yield* Conn.make({ port: server.port, maxAggregateLength: 20 })
+      const items = Array.from({ length: 20 }, (_, i) => `item-${i}`)
+      yield* wide.send(["DEL", "wide"])
+      yield* wide.send(["RPUSH", "wide", ...items])
+      assert.deepStrictEqual(yield* wide.send(["LRANGE", "wide", "0", "-1"]), items)
+      yield* wide.send(["RPUSH", "wide", "one-more"])
+      assert.strictEqual(tagOf(yield* Effect.exit(wide.send(["LRANGE", "wide", "0", "-1"]))), "ProtocolError")
+      assert.isFalse(wide.isHealthy)
+      // The handshake's reply nests two deep (HELLO's map holds the modules array).
+      const shallow = yield* Conn.make({ port: server.port, maxDepth: 2 })
+      assert.deepStrictEqual(yield* shallow.send(["EVAL", "return {{1}}", "0"]), [[1]])
+      assert.strictEqual(tagOf(yield* Effect.exit(shallow.send(["EVAL", "return {{{1}}}", "0"]))), "ProtocolError")
+      assert.isFalse(shallow.isHealthy)
     }))
 
   it.effect("quit sends QUIT, waits for its reply, then closes", () =>
@@ -794,6 +871,10 @@ describe("Conn faults", () => {
       const error = failure(yield* Effect.exit(Conn.make({ port: proxy.port, dialTimeout: 200 })))
       assert.instanceOf(error, ConnectionError)
       assert.strictEqual((error as ConnectionError).reason, "timeout")
+      // Nothing of the handshake was answered: the error says where, and that a retry is safe.
+      assert.strictEqual((error as ConnectionError).address, `127.0.0.1:${proxy.port}`)
+      assert.isFalse((error as ConnectionError).written)
+      assert.include((error as ConnectionError).message, `127.0.0.1:${proxy.port} took longer than 200ms`)
     }))
 
   it.live("interrupting make during the handshake closes the socket", () =>

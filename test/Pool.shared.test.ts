@@ -5,10 +5,13 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import * as TestClock from "effect/testing/TestClock"
+import { implOf } from "../src/internal/pool.ts"
+import { ConnectionError } from "../src/Errors.ts"
 import * as Pool from "../src/Pool.ts"
 import { type FakeConn, makeDialer, makePool } from "./support/FakeConn.ts"
-import { spin, tagOf, until } from "./support/effects.ts"
+import { failure, spin, tagOf, until } from "./support/effects.ts"
 
 
 
@@ -275,6 +278,9 @@ describe("Pool: return and close", () => {
       assert.isTrue(held.closed)
       assert.strictEqual(dialer.open, 0)
       assert.strictEqual(pool.statsUnsafe().total, 0)
+      // Returned during the close, it is counted as closed by it, and its turn is gone.
+      assert.strictEqual(pool.statsUnsafe().removals.closed, 1)
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
     }))
 
   it.effect("closeTimeout bounds the wait for a checkout that is never returned", () =>
@@ -430,5 +436,238 @@ describe("Pool: metrics and keyed pools", () => {
       assert.isTrue(yield* until(() => dialer.open === 0))
       const fresh = yield* keyed.withPool("a:6379", (pool) => Effect.succeed(pool.statsUnsafe().total))
       assert.strictEqual(fresh, 0)
+    }))
+})
+
+describe("Pool: remove, close and warm-up off the common path", () => {
+  it.effect("remove closes a shared connection and frees its turn; its caller's return is then harmless", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 2 })
+      const a = yield* sharedCaller(pool)
+      const conn = yield* Deferred.await(a.on)
+      yield* pool.remove(conn)
+      assert.isTrue(conn.closed)
+      let stats = pool.statsUnsafe()
+      assert.strictEqual(stats.shared, 0)
+      assert.strictEqual(stats.sharedInFlight, 0)
+      assert.strictEqual(stats.turnsInUse, 0)
+      assert.strictEqual(stats.removals.error, 1)
+      yield* a.finish
+      stats = pool.statsUnsafe()
+      assert.strictEqual(stats.sharedInFlight, 0)
+      assert.strictEqual(stats.turnsInUse, 0)
+      assert.strictEqual(stats.total, 0)
+      // Removing it again changes nothing.
+      yield* pool.remove(conn)
+      assert.strictEqual(pool.statsUnsafe().removals.error, 1)
+    }))
+
+  it.effect("remove closes a draining connection and frees its turn at once", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 1, drainTimeout: 60_000 })
+      const conn = yield* pool.withConn((c) => Effect.sync(() => { c.pending = 1 }).pipe(Effect.as(c)))
+      assert.strictEqual(pool.statsUnsafe().draining, 1)
+      yield* pool.remove(conn)
+      const stats = pool.statsUnsafe()
+      assert.isTrue(conn.closed)
+      assert.strictEqual(stats.draining, 0)
+      assert.strictEqual(stats.turnsInUse, 0)
+      assert.strictEqual(stats.total, 0)
+      assert.strictEqual(stats.removals.error, 1)
+      // The next caller gets a turn and a new connection.
+      const next = yield* pool.withConn((c) => Effect.succeed(c))
+      assert.notStrictEqual(next, conn)
+    }))
+
+  it.effect("remove of a checked-out connection while the pool waits to close lets the close finish", () =>
+    Effect.gen(function*() {
+      const { close, dialer, pool } = yield* makePool({ poolSize: 2, closeTimeout: 600_000 })
+      const scope = yield* Scope.make()
+      const held = yield* Scope.provide(pool.get, scope)
+      const closing = yield* Effect.forkChild(close)
+      yield* spin()
+      assert.isUndefined(closing.pollUnsafe())
+      yield* pool.remove(held)
+      yield* Fiber.join(closing)
+      assert.isTrue(held.closed)
+      assert.strictEqual(dialer.open, 0)
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+    }))
+
+  it.effect("a shared caller returning while the pool waits to close: its connection closes and the close finishes", () =>
+    Effect.gen(function*() {
+      const { close, dialer, pool } = yield* makePool({ poolSize: 2, closeTimeout: 600_000 })
+      const a = yield* sharedCaller(pool)
+      const b = yield* sharedCaller(pool)
+      const conn = yield* Deferred.await(a.on)
+      assert.strictEqual(yield* Deferred.await(b.on), conn)
+      const closing = yield* Effect.forkChild(close)
+      yield* spin()
+      assert.isUndefined(closing.pollUnsafe())
+      yield* a.finish
+      yield* spin()
+      // One caller is still on it: it stays open, and the close keeps waiting.
+      assert.isFalse(conn.closed)
+      assert.isUndefined(closing.pollUnsafe())
+      yield* b.finish
+      yield* Fiber.join(closing)
+      assert.isTrue(conn.closed)
+      assert.strictEqual(dialer.open, 0)
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+    }))
+
+  it.effect("an interrupted shared waiter leaves the queue; the next free slot goes to the caller behind it", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 1, maxInFlight: 1 })
+      const a = yield* sharedCaller(pool)
+      const conn = yield* Deferred.await(a.on)
+      const gone = yield* sharedCaller(pool)
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      const next = yield* sharedCaller(pool)
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 2))
+      yield* Fiber.interrupt(gone.fiber)
+      assert.strictEqual(pool.statsUnsafe().pendingWaiters, 1)
+      yield* a.finish
+      assert.strictEqual(yield* Deferred.await(next.on), conn)
+      assert.isFalse(Deferred.isDoneUnsafe(gone.on))
+      assert.strictEqual(pool.statsUnsafe().sharedInFlight, 1)
+      yield* next.finish
+      assert.strictEqual(pool.statsUnsafe().sharedInFlight, 0)
+    }))
+
+  it.effect("shared callers waiting for a first connection get the dial's ConnectionError", () =>
+    Effect.gen(function*() {
+      const dialer = makeDialer()
+      dialer.mode = { _tag: "fail" }
+      const { pool } = yield* makePool({ poolSize: 2, breakerThreshold: 100 }, dialer)
+      const exit = yield* Effect.exit(pool.withShared(() => Effect.void))
+      assert.strictEqual(tagOf(exit), "ConnectionError")
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.turnsInUse, 0)
+      assert.strictEqual(stats.pendingWaiters, 0)
+      assert.strictEqual(stats.dialing, 0)
+      // The next shared caller dials again (the growth is not left pending).
+      dialer.mode = { _tag: "ok" }
+      yield* pool.withShared(() => Effect.void)
+      assert.strictEqual(pool.statsUnsafe().shared, 1)
+    }))
+
+  it.effect("closing hands a caller waiting through the Semaphore interface its permits, so it does not wait forever", () =>
+    Effect.gen(function*() {
+      const { close, pool } = yield* makePool({ poolSize: 1 })
+      yield* Semaphore.take(pool.turns, 1)
+      const waiter = yield* Effect.forkChild(Semaphore.take(pool.turns, 1))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      yield* close
+      yield* Fiber.join(waiter)
+      assert.strictEqual(pool.statsUnsafe().pendingWaiters, 0)
+    }))
+
+  it.effect("awaitWarm completes once minIdleConns are idle, fails with a refill's ConnectionError, and an interrupted caller leaves the others waiting", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const dialer = makeDialer()
+      dialer.mode = { _tag: "block", gate }
+      const { pool } = yield* makePool({ poolSize: 4, minIdleConns: 2, maxConcurrentDials: 2 }, dialer)
+      const impl = implOf<FakeConn>(pool)
+      const left = yield* Effect.forkChild(impl.awaitWarm())
+      const warm = yield* Effect.forkChild(impl.awaitWarm())
+      assert.isTrue(yield* until(() => dialer.dials === 2))
+      yield* spin()
+      assert.isUndefined(warm.pollUnsafe())
+      yield* Fiber.interrupt(left)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(warm)
+      assert.strictEqual(pool.statsUnsafe().idle, 2)
+      // Warm already: at once.
+      yield* impl.awaitWarm()
+
+      // A refill dial that fails while a caller waits.
+      const fail = yield* Deferred.make<void>()
+      const cold = yield* Pool.make<FakeConn>({
+        poolSize: 4,
+        minIdleConns: 2,
+        dial: Effect.flatMap(
+          Deferred.await(fail),
+          () => Effect.fail(new ConnectionError({ reason: "refused", message: "refused", address: "fake:0" }))
+        )
+      })
+      const waiting = yield* Effect.forkChild(Effect.exit(implOf<FakeConn>(cold).awaitWarm()))
+      yield* spin()
+      assert.isUndefined(waiting.pollUnsafe())
+      yield* Deferred.succeed(fail, undefined)
+      assert.strictEqual(tagOf(yield* Fiber.join(waiting)), "ConnectionError")
+    }))
+})
+
+describe("Pool: the snapshot in a timeout", () => {
+  it.effect("counts shared and draining connections as in use, and shared callers as waiting", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 2, maxInFlight: 1, poolTimeout: 1_000, drainTimeout: 60_000 })
+      // One connection draining (its caller left replies pending), one shared and busy.
+      yield* pool.withConn((c) => Effect.sync(() => { c.pending = 1 }))
+      const a = yield* sharedCaller(pool)
+      yield* Deferred.await(a.on)
+      const b = yield* Effect.forkChild(Effect.exit(pool.withShared(() => Effect.void)))
+      const c = yield* Effect.forkChild(Effect.exit(pool.withShared(() => Effect.void)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 2))
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.draining, 1)
+      assert.strictEqual(stats.shared, 1)
+      assert.strictEqual(stats.inUse, 0)
+      yield* TestClock.adjust(1_000)
+      const first = failure(yield* Fiber.join(b)) as { _tag: string; pool: { inUse: number; pending: number; total: number; max: number } }
+      const second = failure(yield* Fiber.join(c)) as typeof first
+      assert.strictEqual(first._tag, "PoolTimeoutError")
+      assert.strictEqual(second._tag, "PoolTimeoutError")
+      for (const error of [first, second]) {
+        assert.strictEqual(error.pool.inUse, 2)
+        assert.strictEqual(error.pool.total, 2)
+        assert.strictEqual(error.pool.max, 2)
+      }
+      // The first to time out still saw the other waiting.
+      assert.strictEqual(first.pool.pending, 1)
+      assert.strictEqual(second.pool.pending, 0)
+      yield* a.finish
+    }))
+})
+
+describe("Pool: waiters who leave, and whom an exclusive caller displaces", () => {
+  it.effect("an interrupted exclusive waiter leaves the queue: the turn it waited for goes back to the pool", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 1 })
+      const scope = yield* Scope.make()
+      const held = yield* Scope.provide(pool.get, scope)
+      const waiter = yield* Effect.forkChild(pool.withConn((c) => Effect.succeed(c)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      yield* Fiber.interrupt(waiter)
+      assert.strictEqual(pool.statsUnsafe().pendingWaiters, 0)
+      yield* Scope.close(scope, Exit.void)
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.turnsInUse, 0)
+      assert.strictEqual(stats.idle, 1)
+      assert.strictEqual(stats.inUse, 0)
+      // A shared caller is not held back by an exclusive waiter that left.
+      assert.strictEqual(yield* pool.withShared((c) => Effect.succeed(c)), held)
+    }))
+
+  it.effect("an exclusive caller retires the least busy shared connection and gets it when its last caller leaves", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 2, sharedGrowAt: 2, maxInFlight: 4 })
+      const a = yield* sharedCaller(pool)
+      const busy = yield* Deferred.await(a.on)
+      const b = yield* sharedCaller(pool)
+      assert.strictEqual(yield* Deferred.await(b.on), busy)
+      const c = yield* sharedCaller(pool)
+      const quiet = yield* Deferred.await(c.on)
+      assert.notStrictEqual(quiet, busy)
+      const exclusive = yield* Effect.forkChild(pool.withConn((conn) => Effect.succeed(conn)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      yield* c.finish
+      assert.strictEqual(yield* Fiber.join(exclusive), quiet)
+      yield* a.finish
+      yield* b.finish
     }))
 })

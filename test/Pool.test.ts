@@ -1,11 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as Pool from "../src/Pool.ts"
+import { ProtocolError, RedisReplyError } from "../src/Errors.ts"
+import { implOf } from "../src/internal/pool.ts"
 import { expiresAt } from "../src/internal/poolOptions.ts"
 import { type FakeConn, makeDialer, makePool } from "./support/FakeConn.ts"
 import { failure, spin, tagOf, until } from "./support/effects.ts"
@@ -342,6 +346,10 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(open._tag, "CircuitOpenError")
       assert.strictEqual(open.lastError.reason, "refused")
       assert.isAtLeast(open.failures, 10)
+      // Open since the first failure, on the pool's clock (the test clock has not moved).
+      assert.strictEqual(open.since, 0)
+      assert.strictEqual(stats.breaker.since, 0)
+      assert.strictEqual(stats.breaker.failures, open.failures)
       const dials = dialer.dials
       assert.strictEqual(tagOf(yield* Effect.exit(pool.withConn(() => Effect.void))), "CircuitOpenError")
       assert.strictEqual(dialer.dials, dials)
@@ -359,6 +367,8 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.isTrue(yield* until(() => pool.statsUnsafe().breaker.state === "closed"))
       assert.isTrue(Exit.isSuccess(yield* Effect.exit(pool.withConn(() => Effect.void))))
       assert.strictEqual(pool.statsUnsafe().hits, 1) // the probe's connection was reused
+      assert.isUndefined(pool.statsUnsafe().breaker.since)
+      assert.strictEqual(pool.statsUnsafe().breaker.failures, 0)
     }))
 
   it.effect("a broken idle connection is discarded on get and the caller gets a working one", () =>
@@ -587,5 +597,154 @@ describe("Pool: what comes back, what goes out next", () => {
       assert.strictEqual(most, 2)
       assert.strictEqual(pool.statsUnsafe().total, 10)
       for (const h of held) yield* h.release
+    }))
+})
+
+describe("Pool: checkout entry points", () => {
+  it.effect("get into an already closed scope with nothing idle still returns the connection and leaks no turn", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 1 })
+      const scope = yield* Scope.make()
+      yield* Scope.close(scope, Exit.void)
+      const conn = yield* Scope.provide(pool.get, scope)
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.turnsInUse, 0)
+      assert.strictEqual(stats.inUse, 0)
+      assert.strictEqual(stats.idle, 1)
+      assert.isFalse(conn.closed)
+    }))
+
+  it.effect("get over a broken idle connection dials; a failed dial fails the get with the dial's error alone", () =>
+    Effect.gen(function*() {
+      const { dialer, pool } = yield* makePool({ poolSize: 2, breakerThreshold: 100 })
+      const broken = yield* pool.withConn((conn) => Effect.succeed(conn))
+      broken.isHealthy = false
+      const fresh = yield* Effect.scoped(pool.get)
+      assert.notStrictEqual(fresh, broken)
+      assert.isTrue(broken.closed)
+      fresh.isHealthy = false
+      dialer.mode = { _tag: "fail" }
+      const exit = yield* Effect.exit(Effect.scoped(pool.get))
+      assert.strictEqual(tagOf(exit), "ConnectionError")
+      assert.isTrue(Exit.isFailure(exit) && !Cause.hasDies(exit.cause))
+      const stats = pool.statsUnsafe()
+      assert.strictEqual(stats.turnsInUse, 0)
+      assert.strictEqual(stats.total, 0)
+    }))
+
+  it.effect("stats is the effect of statsUnsafe", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 3 })
+      yield* pool.withConn(() => Effect.void)
+      const stats = yield* pool.stats
+      assert.deepStrictEqual(stats, pool.statsUnsafe())
+      assert.strictEqual(stats.idle, 1)
+      assert.strictEqual(stats.misses, 1)
+    }))
+
+  it.effect("makeConnPool: poolTimeout defaults to readTimeout + 1 s, 30 s when reads never time out, 4 s by default", () =>
+    Effect.gen(function*() {
+      const timeoutOf = (options: Parameters<typeof Pool.makeConnPool>[0]) =>
+        Effect.map(Pool.makeConnPool(options), (pool) => implOf(pool).options.poolTimeout)
+      assert.strictEqual(yield* timeoutOf({ conn: { readTimeout: 2_000 } }), 3_000)
+      assert.strictEqual(yield* timeoutOf({ conn: { readTimeout: "1500 millis" } }), 2_500)
+      assert.strictEqual(yield* timeoutOf({ conn: { readTimeout: 0 } }), 30_000)
+      assert.strictEqual(yield* timeoutOf({ conn: { readTimeout: Duration.infinity } }), 30_000)
+      assert.strictEqual(yield* timeoutOf({}), 4_000)
+      assert.strictEqual(yield* timeoutOf({ conn: {} }), 4_000)
+      assert.strictEqual(yield* timeoutOf({ poolTimeout: 7_000, conn: { readTimeout: 2_000 } }), 7_000)
+    }))
+})
+
+describe("Pool: which failures cost the connection", () => {
+  it.effect("a ProtocolError closes the connection; a reply error or any other failure returns it", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 1 })
+      const first = yield* pool.withConn((c) => Effect.succeed(c))
+      const replied = yield* Effect.exit(
+        pool.withConn(() => Effect.fail(new RedisReplyError({ code: "WRONGTYPE", message: "WRONGTYPE wrong kind" })))
+      )
+      assert.strictEqual(tagOf(replied), "RedisReplyError")
+      yield* Effect.exit(pool.withConn(() => Effect.fail({ _tag: "Other" })))
+      yield* Effect.exit(pool.withConn(() => Effect.fail(null)))
+      assert.isFalse(first.closed)
+      assert.strictEqual(pool.statsUnsafe().idle, 1)
+      const garbled = yield* Effect.exit(
+        pool.withConn(() => Effect.fail(new ProtocolError({ reason: "malformed", message: "bad byte" })))
+      )
+      assert.strictEqual(tagOf(garbled), "ProtocolError")
+      assert.isTrue(first.closed)
+      assert.strictEqual(pool.statsUnsafe().removals.error, 1)
+      assert.strictEqual(pool.statsUnsafe().idle, 0)
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+    }))
+})
+
+describe("Pool: what a checkout refuses from the idle list", () => {
+  it.effect("a checkout after connMaxIdleTime closes the stale connection itself, between reaper ticks; one used since is kept", () =>
+    Effect.gen(function*() {
+      // The reaper runs once a minute: the checkout must not rely on it.
+      const { dialer, pool } = yield* makePool({ poolSize: 2, connMaxIdleTime: 10_000, reaperFrequency: 60_000 })
+      const [a, b] = yield* Effect.all([hold(pool), hold(pool)])
+      yield* a!.release
+      yield* b!.release
+      yield* TestClock.adjust(11_000)
+      // b did I/O just now (idle time counts from a connection's last I/O).
+      b!.conn.usedAt += 11_000
+      const first = yield* Effect.scoped(pool.get)
+      assert.strictEqual(first, b!.conn)
+      assert.strictEqual(pool.statsUnsafe().removals.idleTime, 0)
+      const scope = yield* Scope.make()
+      yield* Scope.provide(pool.get, scope) // b again (LIFO): a stays idle
+      const second = yield* Scope.provide(pool.get, scope)
+      assert.notStrictEqual(second, a!.conn)
+      assert.isTrue(a!.conn.closed)
+      assert.strictEqual(pool.statsUnsafe().removals.idleTime, 1)
+      assert.strictEqual(dialer.dials, 3)
+      yield* Scope.close(scope, Exit.void)
+    }))
+
+  it.effect("a checkout after connMaxLifetime closes the expired connection itself, between reaper ticks", () =>
+    Effect.gen(function*() {
+      const { dialer, pool } = yield* makePool({
+        poolSize: 1,
+        connMaxLifetime: 10_000,
+        connMaxLifetimeJitter: 0,
+        connMaxIdleTime: 0,
+        reaperFrequency: 60_000
+      })
+      const old = yield* pool.withConn((c) => Effect.succeed(c))
+      yield* TestClock.adjust(9_999)
+      assert.strictEqual(yield* pool.withConn((c) => Effect.succeed(c)), old)
+      yield* TestClock.adjust(1)
+      const next = yield* pool.withConn((c) => Effect.succeed(c))
+      assert.notStrictEqual(next, old)
+      assert.isTrue(old.closed)
+      assert.strictEqual(pool.statsUnsafe().removals.lifetime, 1)
+      assert.strictEqual(dialer.dials, 2)
+    }))
+
+  it.effect("idle for exactly connMaxIdleTime is too long: the checkout closes it, as the reaper would", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 1, connMaxIdleTime: 10_000, reaperFrequency: 60_000 })
+      const old = yield* pool.withConn((c) => Effect.succeed(c))
+      yield* TestClock.adjust(9_999)
+      assert.strictEqual(yield* pool.withConn((c) => Effect.succeed(c)), old)
+      // A checkout without I/O does not renew it (idle time counts from the connection's last I/O).
+      yield* TestClock.adjust(1)
+      assert.notStrictEqual(yield* pool.withConn((c) => Effect.succeed(c)), old)
+      assert.isTrue(old.closed)
+      assert.strictEqual(pool.statsUnsafe().removals.idleTime, 1)
+    }))
+
+  it.effect("an idle connection that has replies pending is closed at checkout, never handed out", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 2 })
+      const stale = yield* pool.withConn((c) => Effect.succeed(c))
+      stale.pending = 1
+      const next = yield* pool.withConn((c) => Effect.succeed(c))
+      assert.notStrictEqual(next, stale)
+      assert.isTrue(stale.closed)
+      assert.strictEqual(pool.statsUnsafe().removals.unhealthy, 1)
     }))
 })

@@ -1,13 +1,16 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as TestClock from "effect/testing/TestClock"
 import { Turns } from "../../src/internal/poolTurns.ts"
 import * as Pool from "../../src/Pool.ts"
 import { type FakeConn, makeDialer } from "../support/FakeConn.ts"
+import { until } from "../support/effects.ts"
 
 const settle = Effect.gen(function*() {
   for (let i = 0; i < 50; i++) yield* Effect.yieldNow
@@ -150,5 +153,42 @@ describe("Pool.turns", () => {
       const wider = yield* Effect.forEach([1, 2, 3], () =>
         pool.withConn(() => Effect.as(settle, pool.statsUnsafe().inUse)), { concurrency: "unbounded" })
       assert.strictEqual(Math.max(...wider), 3)
+    }))
+})
+
+describe("Pool.turns: shrinking around connections in use", () => {
+  it.effect("resize below the connections checked out closes none of them; they close when returned beyond the size", () =>
+    Effect.gen(function*() {
+      const dialer = makeDialer()
+      const pool = yield* Pool.make<FakeConn>({ dial: dialer.dial, poolSize: 3 })
+      const scope = yield* Scope.make()
+      const held = yield* Effect.forEach([1, 2, 3], () => Scope.provide(pool.get, scope))
+      yield* Semaphore.resize(pool.turns, 1)
+      assert.isFalse(held.some((c) => c.closed))
+      assert.strictEqual(pool.statsUnsafe().total, 3)
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
+      assert.strictEqual(yield* pool.withConn(() => Effect.succeed(pool.statsUnsafe().inUse)), 1)
+    }))
+
+  it.effect("resize counts dials under way: an idle connection beyond the new size is closed for them", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const dialer = makeDialer()
+      const pool = yield* Pool.make<FakeConn>({ dial: dialer.dial, poolSize: 2 })
+      const idle = yield* pool.withConn((c) => Effect.succeed(c))
+      // Hold the idle one, so that the next caller dials; then give it back while that dial blocks.
+      const scope = yield* Scope.make()
+      yield* Scope.provide(pool.get, scope)
+      dialer.mode = { _tag: "block", gate }
+      const dialing = yield* Effect.forkChild(pool.withConn((c) => Effect.succeed(c)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().dialing === 1))
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(pool.statsUnsafe().idle, 1)
+      yield* Semaphore.resize(pool.turns, 1)
+      assert.isTrue(idle.closed)
+      assert.strictEqual(pool.statsUnsafe().removals.maxIdle, 1)
+      yield* Deferred.succeed(gate, undefined)
+      assert.notStrictEqual(yield* Fiber.join(dialing), idle)
     }))
 })
