@@ -42,7 +42,7 @@ const clusterRow = (r: ClusterResult): string =>
     `${r.attempted}`,
     `${r.acked}`,
     `${r.attempted - r.acked - r.interrupted} (${failedTags(r)})`,
-    `${r.lostToReplication}`,
+    `${r.lostToReplication} (${r.rolledBack} / ${r.redelivered})`,
     `${r.lostElsewhere} / ${r.lostAcked}`,
     `${r.durableAcked} / ${r.durableLost}`,
     `${r.appliedTwice} / ${r.appliedUnsent}`,
@@ -75,8 +75,13 @@ shard of \`c:0\`.
 Redis replicates asynchronously: a write the killed master acknowledged but had not yet sent to its replica is lost by
 Redis itself when the replica takes over. Such losses are counted apart (**lost to replication**), and only on the
 killed master's shard; **lost elsewhere** counts acknowledged writes lost on any other shard or in any other scenario
-(must be 0, beside the single-node column **lost acked** after those are set apart), and **WAIT-acked / lost** the
-writes a replica had confirmed (WAIT ≥ 1) and those of them missing afterwards (must be 0).
+(must be 0, beside the single-node column **lost acked**, which then covers the other shards only), and **WAIT-acked /
+lost** the writes a replica had confirmed (WAIT ≥ 1) and those of them missing afterwards (must be 0). The rollback
+has two more effects on the killed shard, counted in the same column and excused only there and only after the kill:
+replies that only a rollback explains (an INCR value seen before, an RPUSH length that shrank; anywhere else they
+count as **wrong caller**), and elements popped from the dead master whose pop the replica never got, so that they
+are in their queue again and popped twice (**pops redelivered**; anywhere else they count as **twice**). Every other
+check (foreign ids, writes reported unsent yet applied, duplicates beyond those redelivered) holds on that shard too.
 
 Columns as above, and:
 - **recovery ms**: from the fault's start (a kill, the first migration; the end of a graceful failover or of the
@@ -87,7 +92,7 @@ Columns as above, and:
   100 ms cooldown allows (one per cooldown, plus two).
 - **MOVED / ASK**: redirects the client followed.
 
-| # | scenario | attempted | acked | failed | lost to replication | lost elsewhere / lost acked | WAIT-acked / lost | twice / unsent-applied | wrong caller | silent pops | pops lost w/ conn / w/ read timeout | recovery ms | cluster ms | refreshes | MOVED / ASK | conns opened | at rest | invariants |
+| # | scenario | attempted | acked | failed | lost to replication (replies explained / pops redelivered) | lost elsewhere / lost acked | WAIT-acked / lost | twice / unsent-applied | wrong caller | silent pops | pops lost w/ conn / w/ read timeout | recovery ms | cluster ms | refreshes | MOVED / ASK | conns opened | at rest | invariants |
 |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 ${results.map((r) => `| ${clusterRow(r)} |`).join("\n")}
 
@@ -99,10 +104,11 @@ Notes:
   shards write new commands to the holed node's connections between the hole's end and their first read timeout,
   and those take the replies of requests the hole swallowed. No RESP client can tell (RESP has no request ids); TCP
   never drops bytes and then delivers later ones, so this is a network that no longer is one, as noted above.
-- Scenario 11's loss column is Redis's, not the client's: the ids missing would be the last ones the dead master
-  acknowledged. On loopback the replica trails its master by well under a millisecond, so the runs so far lost none,
-  and the WAIT column cannot yet be told apart from plain writes there; the checks stand for a slower link (the
-  kill-under-load test in \`test/Cluster.test.ts\` waits for replication by hand for the same reason).
+- Scenario 11's loss column is Redis's, not the client's. On loopback a replica trails its master by well under a
+  millisecond, so a plain kill lost nothing and could not tell WAIT-acknowledged writes from the others; the scenario
+  therefore stops the replica (SIGSTOP) for 0.5 s before the kill, as a slow link would: writes the master
+  acknowledged in that time are gone once the replica takes over (the column), WAIT-acknowledged ones never (the
+  durable writers' WAITs time out with 0 during the stop and count as plain writes).
 ${CLUSTER_END}
 `
 
