@@ -105,10 +105,12 @@ Notes:
   and those take the replies of requests the hole swallowed. No RESP client can tell (RESP has no request ids); TCP
   never drops bytes and then delivers later ones, so this is a network that no longer is one, as noted above.
 - Scenario 11's loss column is Redis's, not the client's. On loopback a replica trails its master by well under a
-  millisecond, so a plain kill lost nothing and could not tell WAIT-acknowledged writes from the others; the scenario
-  therefore stops the replica (SIGSTOP) for 0.5 s before the kill, as a slow link would: writes the master
-  acknowledged in that time are gone once the replica takes over (the column), WAIT-acknowledged ones never (the
-  durable writers' WAITs time out with 0 during the stop and count as plain writes).
+  millisecond, so a plain kill lost nothing and could not tell WAIT-acknowledged writes from the others (and a
+  replica stopped with SIGSTOP still reads the stream from its socket buffer when it resumes); the scenario
+  therefore stops the replica and has the master drop its replication link (\`CLIENT KILL TYPE replica\`) 0.5 s
+  before the kill, as a slow link would: writes the master acknowledged in that time are gone once the replica takes
+  over (the column), WAIT-acknowledged ones never (the durable writers' WAITs time out with 0 during the cut and
+  count as plain writes).
 ${CLUSTER_END}
 `
 
