@@ -54,6 +54,8 @@ export interface ClusterState {
   readonly requestRefresh: (hint?: Address) => Effect.Effect<void>
   /** Refreshes completed so far. */
   readonly refreshes: () => number
+  /** How long the refreshes took (completed or failed): total and slowest, in ms. */
+  readonly refreshTimes: () => { readonly totalMillis: number; readonly maxMillis: number; readonly failed: number }
   /**
    * Waits for the end of the next refresh (one under way, or the next one
    * anybody starts): true when it changed who owns some slot, false when the
@@ -106,6 +108,7 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     let refreshes = 0
+    const times = { totalMillis: 0, maxMillis: 0, failed: 0 }
     const candidates = (current: Topology | undefined, hint: Address | undefined): Array<Address> => {
       const seen = new Set<string>()
       const out: Array<Address> = []
@@ -173,6 +176,7 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
         const done = Deferred.makeUnsafe<void, ClusterUnreachableError>()
         running = done
         const before = Ref.getUnsafe(ref).topology
+        const began = Date.now()
         let changed = false
         const work = load(before, hint).pipe(
           Effect.flatMap((topology) => {
@@ -186,6 +190,10 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
             running = undefined
             lastEnd = Date.now()
             if (Exit.isSuccess(exit)) refreshes++
+            else times.failed++
+            const took = lastEnd - began
+            times.totalMillis += took
+            if (took > times.maxMillis) times.maxMillis = took
             Deferred.doneUnsafe(done, exit)
             const waiting = nextDone
             nextDone = Deferred.makeUnsafe<boolean>()
@@ -251,6 +259,7 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
       refresh,
       requestRefresh,
       refreshes: () => refreshes,
+      refreshTimes: () => ({ ...times }),
       nextRefresh: () => Effect.suspend(() => Deferred.await(nextDone)),
       forgetMovedTo: (address) => {
         const state = Ref.getUnsafe(ref)

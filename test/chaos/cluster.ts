@@ -132,6 +132,8 @@ export interface ClusterResult extends Verdict {
   readonly unrecovered: number
   readonly refreshes: number
   readonly refreshesPerSecond: number
+  /** The refreshes' total and slowest duration, and how many failed. */
+  readonly refreshTimes: { readonly totalMillis: number; readonly maxMillis: number; readonly failed: number }
   /** The most refreshes the cooldown allows in the run, plus the periodic ones (none at these lengths) and the first slack. */
   readonly refreshBound: number
   readonly redirects: { readonly moved: number; readonly ask: number }
@@ -246,6 +248,7 @@ export const runClusterScenario = (
     yield* Workload.awaitRecovery(redis, ledger, 30_000)
     const seconds = Math.max(1, (Date.now() - started) / 1000)
     const refreshes = yield* redis.refreshes
+    const refreshTimes = yield* redis.refreshTimes
     const redirects = yield* redis.redirects
     const nodesUsed = (yield* redis.nodeStats).size
 
@@ -384,6 +387,7 @@ export const runClusterScenario = (
       unrecovered: ledger.unrecovered,
       refreshes,
       refreshesPerSecond: Math.round(refreshes / seconds * 100) / 100,
+      refreshTimes,
       refreshBound,
       redirects,
       opened,
@@ -445,7 +449,7 @@ export const clusterViolations = (result: ClusterResult, options: { readonly des
  * @category formatting
  */
 export const clusterSummary = (r: ClusterResult): string =>
-  `#${r.id} ${r.mode}: attempted ${r.attempted}, acked ${r.acked}, failed ${JSON.stringify(r.failures)}, interrupted ${r.interrupted}, lost to replication ${r.lostToReplication} (replies explained by the rollback ${r.rolledBack}, pops redelivered ${r.redelivered}), lost elsewhere ${r.lostElsewhere}, durable ${r.durableAcked} (lost ${r.durableLost}), twice ${r.appliedTwice}, unsent-applied ${r.appliedUnsent}, wrong ${r.misdelivered}, silent pops ${r.silentPopLoss}, pops lost w/ conn ${r.popLostWithConnection} / timeout ${r.popLostWithTimeout}, recovery ${r.recoveryMillis} ms (cluster ${r.clusterMillis} ms), refreshes ${r.refreshes} (${r.refreshesPerSecond}/s, bound ${r.refreshBound}), redirects ${JSON.stringify(r.redirects)}, opened ${r.opened} on ${r.nodesUsed} nodes, stats ${JSON.stringify(r.finalStats)}, closed ${r.closed}, leftover ${r.leftoverClients}, hung ${r.hung}, defects ${r.defects}${
+  `#${r.id} ${r.mode}: attempted ${r.attempted}, acked ${r.acked}, failed ${JSON.stringify(r.failures)}, interrupted ${r.interrupted}, lost to replication ${r.lostToReplication} (replies explained by the rollback ${r.rolledBack}, pops redelivered ${r.redelivered}), lost elsewhere ${r.lostElsewhere}, durable ${r.durableAcked} (lost ${r.durableLost}), twice ${r.appliedTwice}, unsent-applied ${r.appliedUnsent}, wrong ${r.misdelivered}, silent pops ${r.silentPopLoss}, pops lost w/ conn ${r.popLostWithConnection} / timeout ${r.popLostWithTimeout}, recovery ${r.recoveryMillis} ms (cluster ${r.clusterMillis} ms), refreshes ${r.refreshes} (${r.refreshesPerSecond}/s, bound ${r.refreshBound}; ${r.refreshTimes.totalMillis} ms in all, slowest ${r.refreshTimes.maxMillis} ms, ${r.refreshTimes.failed} failed), redirects ${JSON.stringify(r.redirects)}, opened ${r.opened} on ${r.nodesUsed} nodes, stats ${JSON.stringify(r.finalStats)}, closed ${r.closed}, leftover ${r.leftoverClients}, hung ${r.hung}, defects ${r.defects}${
     r.notes.length > 0 ? `\n  notes: ${r.notes.join("\n  ")}` : ""
   }`
 
