@@ -1,8 +1,12 @@
 /**
  * The demo: `npm start`.
  *
- * Uses the server at `REDIS_URL` when it is set; otherwise starts a throwaway
- * `redis-server` on a free loopback port and stops it at the end. Then it shows
+ * Uses the cluster at `REDIS_CLUSTER_NODES` (comma-separated `host:port` seeds,
+ * read by `Cluster.layerConfig`, so `REDIS_POOL_SIZE` and the other `REDIS_*`
+ * options apply per node) when it is set, else the server at `REDIS_URL`;
+ * otherwise starts a throwaway `redis-server` on a free loopback port and
+ * stops it at the end. The demo itself is written against `RedisPool` only and
+ * runs unchanged on either. Then it shows
  * the pool at work: a concurrent workload, a pipeline, a WATCH transaction that
  * meets a conflict, a pub/sub round trip, BLPOPs beside ongoing GETs, and the
  * pool's counters. Every key it writes starts with `demo:` and is deleted at
@@ -14,6 +18,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
+import * as Cluster from "../src/Cluster.ts"
 import * as Commands from "../src/Commands.ts"
 import * as RedisPool from "../src/RedisPool.ts"
 // The same helper the tests use to run a throwaway server.
@@ -171,7 +176,23 @@ const demo = Effect.gen(function*() {
   yield* cleanup
 })
 
+/** On a cluster, what only a cluster has: its shards, and the refreshes and redirects the demo caused. */
+const clusterReport = Effect.gen(function*() {
+  const cluster = yield* Cluster.RedisCluster
+  const shards = yield* cluster.shards
+  const redirects = yield* cluster.redirects
+  yield* Console.log(
+    `7. cluster: ${shards.length} shards (${shards.map((shard) => `${shard.master.address} + ${shard.replicas.length} replica(s)`).join(", ")}), ` +
+      `${yield* cluster.refreshes} map refreshes, ${redirects.moved} MOVED, ${redirects.ask} ASK`
+  )
+})
+
 const main = Effect.gen(function*() {
+  const nodes = process.env.REDIS_CLUSTER_NODES
+  if (nodes !== undefined && nodes !== "") {
+    yield* Console.log(`Using the cluster at REDIS_CLUSTER_NODES (${nodes})`)
+    return yield* Effect.andThen(demo, clusterReport).pipe(Effect.provide(Cluster.layerConfig()))
+  }
   let url = process.env.REDIS_URL
   if (url === undefined || url === "") {
     const server = yield* RedisServer.make()

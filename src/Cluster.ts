@@ -177,6 +177,11 @@ export interface Cluster extends RedisPool.Service {
   readonly refresh: Effect.Effect<void, ClusterUnreachableError>
   /** Topology refreshes completed since the service was built (the first load not counted). */
   readonly refreshes: Effect.Effect<number>
+  /**
+   * What those refreshes cost: their total and slowest duration in ms (a refresh asks one node, then the next
+   * until one answers), and how many failed (no node answered).
+   */
+  readonly refreshTimes: Effect.Effect<{ readonly totalMillis: number; readonly maxMillis: number; readonly failed: number }>
   /** Redirects followed since the service was built: `MOVED` (the map was stale) and `ASK` (a slot mid-migration). */
   readonly redirects: Effect.Effect<{ readonly moved: number; readonly ask: number }>
 }
@@ -375,7 +380,8 @@ export const make = (
           Effect.forEach(state.topology().shards, (shard) => Effect.flatMap(masterNode(shard), f), { concurrency: "unbounded" })
         ),
       refresh: state.refresh(),
-      refreshes: Effect.sync(() => state.refreshes())
+      refreshes: Effect.sync(() => state.refreshes()),
+      refreshTimes: Effect.sync(() => state.refreshTimes())
     }
     return cluster
   })

@@ -266,6 +266,22 @@ export class MaxRedirectsError extends Data.TaggedError("MaxRedirectsError")<{
 }> {}
 
 /**
+ * Redis Cluster: the command's slot had no serving master for as long as the
+ * retry budget (`retryTimeout`) lasted: the server answered `CLUSTERDOWN`
+ * (the cluster lost a shard, or a failover did not complete), or no node this
+ * client knows owns the slot. `cause` is the last `CLUSTERDOWN` reply. The
+ * command did not run.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ClusterDownError extends Data.TaggedError("ClusterDownError")<{
+  readonly command: string
+  readonly cause: RedisReplyError
+  readonly message: string
+}> {}
+
+/**
  * Redis Cluster: no node (seed or known) answered `CLUSTER SHARDS` or
  * `CLUSTER SLOTS` with a topology. `cause` is the last node's failure.
  *
@@ -356,4 +372,5 @@ export type RedisError =
   | SubscriberOverflowError
   | CrossSlotError
   | MaxRedirectsError
+  | ClusterDownError
   | ClusterUnreachableError

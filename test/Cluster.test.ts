@@ -196,6 +196,10 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       assert.isAbove((yield* redis.redirects).moved, 1)
       assert.isTrue(yield* eventually(Effect.map(redis.refreshes, (n) => n > refreshesBefore)))
       assert.isAtMost((yield* redis.refreshes) - refreshesBefore, 3)
+      // Their cost is counted: some time spent, none failed, the slowest within the total.
+      const times = yield* redis.refreshTimes
+      assert.strictEqual(times.failed, 0)
+      assert.isAtLeast(times.totalMillis, times.maxMillis)
     })))
 
   it.effect("with a map made stale by a migration, pipelines and transactions follow MOVED and keep their order", () =>

@@ -8,12 +8,19 @@
  *   the named node; the map does not change.
  * - At most `maxRedirects` redirects per command, then `MaxRedirectsError`
  *   with the last one as cause.
+ * - `CLUSTERDOWN` still answered when the retry budget is over (or retries
+ *   are off) reaches the caller as `ClusterDownError`, the reply as cause.
  * - `TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, `MASTERDOWN`, `READONLY`, and the
  *   failures the single-node rules call safe to retry (never written, or
  *   idempotent; see `redisPoolRetry.ts`), are retried after a jittered
  *   exponential backoff until `retryTimeoutMillis` has passed since the
  *   first attempt; failures that hint at a stale map (`CLUSTERDOWN`,
- *   `READONLY`, an unreachable owner) also request a refresh. Redirects do
+ *   `READONLY`, an unreachable owner) also keep refreshes coming while they
+ *   wait (one per cooldown for all callers), and try again as soon as one
+ *   changes a slot's owner.
+ * - A `MOVED` to a node that takes no connections names a stale owner: the
+ *   redirect is not counted, the `MOVED` is forgotten, and the command backs
+ *   off and goes where the next map says. Redirects do
  *   not count against this budget, nor backoffs against the redirects.
  * - The keys of one command (or transaction, or WATCH) must share a slot:
  *   `CrossSlotError` before anything is sent, except for the commands
@@ -25,7 +32,14 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Conn from "../Conn.ts"
-import { CrossSlotError, InvalidArgumentError, MaxRedirectsError, type RedisError, RedisReplyError } from "../Errors.ts"
+import {
+  ClusterDownError,
+  CrossSlotError,
+  InvalidArgumentError,
+  MaxRedirectsError,
+  type RedisError,
+  RedisReplyError
+} from "../Errors.ts"
 import type { BatchItem, BatchResults, Command, Connection, Executor, Service } from "../RedisPool.ts"
 import type * as Resp from "../Resp.ts"
 import { argsOf, batchResults, checkItems, decodeEffect, refusal, transactionResults } from "./batch.ts"
@@ -65,6 +79,12 @@ interface Attempt {
 }
 
 const fresh = (): Attempt => ({ redirects: 0, failures: 0, started: undefined, ask: undefined, moved: undefined })
+
+/** A try that reached nobody (nothing was sent): the node refused or did not answer the dial, or its breaker is open. */
+const unreachable = (error: RedisError): boolean =>
+  (error._tag === "ConnectionError" && error.written !== true &&
+    (error.reason === "refused" || error.reason === "timeout" || error.reason === "dns")) ||
+  error._tag === "CircuitOpenError"
 
 /** Failures after which the map is probably stale. */
 const staleHint = (error: RedisError): boolean =>
@@ -108,6 +128,12 @@ export const makeRouter = (
     return known !== undefined ? Effect.succeed(known) : nodes.get(address.host, address.port)
   }
 
+  /** The error a caller gets once retries are over: `CLUSTERDOWN` becomes a `ClusterDownError` keeping it. */
+  const final = (name: string, error: RedisError): RedisError =>
+    error._tag === "RedisReplyError" && error.code === "CLUSTERDOWN"
+      ? new ClusterDownError({ command: name, cause: error, message: `${name}: ${error.message}` })
+      : error
+
   /**
    * After a failed try: the effect that tries again (following a redirect, or
    * after a backoff), or undefined when the failure is final.
@@ -122,8 +148,15 @@ export const makeRouter = (
     blind = false
   ): Effect.Effect<A, E | RedisError, R> => {
     const redirect = origin === undefined ? undefined : parseRedirect(error, origin)
+    const afterMoved = attempt.moved
     attempt.ask = undefined
     attempt.moved = undefined
+    if (redirect === undefined && afterMoved !== undefined && unreachable(error)) {
+      // The MOVED named a node that takes no connections: its sender's view is stale (or that node just died).
+      // A stale owner, not a redirect spent: forget what the MOVED said, back off and refresh below.
+      attempt.redirects = Math.max(0, attempt.redirects - 1)
+      state.forgetMovedTo(afterMoved)
+    }
     if (redirect !== undefined) {
       if (attempt.redirects >= options.maxRedirects) {
         return Effect.fail(
@@ -148,16 +181,28 @@ export const makeRouter = (
       // A command sent blind (keys this client cannot find) says nothing about the map being stale.
       return blind ? Effect.suspend(again) : Effect.andThen(state.requestRefresh(to), Effect.suspend(again))
     }
-    if (options.retryTimeoutMillis <= 0 || !retryable(error)) return Effect.fail(error)
+    if (options.retryTimeoutMillis <= 0 || !retryable(error)) return Effect.fail(final(name, error))
     return Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<A, E | RedisError, R> => {
       if (attempt.started === undefined) attempt.started = now
-      else if (now - attempt.started >= options.retryTimeoutMillis) return Effect.fail(error)
+      else if (now - attempt.started >= options.retryTimeoutMillis) return Effect.fail(final(name, error))
       const cap = Math.min(options.maxBackoffMillis, options.minBackoffMillis * 2 ** attempt.failures)
       attempt.failures++
-      const wait = Effect.sleep(Math.max(1, Math.random() * cap))
-      return staleHint(error)
-        ? Effect.andThen(state.requestRefresh(), Effect.andThen(wait, Effect.suspend(again)))
-        : Effect.andThen(wait, Effect.suspend(again))
+      const backoff = Math.max(1, Math.random() * cap)
+      if (!staleHint(error)) return Effect.andThen(Effect.sleep(backoff), Effect.suspend(again))
+      // The map is probably stale: refreshes go on (one per cooldown for all callers) while this one waits, and
+      // it tries again as soon as one changes a slot's owner (a replica promoted), not at the end of its backoff.
+      const until = now + backoff
+      const waitStale: Effect.Effect<void> = Effect.flatMap(Clock.currentTimeMillis, (at) => {
+        if (at >= until) return Effect.void
+        return Effect.andThen(
+          state.requestRefresh(),
+          Effect.flatMap(
+            Effect.raceFirst(Effect.as(Effect.sleep(until - at), true), state.nextRefresh()),
+            (changed) => changed ? Effect.void : waitStale
+          )
+        )
+      })
+      return Effect.andThen(waitStale, Effect.suspend(again))
     })
   }
 
@@ -510,6 +555,7 @@ const redisErrorTags = new Set([
   "SubscriberOverflowError",
   "CrossSlotError",
   "MaxRedirectsError",
+  "ClusterDownError",
   "ClusterUnreachableError"
 ])
 

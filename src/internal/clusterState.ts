@@ -54,6 +54,16 @@ export interface ClusterState {
   readonly requestRefresh: (hint?: Address) => Effect.Effect<void>
   /** Refreshes completed so far. */
   readonly refreshes: () => number
+  /** How long the refreshes took (completed or failed): total and slowest, in ms. */
+  readonly refreshTimes: () => { readonly totalMillis: number; readonly maxMillis: number; readonly failed: number }
+  /**
+   * Waits for the end of the next refresh (one under way, or the next one
+   * anybody starts): true when it changed who owns some slot, false when the
+   * map stayed the same or the refresh failed.
+   */
+  readonly nextRefresh: () => Effect.Effect<boolean>
+  /** Drops what `MOVED`s said about slots now owned by `address` (a node that takes no connections). */
+  readonly forgetMovedTo: (address: Address) => void
 }
 
 /** @internal */
@@ -98,6 +108,7 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     let refreshes = 0
+    const times = { totalMillis: 0, maxMillis: 0, failed: 0 }
     const candidates = (current: Topology | undefined, hint: Address | undefined): Array<Address> => {
       const seen = new Set<string>()
       const out: Array<Address> = []
@@ -141,6 +152,19 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
     const ref = yield* Ref.make<State>({ topology: yield* load(undefined, undefined), moved: new Map() })
 
     let running: Deferred.Deferred<void, ClusterUnreachableError> | undefined
+    /** Completed with the end of the next refresh: whether it changed a slot's owner. */
+    let nextDone = Deferred.makeUnsafe<boolean>()
+    /** Slot → owner address of a topology, to tell whether a refresh changed anything. */
+    const owners = (topology: Topology): Array<string> => {
+      const masters = topology.shards.map((shard) => shard.master.address)
+      return Array.from(topology.slots, (index) => index < 0 ? "" : masters[index]!)
+    }
+    const sameOwners = (a: Topology, b: Topology): boolean => {
+      if (a === b) return true
+      const [x, y] = [owners(a), owners(b)]
+      for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false
+      return true
+    }
     let pending: boolean | Address = false
     /** When the last refresh ended (epoch ms), and whether a background one waits for the cooldown to pass. */
     let lastEnd = 0
@@ -151,18 +175,29 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
         if (running !== undefined) return Deferred.await(running)
         const done = Deferred.makeUnsafe<void, ClusterUnreachableError>()
         running = done
-        const work = load(Ref.getUnsafe(ref).topology, hint).pipe(
-          Effect.flatMap((topology) =>
-            Effect.andThen(
+        const before = Ref.getUnsafe(ref).topology
+        const began = Date.now()
+        let changed = false
+        const work = load(before, hint).pipe(
+          Effect.flatMap((topology) => {
+            changed = !sameOwners(before, topology)
+            return Effect.andThen(
               Ref.set(ref, { topology, moved: new Map() }),
               options.onRefresh === undefined ? Effect.void : options.onRefresh(topology)
             )
-          ),
+          }),
           Effect.onExit((exit) => {
             running = undefined
             lastEnd = Date.now()
             if (Exit.isSuccess(exit)) refreshes++
+            else times.failed++
+            const took = lastEnd - began
+            times.totalMillis += took
+            if (took > times.maxMillis) times.maxMillis = took
             Deferred.doneUnsafe(done, exit)
+            const waiting = nextDone
+            nextDone = Deferred.makeUnsafe<boolean>()
+            Deferred.doneUnsafe(waiting, Exit.succeed(Exit.isSuccess(exit) && changed))
             if (pending === false) return Effect.void
             const again = pending === true ? undefined : pending
             pending = false
@@ -223,6 +258,13 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
       },
       refresh,
       requestRefresh,
-      refreshes: () => refreshes
+      refreshes: () => refreshes,
+      refreshTimes: () => ({ ...times }),
+      nextRefresh: () => Effect.suspend(() => Deferred.await(nextDone)),
+      forgetMovedTo: (address) => {
+        const state = Ref.getUnsafe(ref)
+        const moved = new Map([...state.moved].filter(([, owner]) => owner.host !== address.host || owner.port !== address.port))
+        if (moved.size !== state.moved.size) ref.ref.current = { topology: state.topology, moved }
+      }
     }
   })

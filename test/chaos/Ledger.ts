@@ -186,6 +186,25 @@ export class Ledger {
     this.misdelivered++
     this.note(`wrong caller: ${text}`)
   }
+
+  /**
+   * Keys the server may roll back from `since` on (a failover that lost
+   * acknowledged writes): an INCR value seen again or a list that shrank
+   * there is the server's doing, not a reply given to the wrong caller.
+   */
+  rollback: { readonly since: number; readonly covers: (key: string) => boolean } | undefined = undefined
+  /** Replies explained by a rollback (see {@link rollback}). */
+  rolledBack = 0
+
+  /** A reply about `key` that only a misdelivery or a server rollback explains. */
+  wrongUnlessRolledBack(key: string, text: string): void {
+    const rollback = this.rollback
+    if (rollback !== undefined && Date.now() >= rollback.since && rollback.covers(key)) {
+      this.rolledBack++
+      return
+    }
+    this.wrong(text)
+  }
 }
 
 /**

@@ -113,7 +113,8 @@ export const run = <E>(
             ledger.success()
             ledger.counterAcked[c]!++
             const value = incr.value
-            if (value <= COUNTER_BASE || ledger.incrSeen[c]!.has(value)) ledger.wrong(`INCR c:${c} got ${value}`)
+            if (value <= COUNTER_BASE) ledger.wrong(`INCR c:${c} got ${value}`)
+            else if (ledger.incrSeen[c]!.has(value)) ledger.wrongUnlessRolledBack(`c:${c}`, `INCR c:${c} got ${value}`)
             ledger.incrSeen[c]!.add(value)
           } else {
             const error = failed(incr)
@@ -124,8 +125,9 @@ export const run = <E>(
           if (Exit.isSuccess(push)) {
             ledger.success()
             ledger.writerOutcome[w]![seq] = OK
-            if (push.value <= ledger.writerLastLength[w]! || push.value >= COUNTER_BASE) {
-              ledger.wrong(`RPUSH w:${w} got ${push.value} after ${ledger.writerLastLength[w]}`)
+            if (push.value >= COUNTER_BASE) ledger.wrong(`RPUSH w:${w} got ${push.value}`)
+            else if (push.value <= ledger.writerLastLength[w]!) {
+              ledger.wrongUnlessRolledBack(`w:${w}`, `RPUSH w:${w} got ${push.value} after ${ledger.writerLastLength[w]}`)
             }
             ledger.writerLastLength[w] = push.value
           } else {

@@ -4,8 +4,9 @@
  * `RELIABILITY.md`. Exits non-zero when an invariant failed.
  *
  * ```sh
- * npm run chaos                 # all nine, full, writes RELIABILITY.md
- * npm run chaos -- 2 4          # only scenarios 2 and 4 (RELIABILITY.md untouched)
+ * npm run chaos                 # all nine and the four cluster ones (11-14), full, writes RELIABILITY.md
+ * npm run chaos -- --cluster     # only the cluster ones, full; rewrites RELIABILITY.md's cluster section only
+ * npm run chaos -- 2 4 12        # only scenarios 2, 4 and 12 (RELIABILITY.md untouched)
  * npm run chaos -- --short      # the short versions (as in npm test)
  * ```
  *
@@ -16,15 +17,116 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as Effect from "effect/Effect"
 import { connectionBound, type Result, runScenario, summary, violations } from "./harness.ts"
+import { type ClusterResult, clusterScenarios, clusterSummary, clusterViolations, runClusterScenario } from "./cluster.ts"
 import { type Mode, scenarios } from "./scenarios.ts"
 
 const args = process.argv.slice(2)
 const mode: Mode = args.includes("--short") ? "short" : "full"
+const clusterOnly = args.includes("--cluster")
 const only = args.filter((arg) => /^\d+$/.test(arg)).map(Number)
-const chosen = scenarios.filter((scenario) => only.length === 0 || only.includes(scenario.id))
-const writeReport = mode === "full" && only.length === 0
+const chosen = clusterOnly ? [] : scenarios.filter((scenario) => only.length === 0 || only.includes(scenario.id))
+const chosenCluster = clusterScenarios.filter((scenario) => only.length === 0 || only.includes(scenario.id))
+const writeReport = mode === "full" && only.length === 0 && !clusterOnly
+const writeClusterReport = mode === "full" && only.length === 0
 
-const failedTags = (result: Result): string => {
+const CLUSTER_BEGIN = "<!-- cluster chaos: begin (written by npm run chaos) -->"
+const CLUSTER_END = "<!-- cluster chaos: end -->"
+
+/** No cluster scenario destroys bytes in transit (the partition of 14 holds them), so none may lose a pop that way. */
+const destroysBytes = (_id: number) => false
+
+const clusterRow = (r: ClusterResult): string =>
+  [
+    `${r.id}`,
+    r.name.replace(/^cluster: /, ""),
+    `${r.attempted}`,
+    `${r.acked}`,
+    `${r.attempted - r.acked - r.interrupted} (${failedTags(r)})`,
+    `${r.lostToReplication} (${r.rolledBack} / ${r.redelivered})`,
+    `${r.lostElsewhere} / ${r.lostAcked}`,
+    `${r.durableAcked} / ${r.durableLost}`,
+    `${r.appliedTwice} / ${r.appliedUnsent}`,
+    `${r.misdelivered}`,
+    `${r.silentPopLoss}`,
+    `${r.popLostWithConnection} / ${r.popLostWithTimeout}`,
+    r.recoveryMillis === undefined ? "n/a" : `${r.recoveryMillis}`,
+    r.clusterMillis === undefined ? "n/a" : `${r.clusterMillis}`,
+    `${r.refreshes} (${r.refreshesPerSecond}/s; ≤ ${r.refreshBound})`,
+    `${r.redirects.moved} / ${r.redirects.ask}`,
+    `${r.opened} on ${r.nodesUsed} nodes`,
+    r.balanced && r.closed && r.leftoverClients === 0 && r.hung === 0 ? "yes" : `NO ${JSON.stringify(r.finalStats)}`,
+    clusterViolations(r, { destroysBytes: destroysBytes(r.id) }).length === 0
+      ? "pass"
+      : `FAIL: ${clusterViolations(r, { destroysBytes: destroysBytes(r.id) }).join("; ")}`
+  ].join(" | ")
+
+const clusterReport = (results: ReadonlyArray<ClusterResult>, started: Date, seconds: number): string =>
+  `${CLUSTER_BEGIN}
+## On a cluster
+
+Produced by \`npm run chaos\` (or \`npm run chaos -- --cluster\`) on ${started.toISOString()}, in ${seconds} s, same machine.
+Each scenario starts its own 6-node cluster (3 masters, 1 replica each, \`cluster-node-timeout 1000\`, no persistence;
+\`test/support/RedisCluster.ts\`) and runs the same ${results[0]?.fibers === undefined ? 208 : results[0].fibers - 8} fibers as above against one
+\`Cluster.make\` service (poolSize ${results[0]?.poolSize ?? 20} per node, \`retryTimeout\` 10 s, every other option at its default; the keys
+\`c:*\`, \`w:*\`, \`q:*\`, \`g:*\` spread over the three shards), plus 8 durable writers that RPUSH a unique id and then send
+\`WAIT 1 1000\` on the same connection (the slot owner's, held by \`watch\`). The fault starts after 1.5 s and aims at the
+shard of \`c:0\`.
+
+Redis replicates asynchronously: a write the killed master acknowledged but had not yet sent to its replica is lost by
+Redis itself when the replica takes over. Such losses are counted apart (**lost to replication**), and only on the
+killed master's shard; **lost elsewhere** counts acknowledged writes lost on any other shard or in any other scenario
+(must be 0, beside the single-node column **lost acked**, which then covers the other shards only), and **WAIT-acked /
+lost** the writes a replica had confirmed (WAIT ≥ 1) and those of them missing afterwards (must be 0). The rollback
+has two more effects on the killed shard, counted in the same column and excused only there and only after the kill:
+replies that only a rollback explains (an INCR value seen before, an RPUSH length that shrank; anywhere else they
+count as **wrong caller**), and elements popped from the dead master whose pop the replica never got, so that they
+are in their queue again and popped twice (**pops redelivered**; anywhere else they count as **twice**). Every other
+check (foreign ids, writes reported unsent yet applied, duplicates beyond those redelivered) holds on that shard too.
+
+Columns as above, and:
+- **recovery ms**: from the fault's start (a kill, the first migration; the end of a graceful failover or of the
+  partition) to the first
+  successful SET of a key of the faulted shard through the client (probed every 10 ms). **cluster ms**: the same fault's
+  start to the test cluster's own view of health (every slot served by a reachable master) — the floor any client has.
+- **refreshes**: topology reloads during the run (the first load not counted), per second, and the bound the router's
+  100 ms cooldown allows (one per cooldown, plus two).
+- **MOVED / ASK**: redirects the client followed.
+
+| # | scenario | attempted | acked | failed | lost to replication (replies explained / pops redelivered) | lost elsewhere / lost acked | WAIT-acked / lost | twice / unsent-applied | wrong caller | silent pops | pops lost w/ conn / w/ read timeout | recovery ms | cluster ms | refreshes | MOVED / ASK | conns opened | at rest | invariants |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+${results.map((r) => `| ${clusterRow(r)} |`).join("\n")}
+
+Notes:
+- Scenario 14 puts a \`FaultProxy\` in front of one master through the \`mapAddress\` option (the cluster bus is not
+  proxied, so the cluster sees no failure and fails nothing over) and holds every byte of that node 2 s in both
+  directions, in order, as TCP does while a partition lasts. With scenario 3's black hole instead (bytes dropped, then
+  forwarded again), a short run saw 11 replies taken by the wrong caller: unlike on one node, fibers busy on the other
+  shards write new commands to the holed node's connections between the hole's end and their first read timeout,
+  and those take the replies of requests the hole swallowed. No RESP client can tell (RESP has no request ids); TCP
+  never drops bytes and then delivers later ones, so this is a network that no longer is one, as noted above.
+- Scenario 11's loss column is Redis's, not the client's. On loopback a replica trails its master by well under a
+  millisecond, so a plain kill lost nothing and could not tell WAIT-acknowledged writes from the others (and a
+  replica stopped with SIGSTOP still reads the stream from its socket buffer when it resumes); the scenario
+  therefore stops the replica and has the master drop its replication link (\`CLIENT KILL TYPE replica\`) 0.5 s
+  before the kill, as a slow link would: writes the master acknowledged in that time are gone once the replica takes
+  over (the column), WAIT-acknowledged ones never (the durable writers' WAITs time out with 0 during the cut and
+  count as plain writes).
+${CLUSTER_END}
+`
+
+const writeClusterSection = (section: string) => {
+  const file = path.join(import.meta.dirname, "..", "..", "RELIABILITY.md")
+  const current = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : ""
+  const begin = current.indexOf(CLUSTER_BEGIN)
+  const end = current.indexOf(CLUSTER_END)
+  const next = begin !== -1 && end > begin
+    ? current.slice(0, begin) + section + current.slice(end + CLUSTER_END.length + 1)
+    : `${current.trimEnd()}\n\n${section}`
+  fs.writeFileSync(file, next)
+  console.log(`wrote ${file} (cluster section)`)
+}
+
+const failedTags = (result: Pick<Result, "failures">): string => {
   const entries = Object.entries(result.failures).sort((a, b) => b[1] - a[1])
   return entries.length === 0 ? "none" : entries.map(([tag, count]) => `${tag} ${count}`).join(", ")
 }
@@ -155,6 +257,23 @@ const program = Effect.gen(function*() {
     const file = path.join(import.meta.dirname, "..", "..", "RELIABILITY.md")
     fs.writeFileSync(file, report(results, started, seconds))
     console.log(`wrote ${file}`)
+  }
+  const clusterStarted = new Date()
+  const clusterResults: Array<ClusterResult> = []
+  for (const scenario of chosenCluster) {
+    console.log(`scenario ${scenario.id} (${mode}): ${scenario.name}`)
+    const result = yield* runClusterScenario(scenario, { mode })
+    console.log(clusterSummary(result))
+    const broken = clusterViolations(result, { destroysBytes: destroysBytes(scenario.id) })
+    if (broken.length > 0) {
+      failed = true
+      console.log(`  VIOLATIONS: ${broken.join("; ")}`)
+    }
+    clusterResults.push(result)
+  }
+  if (writeClusterReport && clusterResults.length > 0) {
+    const seconds = Math.round((Date.now() - clusterStarted.getTime()) / 1000)
+    writeClusterSection(clusterReport(clusterResults, clusterStarted, seconds))
   }
   return failed
 })

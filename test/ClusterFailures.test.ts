@@ -1,0 +1,74 @@
+/**
+ * Cluster failures that need a cluster of their own (they break it): a MOVED
+ * to a node that takes no connections, and a cluster that stays down past the
+ * retry budget. Three masters, no replicas, so that a killed master's slots
+ * stay unserved.
+ */
+import { assert, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Cluster from "../src/Cluster.ts"
+import { keySlot } from "../src/internal/clusterSlot.ts"
+import { eventually, failure, tagOf } from "./support/effects.ts"
+import { freePort } from "./support/ports.ts"
+import * as RedisCluster from "./support/RedisCluster.ts"
+
+/** A key of `slot`'s hash tag. */
+const tagFor = (slot: number): string => {
+  for (let i = 0; ; i++) if (keySlot(`t${i}`) === slot) return `t${i}`
+}
+
+it.live("a MOVED to a node that refuses connections is a stale owner: no redirect spent, refreshes until the map says where to go", () =>
+  Effect.gen(function*() {
+    const cluster = yield* RedisCluster.make({ masters: 3, replicasPerMaster: 0 })
+    const slot = 3000
+    const key = `{${tagFor(slot)}}k`
+    const source = yield* cluster.masterOf(slot)
+    const target = (yield* cluster.masters).find((node) => node.id !== source.id)!
+    // While `refuse` holds, the client dials the slot's new owner at a port where nothing listens.
+    const dead = yield* Effect.promise(() => freePort())
+    let refuse = false
+    const redis = yield* Cluster.make({
+      nodes: [source.address],
+      // One redirect only: a MOVED whose target refuses must not use it up.
+      maxRedirects: 1,
+      retryTimeout: "30 seconds",
+      dialTimeout: 500,
+      mapAddress: (host, port) => refuse && port === target.port ? { host, port: dead } : { host, port }
+    })
+    yield* redis.set(key, "before")
+    yield* cluster.migrateSlot(slot, target, { finish: true })
+    refuse = true
+    const refreshesBefore = yield* redis.refreshes
+    // The client's map still says `source`; `source` answers MOVED to `target`, which refuses.
+    const get = yield* Effect.forkChild(redis.get(key))
+    // Once the client has refreshed a few times (each map still leading to the refusing address), the node is back.
+    assert.isTrue(yield* eventually(Effect.map(redis.refreshes, (n) => n >= refreshesBefore + 3), 30_000))
+    refuse = false
+    assert.strictEqual(yield* Fiber.join(get), "before")
+    assert.isAtLeast((yield* redis.redirects).moved, 1)
+    // And a second command has its redirect budget whole: the map is right now, so it needs none.
+    assert.strictEqual(yield* redis.get(key), "before")
+  }), 120_000)
+
+it.live("CLUSTERDOWN past the retry budget is a ClusterDownError keeping the server's reply", () =>
+  Effect.gen(function*() {
+    const cluster = yield* RedisCluster.make({ masters: 3, replicasPerMaster: 0, config: ["cluster-require-full-coverage yes"] })
+    const redis = yield* Cluster.make({ nodes: cluster.addresses, retryTimeout: "300 millis", dialTimeout: 500 })
+    const masters = yield* cluster.masters
+    const [dead, alive] = [masters[0]!, masters[1]!]
+    const key = `{${tagFor(alive.slots[0]![0])}}k`
+    yield* redis.set(key, "1")
+    yield* cluster.kill(dead)
+    // Without replicas nobody takes the dead master's slots: after the node timeout the cluster says CLUSTERDOWN.
+    const down = Effect.map(cluster.send(alive, "GET", key), (reply) => reply instanceof Error && reply.message.startsWith("CLUSTERDOWN"))
+    assert.isTrue(yield* eventually(down, 30_000))
+    const exit = yield* Effect.exit(redis.get(key))
+    assert.strictEqual(tagOf(exit), "ClusterDownError")
+    const error = failure(exit) as { command: string; cause: { _tag: string; code: string } }
+    assert.strictEqual(error.command, "GET")
+    assert.strictEqual(error.cause._tag, "RedisReplyError")
+    assert.strictEqual(error.cause.code, "CLUSTERDOWN")
+    // A write too: it did not run, and the caller is told the same way.
+    assert.strictEqual(tagOf(yield* Effect.exit(redis.incr(key))), "ClusterDownError")
+  }), 120_000)
