@@ -50,6 +50,7 @@ import { parseRedirect, type Redirect, transientCodes } from "./clusterRedirect.
 import type { ClusterState } from "./clusterState.ts"
 import type { Address } from "./clusterTopology.ts"
 import { commandName, isBlocking, isReadOnly } from "./commandTraits.ts"
+import { watchKeysError } from "./exclusive.ts"
 import type { Observer } from "./redisPoolObserve.ts"
 import { isRetryable } from "./redisPoolRetry.ts"
 import { evalScriptWith } from "./shared.ts"
@@ -493,9 +494,8 @@ export const makeRouter = (
     keys: ReadonlyArray<Resp.Arg>,
     f: (tx: Connection) => Effect.Effect<T, E, R>
   ): Effect.Effect<BatchResults<T>, E | RedisError, R> => {
-    if (!Array.isArray(keys) || keys.length === 0) {
-      return Effect.fail(new InvalidArgumentError({ option: "keys", message: "watch needs at least one key" }))
-    }
+    const invalid = watchKeysError(keys)
+    if (invalid !== undefined) return Effect.fail(invalid)
     const slot = keysSlot(keys)
     if (slot === -2) return Effect.fail(crossSlot("WATCH"))
     const attempt = fresh()

@@ -38,6 +38,12 @@ export interface ConnState {
 }
 
 /** A connection as it comes out of the pool. */
+/** `watch`'s keys, checked: WATCH needs at least one. */
+export const watchKeysError = (keys: ReadonlyArray<Resp.Arg>): InvalidArgumentError | undefined =>
+  Array.isArray(keys) && keys.length > 0
+    ? undefined
+    : new InvalidArgumentError({ option: "keys", message: "watch needs at least one key" })
+
 export const fresh = (): ConnState => ({ watching: false, inMulti: false, dirty: false, failed: false, active: 0 })
 
 /** Records one command about to be sent on the connection `state` describes. */
@@ -180,13 +186,9 @@ export const makeExclusive = (pool: Pool.Pool<Conn.Conn>, observer: Observer): E
       items.length
     )
 
-  const watch = <const T extends ReadonlyArray<BatchItem>, E, R>(
-    keys: ReadonlyArray<Resp.Arg>,
-    f: (tx: Connection) => Effect.Effect<T, E, R>
-  ): Effect.Effect<BatchResults<T>, E | RedisError, R> => {
-    if (!Array.isArray(keys) || keys.length === 0) {
-      return Effect.fail(new InvalidArgumentError({ option: "keys", message: "watch needs at least one key" }))
-    }
+  const watch: ExclusiveOps["watch"] = (keys, f) => {
+    const invalid = watchKeysError(keys)
+    if (invalid !== undefined) return Effect.fail(invalid)
     return exclusive((conn, state) => {
       const tx = connection(conn, state)
       return tx.send("WATCH", ...keys).pipe(
