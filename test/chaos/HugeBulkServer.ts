@@ -31,8 +31,13 @@ export interface HugeBulkServer {
   readonly port: number
   /** "forward" (plain proxy) or "huge". */
   readonly setMode: (mode: "forward" | "huge") => Effect.Effect<void>
-  /** Connections accepted, and huge headers sent. */
-  readonly stats: Effect.Effect<{ readonly accepted: number; readonly clients: number; readonly hugeReplies: number }>
+  /**
+   * Connections accepted, open, and accepted in huge mode (`fakes`: each stays fake and dies on its first
+   * command, during the fault or after it), and huge headers sent.
+   */
+  readonly stats: Effect.Effect<
+    { readonly accepted: number; readonly clients: number; readonly fakes: number; readonly hugeReplies: number }
+  >
 }
 
 const HEADER = Buffer.from("$4294967296\r\n", "latin1")
@@ -84,6 +89,7 @@ export const make = (target: { readonly port: number }): Effect.Effect<HugeBulkS
   Effect.gen(function*() {
     let mode: "forward" | "huge" = "forward"
     let accepted = 0
+    let fakes = 0
     let hugeReplies = 0
     const sockets = new Set<net.Socket>()
     const clients = new Set<net.Socket>()
@@ -146,8 +152,12 @@ export const make = (target: { readonly port: number }): Effect.Effect<HugeBulkS
       track(client)
       clients.add(client)
       client.once("close", () => clients.delete(client))
-      if (mode === "huge") fake(client)
-      else forward(client)
+      if (mode === "huge") {
+        fakes++
+        fake(client)
+      } else {
+        forward(client)
+      }
     })
     const port = yield* Effect.acquireRelease(
       Effect.callback<number>((resume) => {
@@ -165,6 +175,6 @@ export const make = (target: { readonly port: number }): Effect.Effect<HugeBulkS
     return {
       port,
       setMode: (next) => Effect.sync(() => void (mode = next)),
-      stats: Effect.sync(() => ({ accepted, clients: clients.size, hugeReplies }))
+      stats: Effect.sync(() => ({ accepted, clients: clients.size, fakes, hugeReplies }))
     }
   })

@@ -46,8 +46,8 @@ export interface Result extends Verdict {
   readonly faultEvents: number
   /** Connections the faults destroyed. */
   readonly destroyed: number
-  /** Whether every connection made during the fault died before serving (see `FaultReport.bornToDie`). */
-  readonly bornToDie: boolean
+  /** Connections made during the fault that died before serving (see `FaultReport.bornToDie`). */
+  readonly bornToDie: number
   /** Slowest time from a fault's end to the next success, over the faults; undefined when none was measured. */
   readonly recoveryMillis: number | undefined
   /** Faults after whose end no operation succeeded, within `recoveryBoundMillis` after the workload. */
@@ -185,7 +185,7 @@ export const runScenario = (scenario: Scenario, options: RunOptions): Effect.Eff
       defects: workload.defects,
       faultEvents: report.events,
       destroyed: report.destroyed,
-      bornToDie: report.bornToDie === true,
+      bornToDie: report.bornToDie ?? 0,
       recoveryMillis: ledger.recoveries.length === 0 ? undefined : Math.max(...ledger.recoveries),
       unrecovered: ledger.unrecovered,
       recoveryBoundMillis,
@@ -211,20 +211,30 @@ export const runScenario = (scenario: Scenario, options: RunOptions): Effect.Eff
 
 /**
  * The bound on connections opened (no reconnect storm): twice the pool, plus twice what the faults
- * destroyed. Where every connection made during the fault dies before it serves (`bornToDie`), the
- * pool's own design gives the bound instead: the fault's first victims (`destroyed`); the deaths the
- * breaker waits for before it opens (`breakerThreshold`, which defaults to `poolSize`); the dials
- * already under way when it opens (fewer than `poolSize`: each holds a turn); the probe's dials
- * (backoff from 100 ms, doubling: at most 10 in a fault of a few seconds); and the pool refilled
- * once it is over (`poolSize`). A storm (a redial for every command) exceeds it tenfold.
+ * destroyed. Where connections made during the fault die before they serve (`bornToDie`, counted by
+ * the fault itself), they are the fault's victims too: the bound is the first victims, those born to
+ * die, and the pool refilled after the fault (`poolSize`, and as much again for replacements). That
+ * many were made is the breaker's business: see `breakerBound`.
  *
  * @since 0.1.0
  * @category checks
  */
 export const connectionBound = (result: Result): number =>
-  result.bornToDie
-    ? result.destroyed + result.poolSize /* breakerThreshold */ + 2 * result.poolSize + 10
+  result.bornToDie > 0
+    ? result.destroyed + result.bornToDie + 2 * result.poolSize
     : 2 * (result.poolSize + result.destroyed)
+
+/**
+ * The breaker's bound on connections made during a fault where each dies before it serves: the
+ * deaths it waits for before it opens (`breakerThreshold`, which defaults to `poolSize`), the dials
+ * already under way when it opens (fewer than `poolSize`: each holds a turn), and its probe's dials
+ * (backoff from 100 ms, doubling: at most 10 in a fault of a few seconds). A storm (a redial for
+ * every command) exceeds it tenfold.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const breakerBound = (result: Result): number => 2 * result.poolSize + 10
 
 /**
  * The invariants every run must hold, as a list of violations (empty when all hold).
@@ -253,6 +263,9 @@ export const violations = (result: Result): Array<string> => {
   if (result.opened > connectionBound(result)) {
     out.push(`opened ${result.opened} connections > bound ${connectionBound(result)}`)
   }
+  if (result.bornToDie > breakerBound(result)) {
+    out.push(`${result.bornToDie} connections made during the fault > the breaker's bound ${breakerBound(result)}`)
+  }
   return out
 }
 
@@ -265,7 +278,7 @@ export const violations = (result: Result): Array<string> => {
 export const summary = (result: Result): string =>
   `#${result.id} ${result.mode}: attempted ${result.attempted}, acked ${result.acked}, failed ${
     JSON.stringify(result.failures)
-  }, interrupted ${result.interrupted}, lost ${result.lostAcked}, twice ${result.appliedTwice}, unsent-applied ${result.appliedUnsent}, wrong ${result.misdelivered}, silent pops ${result.silentPopLoss}, pops lost with conn ${result.popLostWithConnection}, with read timeout ${result.popLostWithTimeout}, recovery ${result.recoveryMillis} ms (bound ${result.recoveryBoundMillis} ms), opened ${result.opened} (destroyed ${result.destroyed}; removed ${JSON.stringify(result.removals)}), heap ${result.heapBeforeMb}->${result.heapAfterMb} MB, stats ${
+  }, interrupted ${result.interrupted}, lost ${result.lostAcked}, twice ${result.appliedTwice}, unsent-applied ${result.appliedUnsent}, wrong ${result.misdelivered}, silent pops ${result.silentPopLoss}, pops lost with conn ${result.popLostWithConnection}, with read timeout ${result.popLostWithTimeout}, recovery ${result.recoveryMillis} ms (bound ${result.recoveryBoundMillis} ms), opened ${result.opened} (destroyed ${result.destroyed}, born to die ${result.bornToDie}; removed ${JSON.stringify(result.removals)}), heap ${result.heapBeforeMb}->${result.heapAfterMb} MB, stats ${
     JSON.stringify(result.finalStats)
   }, closed ${result.closed}, leftover ${result.leftoverClients}, hung ${result.hung}, defects ${result.defects}${
     result.notes.length > 0 ? `\n  notes: ${result.notes.join("\n  ")}` : ""

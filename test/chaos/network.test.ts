@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { CHAOS_TIMEOUT, checkShort } from "./chaos.support.ts"
-import { connectionBound, type Result } from "./harness.ts"
+import { breakerBound, connectionBound, type Result } from "./harness.ts"
 
 let nine: Promise<Result> | undefined
 const runNine = () => (nine ??= checkShort(9, { connectionBound: false }))
@@ -16,8 +16,10 @@ describe("chaos: network faults (short)", () => {
     expect(result.failures["ProtocolError"]).toBeGreaterThan(0)
     expect(result.heapAfterMb - result.heapBeforeMb).toBeLessThan(64)
   }, CHAOS_TIMEOUT)
-  it("no reconnect storm: connections opened stay within what the breaker allows (its threshold, the dials under way, its probes, one refill)", async () => {
+  it("no reconnect storm: the breaker bounds the connections made during the fault, and the rest are its victims and one refill", async () => {
     const result = await runNine()
+    expect(result.bornToDie).toBeGreaterThan(0)
+    expect(result.bornToDie).toBeLessThanOrEqual(breakerBound(result))
     expect(result.opened).toBeLessThanOrEqual(connectionBound(result))
   }, CHAOS_TIMEOUT)
 })

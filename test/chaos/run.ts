@@ -189,9 +189,10 @@ Columns:
   condition once the workload stops, for at most 2 × (1.5 × probeBackoffMax + dialTimeout + poolTimeout), 48 s with
   the defaults: the breaker's probe may be in its longest backoff when the fault ends).
 - **conns opened**: handshakes completed during the run (\`onConnect\`); bound: 2 × (poolSize + connections the
-  fault destroyed). In scenario 9, where every connection made during the fault dies before it serves, the bound is
-  the breaker's: the fault's first victims + breakerThreshold (= poolSize) + poolSize dials under way when it opens
-  + poolSize for the refill + 10 probes (\`connectionBound\` in \`test/chaos/harness.ts\`).
+  fault destroyed). In scenario 9, where every connection made during the fault dies before it serves (the fake
+  server counts them: "born to die"), the bound is the fault's first victims + those + 2 × poolSize, and the born
+  to die are bounded by the breaker: breakerThreshold (= poolSize) + poolSize dials under way when it opens + 10
+  probes (\`connectionBound\`, \`breakerBound\` in \`test/chaos/harness.ts\`).
 - **heap MB**: heap used before the pool was made and after it closed (with \`gc()\`).
 - **at rest**: after the workload, the pool's \`inUse\`, \`turnsInUse\`, \`sharedInFlight\`, \`pendingWaiters\` and
   \`dialing\` came back to 0, its scope closed within 15 s, the server lists none of its connections, and no fiber
