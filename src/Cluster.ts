@@ -56,6 +56,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Conn from "./Conn.ts"
 import { type ClusterUnreachableError, InvalidArgumentError, type RedisError } from "./Errors.ts"
+import { makeLatency, nearest } from "./internal/clusterLatency.ts"
 import { makeNodes, sumStats } from "./internal/clusterNodes.ts"
 import { makeShardSubscribe } from "./internal/clusterPubSub.ts"
 import { makeRouter } from "./internal/clusterRouter.ts"
@@ -100,11 +101,14 @@ export interface Options extends Omit<RedisPool.Options, "url" | "host" | "port"
    */
   readonly retryTimeout?: Duration.Input | undefined
   /**
-   * Where read-only commands go: `"master"` (default), or `"replica"`: a replica of the key's shard, picked at
-   * random (the master when it has none); every connection then sends `READONLY` in its handshake. Replicas lag
-   * their master (replication is asynchronous): a read may not see a write just acknowledged.
+   * Where read-only commands go: `"master"` (default); `"replica"`: a replica of the key's shard, picked at
+   * random (the master when it has none); `"nearest"`: the node of the key's shard (master or replica) with the
+   * shortest round trip, measured by `PING` after each topology load and every 10 seconds (nodes within 1 ms of
+   * the fastest share the reads; a node that does not answer is skipped). With `"replica"` and `"nearest"` every
+   * connection sends `READONLY` in its handshake. Replicas lag their master (replication is asynchronous): a read
+   * there may not see a write just acknowledged. A read that fails on a replica is retried on the master.
    */
-  readonly readFrom?: "master" | "replica" | undefined
+  readonly readFrom?: "master" | "replica" | "nearest" | undefined
   /** A refresh of the topology this often even without a `MOVED` (nodes added, replicas changed). Default 60 seconds; 0 disables. */
   readonly refreshInterval?: Duration.Input | undefined
   /** The pool of a node that left the topology is closed this long after a refresh first missed it. Default 1 minute. */
@@ -270,10 +274,14 @@ export const make = (
     const retryTimeout = yield* millis("retryTimeout", options.retryTimeout, 5_000)
     const refreshInterval = yield* millis("refreshInterval", options.refreshInterval, 60_000)
     const nodeCloseDelay = yield* millis("nodeCloseDelay", options.nodeCloseDelay, 60_000)
-    if (options.readFrom !== undefined && options.readFrom !== "master" && options.readFrom !== "replica") {
-      return yield* new InvalidArgumentError({ option: "readFrom", message: `must be "master" or "replica"` })
+    /** `readFrom: "nearest"`: how often round trips are measured again, and how close to the fastest counts as near. */
+    const latencyInterval = 10_000
+    const nearTolerance = 1
+    const readFrom = options.readFrom ?? "master"
+    if (readFrom !== "master" && readFrom !== "replica" && readFrom !== "nearest") {
+      return yield* new InvalidArgumentError({ option: "readFrom", message: `must be "master", "replica" or "nearest"` })
     }
-    const readFromReplicas = options.readFrom === "replica"
+    const readFromReplicas = readFrom !== "master"
     const userOnConnect = options.onConnect
     const resolved = yield* resolve(
       readFromReplicas
@@ -305,18 +313,21 @@ export const make = (
         ...seedAddresses.map((seed) => formatAddress(seed.host, seed.port))
       ])
     let current: (() => Topology) | undefined
+    /** `readFrom: "nearest"` measures the nodes of each new topology, in the background. */
+    let measureAfterRefresh: ((topology: Topology) => Effect.Effect<void>) | undefined
     const onRefresh = (topology: Topology): Effect.Effect<void> =>
       Effect.suspend(() => {
         const here = present(topology)
         const gone = nodes.all().filter((node) => !here.has(node.address) && !leaving.has(node.address))
-        return Effect.forEach(gone, (node) => {
+        const measure = measureAfterRefresh === undefined ? Effect.void : Effect.forkIn(measureAfterRefresh(topology), scope)
+        return Effect.andThen(measure, Effect.forEach(gone, (node) => {
           leaving.add(node.address)
           const retire = Effect.suspend(() => {
             leaving.delete(node.address)
             return current === undefined || present(current()).has(node.address) ? Effect.void : nodes.retire(node.address)
           })
           return Effect.asVoid(Effect.forkIn(Effect.delay(retire, nodeCloseDelay), scope))
-        }, { discard: true })
+        }, { discard: true }))
       })
     const state = yield* makeState({
       seeds: seedAddresses,
@@ -327,6 +338,21 @@ export const make = (
       onRefresh
     })
     current = state.topology
+    let readTarget: ((slot: number) => Address | undefined) | undefined
+    if (readFrom === "replica") readTarget = state.replicaOf
+    if (readFrom === "nearest") {
+      const latency = yield* makeLatency({ nodes, samples: 3, timeoutMillis: 1_000 })
+      yield* latency.measure(state.topology())
+      yield* Effect.forkIn(
+        Effect.forever(Effect.andThen(Effect.sleep(latencyInterval), Effect.suspend(() => latency.measure(state.topology())))),
+        scope
+      )
+      measureAfterRefresh = latency.measure
+      readTarget = (slot) => {
+        const shard = state.shardOf(slot)
+        return shard === undefined ? undefined : nearest(shard, latency.of, nearTolerance)
+      }
+    }
     if (refreshInterval > 0 && Number.isFinite(refreshInterval)) {
       yield* Effect.forkIn(Effect.forever(Effect.andThen(Effect.sleep(refreshInterval), Effect.ignore(state.refresh()))), scope)
     }
@@ -336,7 +362,7 @@ export const make = (
       minBackoffMillis: options.minRetryBackoff === undefined ? 8 : durationMillis("minRetryBackoff", options.minRetryBackoff),
       maxBackoffMillis: options.maxRetryBackoff === undefined ? 512 : durationMillis("maxRetryBackoff", options.maxRetryBackoff),
       mapAddress,
-      readFromReplicas
+      readTarget
     })
     // Classic pub/sub reaches every node of a cluster: one subscriber connection to any master, picked
     // again on every reconnect.

@@ -9,6 +9,7 @@ import { keySlot } from "../src/internal/clusterSlot.ts"
 import type { RedisError } from "../src/Errors.ts"
 import * as RedisPool from "../src/RedisPool.ts"
 import { eventually, failure, tagOf } from "./support/effects.ts"
+import * as FaultProxy from "./support/FaultProxy.ts"
 import * as RedisCluster from "./support/RedisCluster.ts"
 
 /** A key of `slot`'s hash tag: `{tag}suffix` where the tag hashes to `slot`. */
@@ -429,7 +430,50 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       assert.strictEqual((yield* gets(replica)) - replicaBefore, 5)
       assert.strictEqual((yield* gets(master)) - masterBefore, 0)
       assert.strictEqual(yield* redis.incr(`{${tagFor(slot)}}counter`), 1)
-      assert.strictEqual(tagOf(yield* Effect.exit(service(cluster, { readFrom: "nearest" as "replica" }))), "InvalidArgumentError")
+      assert.strictEqual(tagOf(yield* Effect.exit(service(cluster, { readFrom: "closest" as "replica" }))), "InvalidArgumentError")
+    })))
+
+  it.effect("readFrom nearest: reads go to the node of the key's shard with the shortest round trip, measured again after a refresh", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const slot = 3000
+      const key = `{${tagFor(slot)}}near`
+      const master = yield* cluster.masterOf(slot)
+      const replica = (yield* cluster.replicas).find((node) => node.masterId === master.id)!
+      // The shard's master and replica are reached through proxies that can add a delay each way.
+      const toMaster = yield* FaultProxy.make({ port: master.port })
+      const toReplica = yield* FaultProxy.make({ port: replica.port })
+      const via = new Map([[master.port, toMaster.port], [replica.port, toReplica.port]])
+      yield* toMaster.setDelay(40)
+      const redis = yield* service(cluster, {
+        readFrom: "nearest",
+        mapAddress: (host, port) => via.has(port) ? { host: "127.0.0.1", port: via.get(port)! } : { host, port }
+      })
+      const gets = (node: RedisCluster.NodeRef) =>
+        Effect.map(cluster.send(node, "INFO", "commandstats"), (info) => Number(/cmdstat_get:calls=(\d+)/.exec(String(info))?.[1] ?? 0))
+      yield* redis.set(key, "v")
+      assert.isTrue(yield* eventually(Effect.map(cluster.sendBatch(replica, [["READONLY"], ["GET", key]]), (replies) => replies[1] === "v")))
+      // The master is 80 ms away, its replica next door: reads go to the replica, writes still to the master.
+      const [replicaBefore, masterBefore] = [yield* gets(replica), yield* gets(master)]
+      for (let i = 0; i < 5; i++) assert.strictEqual(yield* redis.get(key), "v")
+      assert.strictEqual((yield* gets(replica)) - replicaBefore, 5)
+      assert.strictEqual((yield* gets(master)) - masterBefore, 0)
+      assert.strictEqual(yield* redis.incr(`{${tagFor(slot)}}near-counter`), 1)
+      // Now the replica is the far one: after a refresh has measured again, reads go to the master.
+      yield* toMaster.setDelay(0)
+      yield* toReplica.setDelay(40)
+      yield* redis.refresh
+      const masterNow = yield* gets(master)
+      assert.isTrue(yield* eventually(Effect.gen(function*() {
+        const before = yield* gets(master)
+        yield* redis.get(key)
+        return (yield* gets(master)) > before
+      })))
+      const [replicaThen, masterThen] = [yield* gets(replica), yield* gets(master)]
+      for (let i = 0; i < 5; i++) assert.strictEqual(yield* redis.get(key), "v")
+      assert.strictEqual((yield* gets(master)) - masterThen, 5)
+      assert.strictEqual((yield* gets(replica)) - replicaThen, 0)
+      assert.isAbove(masterThen, masterNow)
     })))
 
   it.effect("a master killed under writes: the writes resume on the promoted replica, each acknowledged one readable; its pool is closed", () =>

@@ -63,8 +63,11 @@ export interface RouterOptions {
   readonly minBackoffMillis: number
   readonly maxBackoffMillis: number
   readonly mapAddress?: ((host: string, port: number) => Address) | undefined
-  /** Read-only commands go to a replica of their slot's shard (its connections sent READONLY). */
-  readonly readFromReplicas: boolean
+  /**
+   * Where a read-only command of `slot` goes on its first try (a replica, or the nearest node of the slot's
+   * shard; every connection sent READONLY), undefined for its owner; absent when reads go to masters.
+   */
+  readonly readTarget?: ((slot: number) => Address | undefined) | undefined
 }
 
 /** What a routed attempt carries from one try to the next. */
@@ -116,14 +119,14 @@ export const makeRouter = (
     })
 
   /**
-   * The node for the next try: the one an `ASK` named, else (for a read on the first try, when reads may go to
-   * replicas) a replica of the slot's shard, else the slot's owner, else any master.
+   * The node for the next try: the one an `ASK` named, else (for a read on the first try, when reads may go
+   * elsewhere) the `readTarget`, else the slot's owner, else any master.
    */
   const target = (slot: number, attempt: Attempt, read = false): Effect.Effect<Node, RedisError> => {
-    const replica = read && attempt.redirects === 0 && attempt.failures === 0
-      ? state.replicaOf(slot)
+    const reader = read && attempt.redirects === 0 && attempt.failures === 0
+      ? options.readTarget?.(slot)
       : undefined
-    const address = attempt.ask ?? attempt.moved ?? replica ?? (slot >= 0 ? state.owner(slot) : state.anyMaster())
+    const address = attempt.ask ?? attempt.moved ?? reader ?? (slot >= 0 ? state.owner(slot) : state.anyMaster())
     if (address === undefined) return Effect.fail(noOwner(slot))
     const known = nodes.known(address.host, address.port)
     return known !== undefined ? Effect.succeed(known) : nodes.get(address.host, address.port)
@@ -213,7 +216,7 @@ export const makeRouter = (
   /** One command, routed, redirected and retried; the raw reply. */
   const route = (name: string, args: ReadonlyArray<Resp.Arg>, slot: number, attempt: Attempt): Effect.Effect<Resp.Reply, RedisError> => {
     const blocking = isBlocking(args)
-    const read = options.readFromReplicas && slot >= 0 && !blocking && isReadOnly(name)
+    const read = options.readTarget !== undefined && slot >= 0 && !blocking && isReadOnly(name)
     const tryOnce = (): Effect.Effect<Resp.Reply, RedisError> => {
       let sent = false
       let origin: Address | undefined

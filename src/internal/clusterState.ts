@@ -40,6 +40,8 @@ export interface ClusterState {
   readonly owner: (slot: number) => Address | undefined
   /** A replica of the shard owning `slot` (one at random), or undefined when it has none or the slot moved. */
   readonly replicaOf: (slot: number) => Address | undefined
+  /** The master and then the replicas of the shard owning `slot`, or undefined when no shard does or the slot moved. */
+  readonly shardOf: (slot: number) => ReadonlyArray<Address> | undefined
   /** A master for a keyless command: any master of the current topology, picked at random. */
   readonly anyMaster: () => Address | undefined
   /** The current topology. */
@@ -243,6 +245,14 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
         if (index === undefined || index < 0) return undefined
         const replicas = state.topology.shards[index]!.replicas
         return replicas.length === 0 ? undefined : addressOf(replicas[Math.floor(Math.random() * replicas.length)]!)
+      },
+      shardOf: (slot) => {
+        const state = Ref.getUnsafe(ref)
+        if (state.moved.has(slot)) return undefined
+        const index = state.topology.slots[slot]
+        if (index === undefined || index < 0) return undefined
+        const shard = state.topology.shards[index]!
+        return [addressOf(shard.master), ...shard.replicas.map(addressOf)]
       },
       anyMaster: () => {
         const shards = Ref.getUnsafe(ref).topology.shards
