@@ -335,6 +335,7 @@ export const make = (
       mapAddress,
       tls: resolved.conn.tls !== undefined && resolved.conn.tls !== false,
       cooldownMillis: 100,
+      maxBackoffMillis: 2_000,
       onRefresh
     })
     current = state.topology

@@ -71,4 +71,18 @@ it.live("CLUSTERDOWN past the retry budget is a ClusterDownError keeping the ser
     assert.strictEqual(error.cause.code, "CLUSTERDOWN")
     // A write too: it did not run, and the caller is told the same way.
     assert.strictEqual(tagOf(yield* Effect.exit(redis.incr(key))), "ClusterDownError")
+
+    // Every node down: each failing command asks for a refresh, and each refresh fails. They back off (100 ms
+    // doubling to 2 s, at least half of that each time) instead of coming every 100 ms cooldown.
+    for (const node of masters.slice(1)) yield* cluster.kill(node)
+    const before = (yield* redis.refreshTimes).failed
+    const started = Date.now()
+    yield* Effect.forEach(Array.from({ length: 20 }), () =>
+      Effect.exit(Effect.forever(Effect.andThen(Effect.exit(redis.get(key)), Effect.sleep(10))).pipe(Effect.timeout(3_000))), { concurrency: "unbounded" })
+    const elapsed = Date.now() - started
+    const failed = (yield* redis.refreshTimes).failed - before
+    assert.isAtLeast(failed, 2)
+    // At most one per 100 ms for the first two, one per 200 ms for the third, one per 400 ms from then on, plus the
+    // ones under way at the edges; without the backoff it is one per 100 ms, about 30 here.
+    assert.isAtMost(failed, 5 + elapsed / 400)
   }), 120_000)

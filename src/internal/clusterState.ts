@@ -11,7 +11,8 @@
  * more refresh after a short cooldown, so a burst of `MOVED`s costs two
  * refreshes, not one per command; and background refreshes start at most
  * once per cooldown, so failures that each ask for one (a cluster that is
- * down) cannot make a refresh storm. The refresh runs in the cluster's scope,
+ * down) cannot make a refresh storm; after refreshes that failed, the pause
+ * grows (doubling, jittered, up to a bound) until one succeeds. The refresh runs in the cluster's scope,
  * so a caller that leaves does not cancel it for the others.
  *
  * @internal
@@ -76,6 +77,8 @@ export interface StateOptions {
   readonly tls: boolean
   /** Pause between a refresh and the pending one it owes. */
   readonly cooldownMillis: number
+  /** After failed refreshes the pause doubles from `cooldownMillis` up to this (jittered: half to all of it). */
+  readonly maxBackoffMillis: number
   /** Called with each topology loaded after the first. */
   readonly onRefresh?: ((topology: Topology) => Effect.Effect<void>) | undefined
 }
@@ -104,6 +107,20 @@ const loadFrom = (options: StateOptions, origin: Address): Effect.Effect<Topolog
       () => ask("CLUSTER SLOTS")
     )
   })
+
+/**
+ * The pause before the next background refresh: the cooldown after a success;
+ * after `failed` failures in a row, the cooldown doubled per failure up to
+ * `maxMillis`, jittered to half to all of it (`random` in [0, 1)), so that
+ * clients that lost the cluster together do not all come back together.
+ *
+ * @internal
+ */
+export const refreshGap = (failed: number, cooldownMillis: number, maxMillis: number, random: number): number => {
+  if (failed <= 0) return cooldownMillis
+  const cap = Math.max(cooldownMillis, Math.min(maxMillis, cooldownMillis * 2 ** failed))
+  return cap / 2 + random * cap / 2
+}
 
 /** Builds the state from a first topology, loaded from the seeds. @internal */
 export const makeState = (options: StateOptions): Effect.Effect<ClusterState, ClusterUnreachableError, Scope.Scope> =>
@@ -171,6 +188,9 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
     /** When the last refresh ended (epoch ms), and whether a background one waits for the cooldown to pass. */
     let lastEnd = 0
     let scheduled = false
+    /** Refreshes failed in a row, and the pause owed after the last one (the cooldown, or a backoff). */
+    let failedInRow = 0
+    let gap = options.cooldownMillis
 
     const refresh = (hint?: Address): Effect.Effect<void, ClusterUnreachableError> =>
       Effect.suspend(() => {
@@ -193,6 +213,8 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
             lastEnd = Date.now()
             if (Exit.isSuccess(exit)) refreshes++
             else times.failed++
+            failedInRow = Exit.isSuccess(exit) ? 0 : failedInRow + 1
+            gap = refreshGap(failedInRow, options.cooldownMillis, options.maxBackoffMillis, Math.random())
             const took = lastEnd - began
             times.totalMillis += took
             if (took > times.maxMillis) times.maxMillis = took
@@ -203,7 +225,7 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
             if (pending === false) return Effect.void
             const again = pending === true ? undefined : pending
             pending = false
-            return Effect.asVoid(Effect.forkIn(Effect.delay(Effect.ignore(refresh(again)), options.cooldownMillis), scope))
+            return Effect.asVoid(Effect.forkIn(Effect.delay(Effect.ignore(refresh(again)), gap), scope))
           })
         )
         return Effect.flatMap(Effect.forkIn(work, scope), () => Deferred.await(done))
@@ -216,9 +238,9 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
           return Effect.void
         }
         if (scheduled) return Effect.void
-        // At most one background refresh per cooldown, however many failures ask for one (no refresh storm
-        // while a cluster is down and every command fails).
-        const wait = lastEnd + options.cooldownMillis - Date.now()
+        // At most one background refresh per cooldown, however many failures ask for one, and fewer still while
+        // refreshes fail (no refresh storm while a cluster is down and every command fails).
+        const wait = lastEnd + gap - Date.now()
         if (wait <= 0) return Effect.asVoid(Effect.forkIn(Effect.ignore(refresh(hint)), scope))
         scheduled = true
         const later = Effect.suspend(() => {
