@@ -336,6 +336,8 @@ export const make = (
       tls: resolved.conn.tls !== undefined && resolved.conn.tls !== false,
       cooldownMillis: 100,
       maxBackoffMillis: 2_000,
+      probeEveryMillis: 10,
+      probeForMillis: Math.max(retryTimeout, 1_000),
       onRefresh
     })
     current = state.topology

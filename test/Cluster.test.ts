@@ -495,6 +495,13 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       yield* cluster.waitHealthy()
       assert.strictEqual((yield* cluster.masterOf(slot)).id, replica.id)
       for (let i = 1; i <= 5; i++) assert.strictEqual(yield* redis.get(`{${tag}}k${i}`), String(i))
+      // While the master was gone its replica was asked for its ROLE (to see the promotion as it happened), and the
+      // asking stopped once the map named the new master.
+      const roles = Effect.map(cluster.send(replica, "INFO", "commandstats"), (info) => Number(/cmdstat_role:calls=(\d+)/.exec(String(info))?.[1] ?? 0))
+      const asked = yield* roles
+      assert.isAbove(asked, 0)
+      yield* Effect.sleep(300)
+      assert.strictEqual(yield* roles, asked)
       // The dead node left the map (a failed replica is not usable): its pool goes.
       assert.notStrictEqual(master.address, cluster.addresses[0])
       yield* redis.refresh

@@ -193,6 +193,10 @@ export const makeRouter = (
       attempt.failures++
       const backoff = Math.max(1, Math.random() * cap)
       if (!staleHint(error)) return Effect.andThen(Effect.sleep(backoff), Effect.suspend(again))
+      // The node tried does not answer: if it is a master, its replicas are asked whether one took over.
+      const probe = origin !== undefined && (error._tag === "ConnectionError" || error._tag === "CircuitOpenError")
+        ? state.watchPromotion(origin)
+        : Effect.void
       // The map is probably stale: refreshes go on (one per cooldown for all callers) while this one waits, and
       // it tries again as soon as one changes a slot's owner (a replica promoted), not at the end of its backoff.
       const until = now + backoff
@@ -206,7 +210,7 @@ export const makeRouter = (
           )
         )
       })
-      return Effect.andThen(waitStale, Effect.suspend(again))
+      return Effect.andThen(probe, Effect.andThen(waitStale, Effect.suspend(again)))
     })
   }
 

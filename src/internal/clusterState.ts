@@ -12,7 +12,13 @@
  * refreshes, not one per command; and background refreshes start at most
  * once per cooldown, so failures that each ask for one (a cluster that is
  * down) cannot make a refresh storm; after refreshes that failed, the pause
- * grows (doubling, jittered, up to a bound) until one succeeds. The refresh runs in the cluster's scope,
+ * grows (doubling, jittered, up to a bound) until one succeeds.
+ *
+ * When a master stops answering, its replicas are asked for their `ROLE`
+ * every few milliseconds until one says it was promoted (then the map is
+ * loaded from it) or the map names another owner: the new master is seen
+ * within a probe of its promotion, not at the next refresh that happens to
+ * ask a node that already knows. The refresh runs in the cluster's scope,
  * so a caller that leaves does not cancel it for the others.
  *
  * @internal
@@ -67,6 +73,14 @@ export interface ClusterState {
   readonly nextRefresh: () => Effect.Effect<boolean>
   /** Drops what `MOVED`s said about slots now owned by `address` (a node that takes no connections). */
   readonly forgetMovedTo: (address: Address) => void
+  /**
+   * A master stopped answering: until the map names a new owner of its slots, ask its replicas for their `ROLE`
+   * every `probeEveryMillis` (one probe per master, whoever asks), and reload the map from the first replica that
+   * says it is a master. Never waits, never fails.
+   */
+  readonly watchPromotion: (master: Address) => Effect.Effect<void>
+  /** `ROLE`s sent by promotion probes so far. */
+  readonly probes: () => number
 }
 
 /** @internal */
@@ -79,6 +93,9 @@ export interface StateOptions {
   readonly cooldownMillis: number
   /** After failed refreshes the pause doubles from `cooldownMillis` up to this (jittered: half to all of it). */
   readonly maxBackoffMillis: number
+  /** How often a promotion probe asks a dead master's replicas for their role, and for how long at most. */
+  readonly probeEveryMillis: number
+  readonly probeForMillis: number
   /** Called with each topology loaded after the first. */
   readonly onRefresh?: ((topology: Topology) => Effect.Effect<void>) | undefined
 }
@@ -250,8 +267,45 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
         return Effect.asVoid(Effect.forkIn(Effect.delay(later, wait), scope))
       })
 
+    /** Masters (`host:port`) whose replicas a promotion probe is asking. */
+    const probing = new Set<string>()
+    let probes = 0
+    const watchPromotion = (master: Address): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const key = `${master.host}:${master.port}`
+        const shardOf = () =>
+          Ref.getUnsafe(ref).topology.shards.find((shard) => shard.master.host === master.host && shard.master.port === master.port)
+        if (probing.has(key) || (shardOf()?.replicas.length ?? 0) === 0) return Effect.void
+        probing.add(key)
+        const until = Date.now() + options.probeForMillis
+        const role = (replica: TopologyNode) =>
+          options.nodes.get(replica.host, replica.port).pipe(
+            Effect.flatMap((node) => {
+              probes++
+              return node.pool.withShared((conn) => conn.send(["ROLE"]))
+            }),
+            Effect.timeoutOption(options.probeEveryMillis * 10),
+            Effect.map((reply) => reply._tag === "Some" && Array.isArray(reply.value) && reply.value[0] === "master"),
+            Effect.catchCause(() => Effect.succeed(false))
+          )
+        // Ends once the map no longer has this master owning slots (a refresh saw the promotion), or in time.
+        const probe: Effect.Effect<void> = Effect.suspend(() => {
+          const shard = shardOf()
+          if (shard === undefined || Date.now() >= until) return Effect.void
+          return Effect.flatMap(Effect.forEach(shard.replicas, role, { concurrency: "unbounded" }), (roles) => {
+            const promoted = shard.replicas.find((_, i) => roles[i])
+            return promoted === undefined
+              ? Effect.delay(probe, options.probeEveryMillis)
+              : Effect.andThen(Effect.ignore(refresh(addressOf(promoted))), probe)
+          })
+        })
+        return Effect.asVoid(Effect.forkIn(Effect.ensuring(probe, Effect.sync(() => probing.delete(key))), scope))
+      })
+
     return {
       ref,
+      watchPromotion,
+      probes: () => probes,
       owner: (slot) => {
         const state = Ref.getUnsafe(ref)
         const moved = state.moved.get(slot)
