@@ -19,6 +19,7 @@ import { backoffSchedule, isRetryable, retryAfter } from "../src/internal/redisP
 import * as RedisPool from "../src/RedisPool.ts"
 import type * as Resp from "../src/Resp.ts"
 import * as FaultProxy from "./support/FaultProxy.ts"
+import * as RawServer from "./support/RawServer.ts"
 import { freePort } from "./support/ports.ts"
 import { eventually, failure, pause, tagOf } from "./support/effects.ts"
 import * as RedisServer from "./support/RedisServer.ts"
@@ -473,6 +474,40 @@ const suite = (protocol: 2 | 3) =>
       })))
   })
 
+it.live("a command interrupted while it waits to be retried gives its shared connection back once", () =>
+  Effect.scoped(Effect.gen(function*() {
+    let loading = 0
+    // A server that is loading its dataset: GET is refused with LOADING (a failure that leaves the connection usable).
+    const fake = yield* RawServer.make({
+      respond: (args) => {
+        const command = args[0]!.toUpperCase()
+        if (command === "HELLO") return "-ERR unknown command 'HELLO'\r\n"
+        if (command === "CLIENT" && args[1]?.toUpperCase() === "ID") return ":7\r\n"
+        if (command === "PING") return "+PONG\r\n"
+        if (command === "GET") {
+          loading++
+          return "-LOADING Redis is loading the dataset in memory\r\n"
+        }
+        return "+OK\r\n"
+      }
+    })
+    const redis = yield* RedisPool.make({
+      port: fake.port,
+      retrySchedule: Schedule.spaced("1 minute").pipe(Schedule.setInputType<RedisError>())
+    })
+    assert.strictEqual(yield* redis.send("PING"), "PONG")
+    const fibers = yield* Effect.forEach(Array.from({ length: 20 }), () => Effect.forkChild(redis.send("GET", "k")))
+    // Each was refused once and waits a minute for its retry; its connection was given back with the refusal.
+    assert.isTrue(yield* eventually(() => loading === 20))
+    assert.isTrue(yield* eventually(Effect.map(redis.stats, (stats) => stats.sharedInFlight === 0)))
+    yield* Effect.forEach(fibers, Fiber.interrupt, { discard: true })
+    const stats = yield* redis.stats
+    assert.strictEqual(stats.sharedInFlight, 0)
+    assert.strictEqual(stats.inUse, 0)
+    assert.strictEqual(yield* redis.send("PING"), "PONG")
+    assert.strictEqual((yield* redis.stats).sharedInFlight, 0)
+  })))
+
 const sumRemoved = (removed: unknown): number =>
   typeof removed === "number"
     ? removed
@@ -662,6 +697,28 @@ layer(
       yield* proxy.cutOnNextReply
       const getExit = yield* Effect.exit(noRetry.send("GET", "retry:k"))
       assert.strictEqual(tagOf(getExit), "ConnectionError")
+    }))
+
+  it.effect("GETs interrupted while their replies are delayed: each other caller gets its own reply, every connection is given back once", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.RedisServer
+      const proxy = yield* FaultProxy.FaultProxy
+      const redis = yield* RedisPool.make({ port: proxy.port, readTimeout: 30_000 })
+      yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => i), (i) => server.cli("SET", `intr:${i}`, String(i)), { concurrency: 20, discard: true })
+      assert.strictEqual(yield* redis.send("PING"), "PONG")
+      yield* proxy.setDelay(150)
+      const fibers = yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => i), (i) => Effect.forkChild(redis.send("GET", `intr:${i}`)))
+      // Every GET has a connection and is on its way (written, or queued behind the delayed ones).
+      assert.isTrue(yield* eventually(Effect.map(redis.stats, (stats) => stats.sharedInFlight === 200)))
+      yield* Effect.forEach(fibers.filter((_, i) => i % 2 === 0), Fiber.interrupt, { discard: true })
+      const replies = yield* Effect.forEach(fibers.filter((_, i) => i % 2 === 1), Fiber.join)
+      assert.deepStrictEqual(replies, Array.from({ length: 100 }, (_, k) => String(2 * k + 1)))
+      yield* proxy.setDelay(0)
+      assert.isTrue(yield* eventually(Effect.map(redis.stats, (stats) => stats.sharedInFlight === 0 && stats.inUse === 0)))
+      assert.strictEqual(yield* redis.send("GET", "intr:7"), "7")
+      const stats = yield* redis.stats
+      assert.strictEqual(stats.sharedInFlight, 0)
+      assert.isAtMost(stats.total, 10)
     }))
 
   it.effect("a transaction cut after it was written is not sent again", () =>

@@ -232,6 +232,23 @@ export class ConnSocket implements Conn {
     kind?: string,
     names?: ReadonlyArray<string>
   ): Effect.Effect<void> | undefined {
+    const slot = this.enqueueSlot(args, commands, options, resume, kind, names)
+    return slot === undefined ? undefined : Effect.sync(() => this.leave(slot))
+  }
+
+  /**
+   * Queues a command (or a batch) for writing; `resume` gets its outcome. Undefined when `resume` was
+   * called already (a closed connection, arguments that cannot be encoded); otherwise the slot, for
+   * `leave` when the caller goes before its reply.
+   */
+  enqueueSlot(
+    args: ReadonlyArray<Arg> | undefined,
+    commands: ReadonlyArray<ReadonlyArray<Arg>> | undefined,
+    options: CallOptions | undefined,
+    resume: Resume,
+    kind?: string,
+    names?: ReadonlyArray<string>
+  ): Slot | undefined {
     if (this.closed || (this.lingering && resume !== ignoreExit)) {
       resume(Exit.fail(this.closeError ?? this.closedError("the connection is closed", false)))
       return undefined
@@ -290,7 +307,7 @@ export class ConnSocket implements Conn {
     this.writeQueue.push(slot)
     this.queued += count
     this.scheduleFlush()
-    return Effect.sync(() => this.leave(slot))
+    return slot
   }
 
   private scheduleFlush(): void {
@@ -365,7 +382,7 @@ export class ConnSocket implements Conn {
   }
 
   /** The caller left (interrupted) before its reply arrived. */
-  private leave(slot: Slot): void {
+  leave(slot: Slot): void {
     if (slot.resume === undefined) return
     slot.resume = undefined
     if (slot.state === "queued") {

@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import type * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import type * as Conn from "../Conn.ts"
 import { InvalidArgumentError, type RedisError } from "../Errors.ts"
@@ -13,9 +14,11 @@ import type { BatchItem, BatchResults, Command, Executor } from "../RedisPool.ts
 import type * as Resp from "../Resp.ts"
 import { argsOf, batchResults, checkItems, decodeEffect, decodeReply, refusal } from "./batch.ts"
 import { commandName, isBlocking } from "./commandTraits.ts"
+import { implOf } from "./pool.ts"
 import type { Observer } from "./redisPoolObserve.ts"
 import type { Resolved } from "./redisPoolOptions.ts"
 import { failureOf, isRetryable, retryAfter } from "./redisPoolRetry.ts"
+import { sharedStep, type StepHandler } from "./sharedStep.ts"
 import { evalWithFallback, sha1 } from "./script.ts"
 
 /** The script runner over a `send` of raw arguments: EVALSHA, then EVAL on NOSCRIPT. */
@@ -61,12 +64,36 @@ export const makeShared = (
 
   const metrics = resolved.observer.metrics
 
+  const impl = implOf<Conn.Conn>(pool)
+
+  /** A command of the shared path: its name, arguments and decoder. */
+  interface Call<A> {
+    readonly name: string
+    readonly args: ReadonlyArray<Resp.Arg>
+    readonly command: Command<A> | undefined
+  }
+
   /**
-   * The shared path: pipelined unless blocking, retried when safe, observed, and the reply
-   * decoded by `command` when given. Without a span, metrics, retries and decoding share one
-   * match frame, so a command that succeeds at once pays one frame and one `Exit` above the
-   * pool's (measured: +7 to +21 % ops/s at 50 and 500 fibers, `npm run bench clients`).
+   * The common case in one step (`sharedStep.ts`): the reply decoded, or a failure handled exactly as
+   * in `composed` (the command was sent, so retried only when safe); anything else takes `composed`.
    */
+  const step: StepHandler<any, Call<any>> = {
+    spans: (fiber) => observer.spans(fiber),
+    timed: metrics,
+    onReply: (exit, call, start) => {
+      if (exit._tag === "Success") {
+        if (metrics) observer.record(observer.operation(call.name), start, undefined)
+        return call.command === undefined ? exit : decodeReply(call.name, call.command, exit.value)
+      }
+      // Retried through the composed path, as a command that was sent.
+      const attempt = attemptOf(call.name, call.args, false)
+      attempt.sent = true
+      return afterFailure(call.name, attempt, call.command, exit.cause, start)
+    },
+    otherwise: (call) => composed(call.name, call.args, false, call.command)
+  }
+
+  /** The shared path: pipelined unless blocking, retried when safe, observed, and the reply decoded by `command` when given. */
   const exec = <A = Resp.Reply>(
     args: ReadonlyArray<Resp.Arg>,
     command?: Command<A>
@@ -74,58 +101,95 @@ export const makeShared = (
     const name = commandName(args)
     const refused = refusal(name, args)
     if (refused !== undefined) return Effect.fail(refused)
-    const blocking = isBlocking(args)
-    return Effect.withFiber((fiber) => {
-      // Per run (an Effect may run many times at once): whether the attempt got a connection; a
-      // failure before that (a dial, its handshake) never wrote the command.
-      let sent = false
-      const body = (conn: Conn.Conn) => {
-        sent = true
-        return conn.send(args)
-      }
-      const once: Effect.Effect<Resp.Reply, RedisError> = blocking ? pool.withConn(body) : pool.withShared(body)
-      const retryable = (error: RedisError) => {
+    if (isBlocking(args)) return composed(name, args, true, command)
+    return sharedStep<A, Call<A>>(impl, args, { name, args, command }, step)
+  }
+
+  /**
+   * One attempt on the pool, and whether a failure of it may be retried. Per run (an Effect may run
+   * many times at once): whether the attempt got a connection; a failure before that (a dial, its
+   * handshake) never wrote the command.
+   */
+  const attemptOf = (name: string, args: ReadonlyArray<Resp.Arg>, blocking: boolean) => {
+    const attempt = {
+      sent: false,
+      once: undefined as unknown as Effect.Effect<Resp.Reply, RedisError>,
+      retryable: (error: RedisError) => {
         if (onFailure !== undefined) onFailure(error)
-        const result = isRetryable(error, name, args, blocking, sent)
-        sent = false
+        const result = isRetryable(error, name, args, blocking, attempt.sent)
+        attempt.sent = false
         return result
       }
+    }
+    const body = (conn: Conn.Conn) => {
+      attempt.sent = true
+      return conn.send(args)
+    }
+    attempt.once = blocking ? pool.withConn(body) : pool.withShared(body)
+    return attempt
+  }
+
+  /**
+   * What follows a failed attempt: a retry when the failure is typed (not a defect or an interruption)
+   * and the command safe to send again (it did not run, or running it twice is harmless), else the
+   * failure as it is.
+   */
+  const afterFailure = <A>(
+    name: string,
+    attempt: ReturnType<typeof attemptOf>,
+    command: Command<A> | undefined,
+    cause: Cause.Cause<RedisError>,
+    start: number
+  ): Effect.Effect<A, RedisError> => {
+    const operation = metrics ? observer.operation(name) : ""
+    const error = retries || onFailure !== undefined ? failureOf(cause) : undefined
+    if (error === undefined || !retries || !attempt.retryable(error)) {
+      if (error !== undefined && !retries) onFailure?.(error)
+      if (metrics) observer.record(operation, start, cause)
+      return Effect.failCause(cause)
+    }
+    let retried = retryAfter(attempt.once, error, schedule, attempt.retryable)
+    if (metrics) {
+      retried = Effect.onExitPrimitive(retried, (exit) => {
+        observer.record(operation, start, exit._tag === "Failure" ? exit.cause : undefined)
+        return undefined
+      }, true)
+    }
+    return command === undefined
+      ? retried as Effect.Effect<A, RedisError>
+      : Effect.flatMap(retried, decodeEffect(name, command))
+  }
+
+  /**
+   * The shared path composed of the pool's and the connection's own Effects: with a span, for blocking
+   * commands, and when the caller must wait for a connection. Without a span, metrics, retries and
+   * decoding share one match frame (measured: +7 to +21 % ops/s at 50 and 500 fibers before `exec`'s
+   * one-step path existed).
+   */
+  const composed = <A>(
+    name: string,
+    args: ReadonlyArray<Resp.Arg>,
+    blocking: boolean,
+    command: Command<A> | undefined
+  ): Effect.Effect<A, RedisError> =>
+    Effect.withFiber((fiber) => {
+      const attempt = attemptOf(name, args, blocking)
       if (observer.spans(fiber)) {
         // The span covers the retries; decoding follows it.
-        const observed = observer.observe(name, args, () => withRetry(once, retryable))
+        const observed = observer.observe(name, args, () => withRetry(attempt.once, attempt.retryable))
         return command === undefined
           ? observed as Effect.Effect<A, RedisError>
           : Effect.flatMap(observed, decodeEffect(name, command))
       }
-      const operation = metrics ? observer.operation(name) : ""
       const start = metrics ? performance.now() : 0
-      return Effect.matchCauseEffect(once, {
+      return Effect.matchCauseEffect(attempt.once, {
         onSuccess: (reply): Effect.Effect<A, RedisError> => {
-          if (metrics) observer.record(operation, start, undefined)
+          if (metrics) observer.record(observer.operation(name), start, undefined)
           return command === undefined ? Effect.succeed(reply as A) : decodeReply(name, command, reply)
         },
-        onFailure: (cause): Effect.Effect<A, RedisError> => {
-          // Only a typed failure (not a defect or an interruption) is considered for a retry.
-          const error = retries || onFailure !== undefined ? failureOf(cause) : undefined
-          if (error === undefined || !retries || !retryable(error)) {
-            if (error !== undefined && !retries) onFailure?.(error)
-            if (metrics) observer.record(operation, start, cause)
-            return Effect.failCause(cause)
-          }
-          let retried = retryAfter(once, error, schedule, retryable)
-          if (metrics) {
-            retried = Effect.onExitPrimitive(retried, (exit) => {
-              observer.record(operation, start, exit._tag === "Failure" ? exit.cause : undefined)
-              return undefined
-            }, true)
-          }
-          return command === undefined
-            ? retried as Effect.Effect<A, RedisError>
-            : Effect.flatMap(retried, decodeEffect(name, command))
-        }
+        onFailure: (cause): Effect.Effect<A, RedisError> => afterFailure(name, attempt, command, cause, start)
       })
     })
-  }
 
   const send = (command: string, ...args: ReadonlyArray<Resp.Arg>) => exec([command, ...args])
 
