@@ -42,7 +42,7 @@ import {
 } from "../Errors.ts"
 import type { BatchItem, BatchResults, Command, Connection, Executor, Service } from "../RedisPool.ts"
 import type * as Resp from "../Resp.ts"
-import { argsOf, batchResults, checkItems, decodeEffect, refusal, transactionResults } from "./batch.ts"
+import { argsOf, batchResults, checkItems, decodeEffect, decodeReply, refusal, transactionResults } from "./batch.ts"
 import { allMasters, nextScanCursor, readScanCursor, split } from "./clusterFanout.ts"
 import { commandKeys, commandSlot, commandsSlot, keysSlot } from "./clusterKeys.ts"
 import type { Node, Nodes } from "./clusterNodes.ts"
@@ -52,7 +52,9 @@ import type { Address } from "./clusterTopology.ts"
 import { commandName, isBlocking, isReadOnly } from "./commandTraits.ts"
 import { watchKeysError } from "./exclusive.ts"
 import type { Observer } from "./redisPoolObserve.ts"
-import { isRetryable } from "./redisPoolRetry.ts"
+import { implOf } from "./pool.ts"
+import { failureOf, isRetryable } from "./redisPoolRetry.ts"
+import { sharedStep, type StepHandler } from "./sharedStep.ts"
 import { evalScriptWith } from "./shared.ts"
 
 /** @internal */
@@ -68,6 +70,15 @@ export interface RouterOptions {
    * shard; every connection sent READONLY), undefined for its owner; absent when reads go to masters.
    */
   readonly readTarget?: ((slot: number) => Address | undefined) | undefined
+}
+
+/** A command on its first try, in one step (`sharedStep.ts`). */
+interface FirstTry<A> {
+  readonly name: string
+  readonly args: ReadonlyArray<Resp.Arg>
+  readonly slot: number
+  readonly node: Node
+  readonly command: Command<A> | undefined
 }
 
 /** What a routed attempt carries from one try to the next. */
@@ -295,10 +306,62 @@ export const makeRouter = (
     return observer.observe(name, args, () => route(name, args, slot, fresh()))
   }
 
+  const metrics = observer.options.metrics
+
+  /**
+   * A command's first try in one step (`sharedStep.ts`) on a shared connection of the node its slot maps to:
+   * the reply decoded, or the failure handed to `next` as the routed path would (redirect, retry, or fail),
+   * the rest of the way routed. With a span to record, or no connection free now, the routed path.
+   */
+  const first: StepHandler<any, FirstTry<any>> = {
+    spans: (fiber) => observer.spans(fiber),
+    timed: metrics,
+    onReply: (exit, call, start) => {
+      if (exit._tag === "Success") {
+        if (metrics) observer.record(observer.operation(call.name), start, undefined)
+        return call.command === undefined ? exit : decodeReply(call.name, call.command, exit.value)
+      }
+      const error = failureOf(exit.cause)
+      let rest: Effect.Effect<Resp.Reply, RedisError> = Effect.failCause(exit.cause)
+      if (error !== undefined) {
+        const attempt = fresh()
+        const { name, args, slot } = call
+        rest = next(
+          error,
+          call.node,
+          attempt,
+          name,
+          (e) => isRetryable(e, name, args, false, true) || (e._tag === "RedisReplyError" && transientCodes.has(e.code)),
+          () => route(name, args, slot, attempt)
+        )
+      }
+      if (metrics) {
+        rest = Effect.onExitPrimitive(rest, (exit) => {
+          observer.record(observer.operation(call.name), start, exit._tag === "Failure" ? exit.cause : undefined)
+          return undefined
+        }, true)
+      }
+      return call.command === undefined ? rest : Effect.flatMap(rest, decodeEffect(call.name, call.command))
+    },
+    otherwise: (call) => {
+      const routed = observer.observe(call.name, call.args, () => route(call.name, call.args, call.slot, fresh()))
+      return call.command === undefined ? routed : Effect.flatMap(routed, decodeEffect(call.name, call.command))
+    }
+  }
+
   const exec = <A = Resp.Reply>(args: ReadonlyArray<Resp.Arg>, command?: Command<A>): Effect.Effect<A, RedisError> => {
     const name = commandName(args)
     const refused = refusal(name, args)
     if (refused !== undefined) return Effect.fail(refused)
+    if (name !== "SCAN" && !isBlocking(args)) {
+      const slot = commandSlot(name, args)
+      if (slot >= 0) {
+        const address = (options.readTarget !== undefined && isReadOnly(name) ? options.readTarget(slot) : undefined) ??
+          state.owner(slot)
+        const node = address === undefined ? undefined : nodes.known(address.host, address.port)
+        if (node !== undefined) return sharedStep<A, FirstTry<A>>(implOf(node.pool), args, { name, args, slot, node, command }, first)
+      }
+    }
     const routed = dispatch(name, args)
     return command === undefined ? routed as Effect.Effect<A, RedisError> : Effect.flatMap(routed, decodeEffect(name, command))
   }
