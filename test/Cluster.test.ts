@@ -367,6 +367,32 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       assert.strictEqual(tagOf(mixed), "CrossSlotError")
     })))
 
+  it.effect("ssubscribe follows its shard through a failover: resubscribed on the promoted replica, messages published there arrive", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const redis = yield* service(cluster)
+      const slot = 11000
+      const channel = `{${tagFor(slot)}}alerts`
+      const events: Array<{ readonly _tag: string; readonly message?: string }> = []
+      yield* Effect.forkScoped(
+        redis.ssubscribe(channel).pipe(Stream.runForEach((event) => Effect.sync(() => void events.push(event))))
+      )
+      const messages = () => events.flatMap((event) => (event._tag === "Message" ? [event.message] : []))
+      assert.isTrue(yield* eventually(() => events.some((event) => event._tag === "Subscribed")))
+      assert.strictEqual(yield* redis.send("SPUBLISH", channel, "before"), 1)
+      assert.isTrue(yield* eventually(() => messages().includes("before")))
+      const master = yield* cluster.masterOf(slot)
+      const replica = (yield* cluster.replicas).find((node) => node.masterId === master.id)!
+      yield* cluster.failover(replica)
+      assert.strictEqual((yield* cluster.masterOf(slot)).id, replica.id)
+      assert.isTrue(yield* eventually(() => events.some((event) => event._tag === "Resubscribed")))
+      // The subscription now lives on the promoted replica: a message published there reaches it.
+      assert.isTrue(yield* eventually(Effect.map(cluster.send(replica, "PUBSUB", "SHARDNUMSUB", channel), (reply) => (reply as Array<unknown>)[1] === 1)))
+      assert.strictEqual(yield* redis.send("SPUBLISH", channel, "after"), 1)
+      assert.isTrue(yield* eventually(() => messages().includes("after")))
+      assert.deepStrictEqual(messages(), ["before", "after"])
+    })))
+
   it.effect("RedisCluster: the shard map, per-node stats, forEachMaster and refresh", () =>
     Effect.gen(function*() {
       const cluster = yield* RedisCluster.RedisCluster
