@@ -32,6 +32,8 @@ export interface Nodes {
   readonly get: (host: string, port: number) => Effect.Effect<Node, InvalidArgumentError>
   /** The node at `host:port` when its pool exists already. */
   readonly known: (host: string, port: number) => Node | undefined
+  /** The node at `address` (`host:port`, as `formatAddress` writes it) when its pool exists already. */
+  readonly byAddress: (address: string) => Node | undefined
   /** Every node with a pool. */
   readonly all: () => ReadonlyArray<Node>
   /** Closes the node's pool and forgets it (the next `get` makes a new one). */
@@ -85,6 +87,7 @@ export const makeNodes = (options: {
     return {
       get,
       known: (host, port) => nodes.get(formatAddress(host, port)),
+      byAddress: (address) => nodes.get(address),
       all: () => [...nodes.values()],
       retire: (address) =>
         Effect.suspend(() => {

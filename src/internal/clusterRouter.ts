@@ -356,9 +356,13 @@ export const makeRouter = (
     if (name !== "SCAN" && !isBlocking(args)) {
       const slot = commandSlot(name, args)
       if (slot >= 0) {
-        const address = (options.readTarget !== undefined && isReadOnly(name) ? options.readTarget(slot) : undefined) ??
-          state.owner(slot)
-        const node = address === undefined ? undefined : nodes.known(address.host, address.port)
+        const reader = options.readTarget !== undefined && isReadOnly(name) ? options.readTarget(slot) : undefined
+        const owner = reader === undefined ? state.ownerAddress(slot) : undefined
+        const node = reader !== undefined
+          ? nodes.known(reader.host, reader.port)
+          : owner === undefined
+          ? undefined
+          : nodes.byAddress(owner)
         if (node !== undefined) return sharedStep<A, FirstTry<A>>(implOf(node.pool), args, { name, args, slot, node, command }, first)
       }
     }

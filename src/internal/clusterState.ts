@@ -31,7 +31,7 @@ import type * as Scope from "effect/Scope"
 import { ClusterUnreachableError, RedisReplyError } from "../Errors.ts"
 import type * as Resp from "../Resp.ts"
 import type { Nodes } from "./clusterNodes.ts"
-import { type Address, parseTopology, type Topology, type TopologyCommand, type TopologyNode } from "./clusterTopology.ts"
+import { type Address, formatAddress, parseTopology, type Topology, type TopologyCommand, type TopologyNode } from "./clusterTopology.ts"
 
 /** @internal */
 export interface State {
@@ -45,6 +45,8 @@ export interface ClusterState {
   readonly ref: Ref.Ref<State>
   /** The master that owns `slot` now, as far as this client knows. */
   readonly owner: (slot: number) => Address | undefined
+  /** `owner(slot)` as `host:port` (the topology's own string, nothing allocated), for the command path. */
+  readonly ownerAddress: (slot: number) => string | undefined
   /** A replica of the shard owning `slot` (one at random), or undefined when it has none or the slot moved. */
   readonly replicaOf: (slot: number) => Address | undefined
   /** The master and then the replicas of the shard owning `slot`, or undefined when no shard does or the slot moved. */
@@ -321,6 +323,15 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
         if (index === undefined || index < 0) return undefined
         const replicas = state.topology.shards[index]!.replicas
         return replicas.length === 0 ? undefined : addressOf(replicas[Math.floor(Math.random() * replicas.length)]!)
+      },
+      ownerAddress: (slot) => {
+        const state = Ref.getUnsafe(ref)
+        if (state.moved.size > 0) {
+          const moved = state.moved.get(slot)
+          if (moved !== undefined) return formatAddress(moved.host, moved.port)
+        }
+        const index = state.topology.slots[slot]
+        return index === undefined || index < 0 ? undefined : state.topology.shards[index]!.master.address
       },
       shardOf: (slot) => {
         const state = Ref.getUnsafe(ref)
