@@ -877,25 +877,27 @@ describe("Conn faults", () => {
       assert.include((error as ConnectionError).message, `127.0.0.1:${proxy.port} took longer than 200ms`)
     }))
 
-  it.live("interrupting make during the handshake closes the socket", () =>
+  it.live("interrupting make during the handshake closes the socket at once, not when the handshake times out", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
       const proxy = yield* FaultProxy.make({ port: server.port })
       yield* proxy.setBlackHole(true)
-      const making = yield* Effect.forkChild(Effect.scoped(Conn.make({ port: proxy.port, dialTimeout: 60_000 })))
+      // Neither timeout can end the handshake within the test: only the interruption can.
+      const making = yield* Effect.forkChild(Effect.scoped(Conn.make({ port: proxy.port, dialTimeout: 600_000, readTimeout: 600_000 })))
       let accepted = 0
       for (let i = 0; i < 500 && accepted === 0; i++) {
         accepted = (yield* proxy.stats).accepted
         if (accepted === 0) yield* pause(10)
       }
       assert.strictEqual(accepted, 1)
-      yield* Fiber.interrupt(making)
+      const interrupting = yield* Effect.forkChild(Fiber.interrupt(making))
       let open = 1
       for (let i = 0; i < 500 && open !== 0; i++) {
         open = (yield* proxy.stats).open
         if (open !== 0) yield* pause(10)
       }
       assert.strictEqual(open, 0)
+      yield* Fiber.join(interrupting)
     }))
 
   it.live("awaitIdle completes once every pending reply has arrived", () =>
