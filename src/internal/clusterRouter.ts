@@ -276,7 +276,7 @@ export const makeRouter = (
     const masters = state.masters()
     const master = masters[at.index]
     if (master === undefined) return Effect.succeed(["0", []])
-    return Effect.flatMap(onNode(master, ["SCAN", at.cursor, ...args.slice(2)]), (reply) => {
+    return Effect.flatMap(onNode(master, ["SCAN", at.cursor, ...args.slice(2)]), (reply): Effect.Effect<Resp.Reply> => {
       if (!Array.isArray(reply) || reply.length < 2) return Effect.succeed(reply)
       const next = reply[0] instanceof Uint8Array ? new TextDecoder().decode(reply[0]) : String(reply[0])
       return Effect.succeed([nextScanCursor(at.index, next, masters.length), reply[1]!])
@@ -363,7 +363,7 @@ export const makeRouter = (
           : owner === undefined
           ? undefined
           : nodes.byAddress(owner)
-        if (node !== undefined) return sharedStep<A, FirstTry<A>>(implOf(node.pool), args, { name, args, slot, node, command }, first)
+        if (node !== undefined) return sharedStep<A, FirstTry<A>>(implOf(node.pool), args, undefined, { name, args, slot, node, command }, first)
       }
     }
     const routed = dispatch(name, args)

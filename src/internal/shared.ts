@@ -102,7 +102,7 @@ export const makeShared = (
     const refused = refusal(name, args)
     if (refused !== undefined) return Effect.fail(refused)
     if (isBlocking(args)) return composed(name, args, true, command)
-    return sharedStep<A, Call<A>>(impl, args, { name, args, command }, step)
+    return sharedStep<A, Call<A>>(impl, args, undefined, { name, args, command }, step)
   }
 
   /**
@@ -198,33 +198,80 @@ export const makeShared = (
     return exec(command.args, command)
   }
 
+  /** A pipeline's items, commands, and whether one of them blocks. */
+  interface Batch {
+    readonly items: ReadonlyArray<BatchItem>
+    readonly batch: ReadonlyArray<ReadonlyArray<Resp.Arg>>
+    readonly blocking: boolean
+  }
+
+  /** One try of a pipeline on the pool, retried while every command of it is safe to send again. */
+  const pipelineAttempt = ({ batch, blocking }: Batch, alreadySent: boolean) => {
+    let sent = alreadySent
+    const body = (conn: Conn.Conn) => {
+      sent = true
+      return conn.sendBatch(batch)
+    }
+    const once: Effect.Effect<Array<Resp.Reply>, RedisError> = blocking ? pool.withConn(body) : pool.withShared(body)
+    const retryable = (error: RedisError) => {
+      if (onFailure !== undefined) onFailure(error)
+      const result = batch.every((args) => isRetryable(error, commandName(args), args, blocking, sent))
+      sent = false
+      return result
+    }
+    return { once, retryable }
+  }
+
+  /** The pipeline composed of the pool's and the connection's Effects (spans, blocking commands, waits). */
+  const pipelineComposed = (p: Batch): Effect.Effect<BatchResults<any>, RedisError> =>
+    observer.observe(
+      "PIPELINE",
+      undefined,
+      () => {
+        const { once, retryable } = pipelineAttempt(p, false)
+        return Effect.map(withRetry(once, retryable), (replies) => batchResults(p.items, replies))
+      },
+      p.batch.length
+    )
+
+  /** A pipeline on a free shared connection in one step; a failure is retried as in `pipelineComposed`. */
+  const pipelineStep: StepHandler<BatchResults<any>, Batch, Array<Resp.Reply>> = {
+    spans: (fiber) => observer.spans(fiber),
+    timed: metrics,
+    onReply: (exit, p, start) => {
+      if (exit._tag === "Success") {
+        if (metrics) observer.record(observer.operation("PIPELINE"), start, undefined)
+        return Effect.succeed(batchResults(p.items, exit.value))
+      }
+      const error = retries || onFailure !== undefined ? failureOf(exit.cause) : undefined
+      const { once, retryable } = pipelineAttempt(p, true)
+      let rest: Effect.Effect<Array<Resp.Reply>, RedisError> = error !== undefined && !retries
+        ? Effect.andThen(Effect.sync(() => onFailure?.(error)), Effect.failCause(exit.cause))
+        : error !== undefined && retryable(error)
+        ? retryAfter(once, error, schedule, retryable)
+        : Effect.failCause(exit.cause)
+      if (metrics) {
+        rest = Effect.onExitPrimitive(rest, (exit) => {
+          observer.record(observer.operation("PIPELINE"), start, exit._tag === "Failure" ? exit.cause : undefined)
+          return undefined
+        }, true)
+      }
+      return Effect.map(rest, (replies) => batchResults(p.items, replies))
+    },
+    otherwise: pipelineComposed
+  }
+
   const pipeline = <const T extends ReadonlyArray<BatchItem>>(
     items: T
   ): Effect.Effect<BatchResults<T>, RedisError> => {
     const invalid = checkItems(items, true)
     if (invalid !== undefined) return Effect.fail(invalid)
     const batch = items.map(argsOf)
-    const blocking = batch.some(isBlocking)
-    const attempt = () => {
-      let sent = false
-      const body = (conn: Conn.Conn) => {
-        sent = true
-        return conn.sendBatch(batch)
-      }
-      const once: Effect.Effect<Array<Resp.Reply>, RedisError> = blocking ? pool.withConn(body) : pool.withShared(body)
-      return withRetry(once, (error) => {
-        if (onFailure !== undefined) onFailure(error)
-        const result = batch.every((args) => isRetryable(error, commandName(args), args, blocking, sent))
-        sent = false
-        return result
-      })
-    }
-    return observer.observe(
-      "PIPELINE",
-      undefined,
-      () => Effect.map(attempt(), (replies) => batchResults(items, replies)),
-      batch.length
-    )
+    const p: Batch = { items, batch, blocking: batch.some(isBlocking) }
+    return (p.blocking ? pipelineComposed(p) : sharedStep(impl, undefined, batch, p, pipelineStep)) as Effect.Effect<
+      BatchResults<T>,
+      RedisError
+    >
   }
 
   return { send, run, pipeline, evalScript: evalScriptWith(exec) }

@@ -1,7 +1,7 @@
 /**
- * One plain command on a shared connection in one asynchronous step: the
- * common case of the service's shared path (`shared.ts`) and of a cluster
- * command's first try (`clusterRouter.ts`).
+ * One plain command (or pipeline) on a shared connection in one asynchronous
+ * step: the common case of the service's shared path (`shared.ts`) and of a
+ * cluster command's first try (`clusterRouter.ts`).
  *
  * `pool.withShared((conn) => conn.send(args))` composes the same thing from
  * the pool's Effect and the connection's: a `withFiber` to take a connection,
@@ -32,23 +32,28 @@ import { ConnSocket } from "./connSocket.ts"
 import type { PoolImpl } from "./pool.ts"
 
 /** @internal */
-export interface StepHandler<A, In> {
+export interface StepHandler<A, In, R = Resp.Reply> {
   /** Whether `fiber` records spans: such commands take `otherwise`, which records them. */
   readonly spans: (fiber: Fiber.Fiber<unknown, unknown>) => boolean
   /** Read the clock at the start (for metrics). */
   readonly timed: boolean
   /** What the caller resumes with once the reply (or the connection's failure) is in and the connection given back. */
-  readonly onReply: (exit: Exit.Exit<Resp.Reply, RedisError>, input: In, start: number) => Effect.Effect<A, RedisError>
+  readonly onReply: (exit: Exit.Exit<R, RedisError>, input: In, start: number) => Effect.Effect<A, RedisError>
   /** The composed path, when this one cannot serve now. */
   readonly otherwise: (input: In) => Effect.Effect<A, RedisError>
 }
 
-/** @internal */
-export const sharedStep = <A, In>(
+/**
+ * One command (`args`), or a pipeline (`batch`, error replies as values) when `args` is undefined.
+ *
+ * @internal
+ */
+export const sharedStep = <A, In, R = Resp.Reply>(
   pool: PoolImpl<Conn.Conn>,
-  args: ReadonlyArray<Resp.Arg>,
+  args: ReadonlyArray<Resp.Arg> | undefined,
+  batch: ReadonlyArray<ReadonlyArray<Resp.Arg>> | undefined,
   input: In,
-  handler: StepHandler<A, In>
+  handler: StepHandler<A, In, R>
 ): Effect.Effect<A, RedisError> =>
   Effect.callback<A, RedisError>((resume) => {
     const fiber = Fiber.getCurrent()
@@ -60,7 +65,7 @@ export const sharedStep = <A, In>(
       return resume(handler.otherwise(input))
     }
     const start = handler.timed ? performance.now() : 0
-    const slot = conn.enqueueSlot(args, undefined, undefined, (exit: Exit.Exit<Resp.Reply, RedisError>) => {
+    const slot = conn.enqueueSlot(args, batch, undefined, (exit: Exit.Exit<R, RedisError>) => {
       pool.shared.release(entry!, exit)
       resume(handler.onReply(exit, input, start))
     })
