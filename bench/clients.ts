@@ -5,9 +5,9 @@
  * fibers / async workers, each awaiting one command at a time.
  *
  * Cells, in one process run against one own redis-server on a free loopback port:
- * - throughput: GET and SET of 16-byte values over 10 000 keys at each level of
- *   `CONCURRENCY`; a warm-up per contender, then `ROUNDS` interleaved repetitions (the
- *   order rotates every round) of `MILLIS` each; medians of ops/s, p50 and p99;
+ * - throughput: the ops of `OPS` (by default GET and SET of 16-byte values over 10 000 keys)
+ *   at each level of `CONCURRENCY`; a warm-up per contender, then `ROUNDS` interleaved
+ *   repetitions (the order rotates every round) of `MILLIS` each; medians of ops/s, p50 and p99;
  *   `redis-benchmark` (with and without `-P 16`) against the same server as reference;
  * - blocking: 50 fibers doing `BLPOP` on empty lists (timeout 0.1 s) and one doing GETs,
  *   for `BLOCK_MILLIS`, on the same client;
@@ -20,8 +20,11 @@
  * machine's load, which moves a lot on a shared machine.
  *
  * Environment: `ROUNDS` (7), `MILLIS` (500), `CONCURRENCY` ("1,50,500"), `OPS`
- * ("GET,SET"), `ONLY` (contender names, comma-separated), `CELLS`
- * ("throughput,reference,blocking,memory"), `BLOCK_MILLIS` (2000), `CONNS` (1000).
+ * ("GET,SET"; also `GET1K` and `SET1K`, GET and SET of 1024-byte values over 1 000 other keys,
+ * and `PIPE10`, one pipeline of 10 GETs of consecutive 16-byte keys, counted as one op;
+ * NodeRedis has no pipeline, so its PIPE10 is 10 concurrent sends), `ONLY` (contender names,
+ * comma-separated), `CELLS` ("throughput,reference,blocking,memory"), `BLOCK_MILLIS` (2000),
+ * `CONNS` (1000).
  * For a profile of ours alone: `ONLY=ours CELLS=throughput CONCURRENCY=50
  * node --cpu-prof bench/clients.ts`.
  */
@@ -54,10 +57,24 @@ const root = fileURLToPath(new URL("..", import.meta.url))
 const NKEYS = 10_000
 const VALUE = "0123456789abcdef"
 const KEYS = Array.from({ length: NKEYS }, (_, i) => `key:${String(i).padStart(12, "0")}`)
+/** The keys of GET1K and SET1K (the same in `bench/support/loaded.ts`), each holding `VALUE1K`. */
+const N1K = 1000
+const VALUE1K = VALUE.repeat(64)
+const KEYS1K = Array.from({ length: N1K }, (_, i) => `k1k:${i}`)
+/** PIPE10: the i-th pipeline GETs `KEYS[10 i]` to `KEYS[10 i + 9]`; built once, indexed by i. */
+const PIPE = 10
+const GROUPS = Array.from({ length: NKEYS / PIPE }, (_, g) => KEYS.slice(g * PIPE, (g + 1) * PIPE))
+const GROUP_IDS = GROUPS.map((_, g) => g)
+const GET_GROUPS = GROUPS.map((keys) => keys.map((k) => ["GET", k] as const))
 const BLPOP_FIBERS = 50
 const BLPOP_TIMEOUT = "0.1"
 
-type Op = "GET" | "SET"
+const ALL_OPS = ["GET", "SET", "GET1K", "SET1K", "PIPE10"] as const
+type Op = typeof ALL_OPS[number]
+
+const PIPE10_NOTE = `PIPE10: ops/s counts pipelines of ${PIPE} GETs (commands/s = ${PIPE} x ops/s)`
+const PIPE10_NODEREDIS_NOTE =
+  "; NodeRedis (effect/persistence/Redis) has no pipeline API: its PIPE10 is 10 concurrent sends (Effect.all, unbounded)"
 
 // -----------------------------------------------------------------------------
 // measurement
@@ -113,30 +130,59 @@ const promiseContender = (
   name: string,
   get: (key: string) => Promise<unknown>,
   set: (key: string, value: string) => Promise<unknown>,
+  /** The pipeline of `GROUPS[group]`. */
+  pipe10: (group: number) => Promise<unknown>,
   blpop: (key: string) => Promise<unknown>,
   close: () => Promise<void>
 ): Contender => {
-  const loop = async (call: (key: string) => Promise<unknown>, start: number, end: number, rec: Recorder) => {
-    let i = start
+  const loop = async <K>(
+    call: (key: K) => Promise<unknown>,
+    keys: ReadonlyArray<K>,
+    start: number,
+    end: number,
+    rec: Recorder
+  ) => {
+    const n = keys.length
+    let i = start % n
     let t0 = performance.now()
     for (;;) {
-      await call(KEYS[i]!)
+      await call(keys[i]!)
       const t1 = performance.now()
       rec.add(t1 - t0)
       if (t1 >= end) return
       t0 = t1
-      i = i + 1 === NKEYS ? 0 : i + 1
+      i = i + 1 === n ? 0 : i + 1
     }
   }
   const setValue = (key: string) => set(key, VALUE)
+  const setValue1K = (key: string) => set(key, VALUE1K)
+  const loops = async <K>(
+    call: (key: K) => Promise<unknown>,
+    keys: ReadonlyArray<K>,
+    workers: number,
+    end: number,
+    rec: Recorder
+  ) => {
+    const all: Array<Promise<void>> = []
+    for (let w = 0; w < workers; w++) all.push(loop(call, keys, w * 7919, end, rec))
+    await Promise.all(all)
+  }
   return {
     name,
-    run: async (op, workers, millis, rec) => {
+    run: (op, workers, millis, rec) => {
       const end = performance.now() + millis
-      const call = op === "GET" ? get : setValue
-      const all: Array<Promise<void>> = []
-      for (let w = 0; w < workers; w++) all.push(loop(call, (w * 7919) % NKEYS, end, rec))
-      await Promise.all(all)
+      switch (op) {
+        case "GET":
+          return loops(get, KEYS, workers, end, rec)
+        case "SET":
+          return loops(setValue, KEYS, workers, end, rec)
+        case "GET1K":
+          return loops(get, KEYS1K, workers, end, rec)
+        case "SET1K":
+          return loops(setValue1K, KEYS1K, workers, end, rec)
+        case "PIPE10":
+          return loops(pipe10, GROUP_IDS, workers, end, rec)
+      }
     },
     blocking: async (millis, rec) => {
       const end = performance.now() + millis
@@ -147,7 +193,7 @@ const promiseContender = (
           pops++
         }
       }
-      const all: Array<Promise<void>> = [loop(get, 0, end, rec)]
+      const all: Array<Promise<void>> = [loop(get, KEYS, 0, end, rec)]
       for (let w = 0; w < BLPOP_FIBERS; w++) all.push(popper(w))
       await Promise.all(all)
       return pops
@@ -160,31 +206,60 @@ const effectContender = (
   name: string,
   get: (key: string) => Effect.Effect<unknown, unknown>,
   set: (key: string, value: string) => Effect.Effect<unknown, unknown>,
+  /** The pipeline of `GROUPS[group]`. */
+  pipe10: (group: number) => Effect.Effect<unknown, unknown>,
   blpop: (key: string) => Effect.Effect<unknown, unknown>,
   close: () => Promise<void>
 ): Contender => {
-  const loop = (call: (key: string) => Effect.Effect<unknown, unknown>, start: number, end: number, rec: Recorder) =>
+  const loop = <K>(
+    call: (key: K) => Effect.Effect<unknown, unknown>,
+    keys: ReadonlyArray<K>,
+    start: number,
+    end: number,
+    rec: Recorder
+  ) =>
     Effect.gen(function*() {
-      let i = start
+      const n = keys.length
+      let i = start % n
       let t0 = performance.now()
       for (;;) {
-        yield* call(KEYS[i]!)
+        yield* call(keys[i]!)
         const t1 = performance.now()
         rec.add(t1 - t0)
         if (t1 >= end) return
         t0 = t1
-        i = i + 1 === NKEYS ? 0 : i + 1
+        i = i + 1 === n ? 0 : i + 1
       }
     })
   const setValue = (key: string) => set(key, VALUE)
+  const setValue1K = (key: string) => set(key, VALUE1K)
+  const loops = <K>(
+    call: (key: K) => Effect.Effect<unknown, unknown>,
+    keys: ReadonlyArray<K>,
+    workers: number,
+    end: number,
+    rec: Recorder
+  ) => {
+    const all: Array<Effect.Effect<void, unknown>> = []
+    for (let w = 0; w < workers; w++) all.push(loop(call, keys, w * 7919, end, rec))
+    return Effect.runPromise(Effect.all(all, { concurrency: "unbounded", discard: true }))
+  }
   return {
     name,
     run: (op, workers, millis, rec) => {
       const end = performance.now() + millis
-      const call = op === "GET" ? get : setValue
-      const all: Array<Effect.Effect<void, unknown>> = []
-      for (let w = 0; w < workers; w++) all.push(loop(call, (w * 7919) % NKEYS, end, rec))
-      return Effect.runPromise(Effect.all(all, { concurrency: "unbounded", discard: true }))
+      switch (op) {
+        case "GET":
+          return loops(get, KEYS, workers, end, rec)
+        case "SET":
+          return loops(setValue, KEYS, workers, end, rec)
+        case "GET1K":
+          return loops(get, KEYS1K, workers, end, rec)
+        case "SET1K":
+          return loops(setValue1K, KEYS1K, workers, end, rec)
+        case "PIPE10":
+          return loops(pipe10, GROUP_IDS, workers, end, rec)
+      }
     },
     blocking: (millis, rec) => {
       const end = performance.now() + millis
@@ -196,7 +271,7 @@ const effectContender = (
             pops++
           }
         })
-      const all: Array<Effect.Effect<void, unknown>> = [loop(get, 0, end, rec)]
+      const all: Array<Effect.Effect<void, unknown>> = [loop(get, KEYS, 0, end, rec)]
       for (let w = 0; w < BLPOP_FIBERS; w++) all.push(popper(w))
       return Effect.runPromise(Effect.all(all, { concurrency: "unbounded", discard: true })).then(() => pops)
     },
@@ -217,6 +292,7 @@ const makeOurs = async (
       name,
       (key) => redis.get(key),
       (key, value) => redis.set(key, value),
+      (group) => redis.pipeline(GET_GROUPS[group]!),
       (key) => redis.send("BLPOP", key, BLPOP_TIMEOUT),
       () => Effect.runPromise(Scope.close(scope, Exit.void))
     )
@@ -226,10 +302,12 @@ const makeOurs = async (
 const makeIoredis = async (port: number, auto: boolean): Promise<Contender> => {
   const io = new IORedis({ port, host: HOST, enableAutoPipelining: auto, lazyConnect: true })
   await io.connect()
+  const groups = GROUPS.map((keys) => keys.map((k) => ["get", k]))
   return promiseContender(
     auto ? "ioredis-auto" : "ioredis",
     (key) => io.get(key),
     (key, value) => io.set(key, value),
+    (group) => io.pipeline(groups[group]!).exec(),
     (key) => io.blpop(key, BLPOP_TIMEOUT),
     async () => void io.disconnect()
   )
@@ -243,6 +321,12 @@ const makeNodeRedis = async (port: number): Promise<Contender> => {
     "node-redis",
     (key) => nr.get(key),
     (key, value) => nr.set(key, value),
+    (group) => {
+      // untyped: each `get` adds to the same batch (and returns it), typed chains change type.
+      const multi = nr.multi<"untyped">()
+      for (const key of GROUPS[group]!) multi.get(key)
+      return multi.execAsPipeline()
+    },
     (key) => nr.sendCommand(["BLPOP", key, BLPOP_TIMEOUT]),
     async () => void nr.destroy()
   )
@@ -258,6 +342,9 @@ const makeEffectNodeRedis = async (port: number): Promise<Contender> => {
     "NodeRedis",
     (key) => redis.send("GET", key),
     (key, value) => redis.send("SET", key, value),
+    // `effect/persistence/Redis` has no pipeline: the 10 GETs as concurrent sends on the
+    // shared client, which node-redis writes together (see PIPE10_NODEREDIS_NOTE).
+    (group) => Effect.all(GROUPS[group]!.map((key) => redis.send("GET", key)), { concurrency: "unbounded" }),
     (key) => redis.send("BLPOP", key, BLPOP_TIMEOUT),
     () => Effect.runPromise(Scope.close(scope, Exit.void))
   )
@@ -283,16 +370,24 @@ const makeLayers = async (port: number): Promise<Array<Contender>> => {
         "layer:bare",
         (key) => bare.redis.send("GET", key),
         (key, value) => bare.redis.send("SET", key, value),
+        (group) => bare.redis.pipeline(GET_GROUPS[group]!),
         blpop,
         bare.close
       )
     },
-    effectContender("layer:conn", (key) => conn.send(["GET", key]), (key, value) => conn.send(["SET", key, value]), blpop, () =>
-      Effect.runPromise(Scope.close(scope, Exit.void))),
+    effectContender(
+      "layer:conn",
+      (key) => conn.send(["GET", key]),
+      (key, value) => conn.send(["SET", key, value]),
+      (group) => conn.sendBatch(GET_GROUPS[group]!),
+      blpop,
+      () => Effect.runPromise(Scope.close(scope, Exit.void))
+    ),
     effectContender(
       "layer:shared",
       (key) => pool.withShared((c) => c.send(["GET", key])),
       (key, value) => pool.withShared((c) => c.send(["SET", key, value])),
+      (group) => pool.withShared((c) => c.sendBatch(GET_GROUPS[group]!)),
       blpop,
       async () => {}
     ),
@@ -302,6 +397,7 @@ const makeLayers = async (port: number): Promise<Array<Contender>> => {
         "layer:send",
         (key) => ours.redis.send("GET", key),
         (key, value) => ours.redis.send("SET", key, value),
+        (group) => ours.redis.pipeline(GET_GROUPS[group]!),
         blpop,
         ours.close
       )
@@ -350,6 +446,9 @@ const throughput = async (contenders: ReadonlyArray<Contender>, port: number) =>
     }
     loads.push(load())
     console.log(`\nc=${workers}: ${ROUNDS} rounds x ${MILLIS} ms, load ${loads.join(" -> ")}`)
+    if (OPS.includes("PIPE10")) {
+      console.log(`${PIPE10_NOTE}${contenders.some((c) => c.name === "NodeRedis") ? PIPE10_NODEREDIS_NOTE : ""}`)
+    }
     console.log(
       "| op | contender | ops/s | p50 ms | p99 ms | ops/s vs best peer | per-round ops/s vs best peer | p50 vs best peer |"
     )
@@ -417,6 +516,7 @@ const loaders = (port: number) => {
   for (const workers of LEVELS) {
     const before = load()
     console.log(`\nloaders, c=${workers}: ${ROUNDS} rounds x ${MILLIS} ms per process, load ${before}`)
+    if (OPS.includes("PIPE10")) console.log(PIPE10_NOTE)
     console.log("| op | loaded from | ops/s | vs dist (per-round median) | runs |")
     console.log("|---|---|---:|---:|---|")
     for (const op of OPS) {
@@ -553,6 +653,8 @@ const memory = async (port: number) => {
 // -----------------------------------------------------------------------------
 
 const main = async () => {
+  const unknownOps = OPS.filter((op) => !ALL_OPS.includes(op))
+  if (unknownOps.length > 0) throw new Error(`unknown OPS ${unknownOps.join(",")}; known: ${ALL_OPS.join(",")}`)
   const port = await freePort()
   const server = spawn(
     "redis-server",
@@ -568,6 +670,7 @@ const main = async () => {
 
   const seed = new IORedis({ port, host: HOST })
   for (let i = 0; i < NKEYS; i += 1000) await seed.mset(...KEYS.slice(i, i + 1000).flatMap((k) => [k, VALUE]))
+  for (let i = 0; i < N1K; i += 100) await seed.mset(...KEYS1K.slice(i, i + 100).flatMap((k) => [k, VALUE1K]))
   seed.disconnect()
 
   const contenders: Array<Contender> = []
