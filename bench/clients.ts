@@ -126,6 +126,27 @@ interface Contender {
   readonly close: () => Promise<void>
 }
 
+/** What one iteration of `op` calls, and over which keys (or pipeline groups) the loops walk. */
+const opCall = <R>(
+  op: Op,
+  get: (key: string) => R,
+  set: (key: string, value: string) => R,
+  pipe10: (group: number) => R
+): readonly [(key: any) => R, ReadonlyArray<string | number>] => {
+  switch (op) {
+    case "GET":
+      return [get, KEYS]
+    case "SET":
+      return [(key: string) => set(key, VALUE), KEYS]
+    case "GET1K":
+      return [get, KEYS1K]
+    case "SET1K":
+      return [(key: string) => set(key, VALUE1K), KEYS1K]
+    case "PIPE10":
+      return [pipe10, GROUP_IDS]
+  }
+}
+
 const promiseContender = (
   name: string,
   get: (key: string) => Promise<unknown>,
@@ -154,8 +175,6 @@ const promiseContender = (
       i = i + 1 === n ? 0 : i + 1
     }
   }
-  const setValue = (key: string) => set(key, VALUE)
-  const setValue1K = (key: string) => set(key, VALUE1K)
   const loops = async <K>(
     call: (key: K) => Promise<unknown>,
     keys: ReadonlyArray<K>,
@@ -171,18 +190,8 @@ const promiseContender = (
     name,
     run: (op, workers, millis, rec) => {
       const end = performance.now() + millis
-      switch (op) {
-        case "GET":
-          return loops(get, KEYS, workers, end, rec)
-        case "SET":
-          return loops(setValue, KEYS, workers, end, rec)
-        case "GET1K":
-          return loops(get, KEYS1K, workers, end, rec)
-        case "SET1K":
-          return loops(setValue1K, KEYS1K, workers, end, rec)
-        case "PIPE10":
-          return loops(pipe10, GROUP_IDS, workers, end, rec)
-      }
+      const [call, keys] = opCall(op, get, set, pipe10)
+      return loops(call, keys, workers, end, rec)
     },
     blocking: async (millis, rec) => {
       const end = performance.now() + millis
@@ -231,8 +240,6 @@ const effectContender = (
         i = i + 1 === n ? 0 : i + 1
       }
     })
-  const setValue = (key: string) => set(key, VALUE)
-  const setValue1K = (key: string) => set(key, VALUE1K)
   const loops = <K>(
     call: (key: K) => Effect.Effect<unknown, unknown>,
     keys: ReadonlyArray<K>,
@@ -248,18 +255,8 @@ const effectContender = (
     name,
     run: (op, workers, millis, rec) => {
       const end = performance.now() + millis
-      switch (op) {
-        case "GET":
-          return loops(get, KEYS, workers, end, rec)
-        case "SET":
-          return loops(setValue, KEYS, workers, end, rec)
-        case "GET1K":
-          return loops(get, KEYS1K, workers, end, rec)
-        case "SET1K":
-          return loops(setValue1K, KEYS1K, workers, end, rec)
-        case "PIPE10":
-          return loops(pipe10, GROUP_IDS, workers, end, rec)
-      }
+      const [call, keys] = opCall(op, get, set, pipe10)
+      return loops(call, keys, workers, end, rec)
     },
     blocking: (millis, rec) => {
       const end = performance.now() + millis

@@ -42,7 +42,7 @@ import {
 } from "../Errors.ts"
 import type { BatchItem, BatchResults, Command, Connection, Executor, Service } from "../RedisPool.ts"
 import type * as Resp from "../Resp.ts"
-import { argsOf, batchResults, checkItems, decodeEffect, decodeReply, refusal, transactionResults } from "./batch.ts"
+import { argsOf, batchResults, checkItems, decodeEffect, refusal, transactionResults } from "./batch.ts"
 import { allMasters, nextScanCursor, readScanCursor, split } from "./clusterFanout.ts"
 import { commandKeys, commandSlot, commandsSlot, keysSlot } from "./clusterKeys.ts"
 import type { Node, Nodes } from "./clusterNodes.ts"
@@ -54,7 +54,7 @@ import { watchKeysError } from "./exclusive.ts"
 import type { Observer } from "./redisPoolObserve.ts"
 import { implOf } from "./pool.ts"
 import { failureOf, isRetryable } from "./redisPoolRetry.ts"
-import { sharedStep, type StepHandler } from "./sharedStep.ts"
+import { replied, sharedStep, type StepHandler } from "./sharedStep.ts"
 import { evalScriptWith } from "./shared.ts"
 
 /** @internal */
@@ -317,10 +317,7 @@ export const makeRouter = (
     spans: (fiber) => observer.spans(fiber),
     timed: metrics,
     onReply: (exit, call, start) => {
-      if (exit._tag === "Success") {
-        if (metrics) observer.record(observer.operation(call.name), start, undefined)
-        return call.command === undefined ? exit : decodeReply(call.name, call.command, exit.value)
-      }
+      if (exit._tag === "Success") return replied(observer, call.name, call.command, exit, start)
       const error = failureOf(exit.cause)
       let rest: Effect.Effect<Resp.Reply, RedisError> = Effect.failCause(exit.cause)
       if (error !== undefined) {
@@ -335,12 +332,7 @@ export const makeRouter = (
           () => route(name, args, slot, attempt)
         )
       }
-      if (metrics) {
-        rest = Effect.onExitPrimitive(rest, (exit) => {
-          observer.record(observer.operation(call.name), start, exit._tag === "Failure" ? exit.cause : undefined)
-          return undefined
-        }, true)
-      }
+      rest = observer.timedFrom(rest, call.name, start)
       return call.command === undefined ? rest : Effect.flatMap(rest, decodeEffect(call.name, call.command))
     },
     otherwise: (call) => {

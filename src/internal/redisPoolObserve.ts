@@ -203,6 +203,21 @@ export class Observer {
       fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer
   }
 
+  /** `effect`, its duration since `start` recorded as `name`'s when it ends, however it ends (with metrics on). */
+  timedFrom<A, E, R>(effect: Effect.Effect<A, E, R>, name: string, start: number): Effect.Effect<A, E, R> {
+    if (!this.options.metrics) return effect
+    const operation = this.operation(name)
+    return Effect.onExitPrimitive(effect, (exit) => {
+      this.record(operation, start, exit._tag === "Failure" ? exit.cause : undefined)
+      return undefined
+    }, true)
+  }
+
+  /** A command that succeeded at once: its duration since `start` (with metrics on). */
+  succeeded(name: string, start: number): void {
+    if (this.options.metrics) this.record(this.operation(name), start, undefined)
+  }
+
   /** One duration sample since `start` (from `performance.now()`), and the failure's tag if `cause` is one. */
   record(operation: string, start: number, cause: Cause.Cause<unknown> | undefined): void {
     this.duration(operation).add((performance.now() - start) / 1000)

@@ -18,7 +18,7 @@ import { implOf } from "./pool.ts"
 import type { Observer } from "./redisPoolObserve.ts"
 import type { Resolved } from "./redisPoolOptions.ts"
 import { failureOf, isRetryable, retryAfter } from "./redisPoolRetry.ts"
-import { sharedStep, type StepHandler } from "./sharedStep.ts"
+import { replied, sharedStep, type StepHandler } from "./sharedStep.ts"
 import { evalWithFallback, sha1 } from "./script.ts"
 
 /** The script runner over a `send` of raw arguments: EVALSHA, then EVAL on NOSCRIPT. */
@@ -81,10 +81,7 @@ export const makeShared = (
     spans: (fiber) => observer.spans(fiber),
     timed: metrics,
     onReply: (exit, call, start) => {
-      if (exit._tag === "Success") {
-        if (metrics) observer.record(observer.operation(call.name), start, undefined)
-        return call.command === undefined ? exit : decodeReply(call.name, call.command, exit.value)
-      }
+      if (exit._tag === "Success") return replied(observer, call.name, call.command, exit, start)
       // Retried through the composed path, as a command that was sent.
       const attempt = attemptOf(call.name, call.args, false)
       attempt.sent = true
@@ -148,13 +145,7 @@ export const makeShared = (
       if (metrics) observer.record(operation, start, cause)
       return Effect.failCause(cause)
     }
-    let retried = retryAfter(attempt.once, error, schedule, attempt.retryable)
-    if (metrics) {
-      retried = Effect.onExitPrimitive(retried, (exit) => {
-        observer.record(operation, start, exit._tag === "Failure" ? exit.cause : undefined)
-        return undefined
-      }, true)
-    }
+    const retried = observer.timedFrom(retryAfter(attempt.once, error, schedule, attempt.retryable), name, start)
     return command === undefined
       ? retried as Effect.Effect<A, RedisError>
       : Effect.flatMap(retried, decodeEffect(name, command))
@@ -240,23 +231,17 @@ export const makeShared = (
     timed: metrics,
     onReply: (exit, p, start) => {
       if (exit._tag === "Success") {
-        if (metrics) observer.record(observer.operation("PIPELINE"), start, undefined)
+        observer.succeeded("PIPELINE", start)
         return Effect.succeed(batchResults(p.items, exit.value))
       }
       const error = retries || onFailure !== undefined ? failureOf(exit.cause) : undefined
       const { once, retryable } = pipelineAttempt(p, true)
-      let rest: Effect.Effect<Array<Resp.Reply>, RedisError> = error !== undefined && !retries
+      const rest: Effect.Effect<Array<Resp.Reply>, RedisError> = error !== undefined && !retries
         ? Effect.andThen(Effect.sync(() => onFailure?.(error)), Effect.failCause(exit.cause))
         : error !== undefined && retryable(error)
         ? retryAfter(once, error, schedule, retryable)
         : Effect.failCause(exit.cause)
-      if (metrics) {
-        rest = Effect.onExitPrimitive(rest, (exit) => {
-          observer.record(observer.operation("PIPELINE"), start, exit._tag === "Failure" ? exit.cause : undefined)
-          return undefined
-        }, true)
-      }
-      return Effect.map(rest, (replies) => batchResults(p.items, replies))
+      return Effect.map(observer.timedFrom(rest, "PIPELINE", start), (replies) => batchResults(p.items, replies))
     },
     otherwise: pipelineComposed
   }

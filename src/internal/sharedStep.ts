@@ -27,9 +27,12 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import type * as Conn from "../Conn.ts"
 import type { RedisError } from "../Errors.ts"
+import type { Command } from "../RedisPool.ts"
 import type * as Resp from "../Resp.ts"
+import { decodeReply } from "./batch.ts"
 import { ConnSocket } from "./connSocket.ts"
 import type { PoolImpl } from "./pool.ts"
+import type { Observer } from "./redisPoolObserve.ts"
 
 /** @internal */
 export interface StepHandler<A, In, R = Resp.Reply> {
@@ -41,6 +44,22 @@ export interface StepHandler<A, In, R = Resp.Reply> {
   readonly onReply: (exit: Exit.Exit<R, RedisError>, input: In, start: number) => Effect.Effect<A, RedisError>
   /** The composed path, when this one cannot serve now. */
   readonly otherwise: (input: In) => Effect.Effect<A, RedisError>
+}
+
+/**
+ * A reply that came at once: its duration recorded (with metrics on), decoded by `command` when given.
+ *
+ * @internal
+ */
+export const replied = <A>(
+  observer: Observer,
+  name: string,
+  command: Command<A> | undefined,
+  exit: Exit.Success<Resp.Reply, RedisError>,
+  start: number
+): Effect.Effect<A, RedisError> => {
+  observer.succeeded(name, start)
+  return command === undefined ? exit as unknown as Exit.Exit<A> : decodeReply(name, command, exit.value)
 }
 
 /**
