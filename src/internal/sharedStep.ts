@@ -31,6 +31,7 @@ import type { Command } from "../RedisPool.ts"
 import type * as Resp from "../Resp.ts"
 import { decodeReply } from "./batch.ts"
 import { ConnSocket } from "./connSocket.ts"
+import type { Slot } from "./connSlot.ts"
 import type { PoolImpl } from "./pool.ts"
 import type { Observer } from "./redisPoolObserve.ts"
 
@@ -84,10 +85,24 @@ export const sharedStep = <A, In, R = Resp.Reply>(
       return resume(handler.otherwise(input))
     }
     const start = handler.timed ? performance.now() : 0
-    const slot = conn.enqueueSlot(args, batch, undefined, (exit: Exit.Exit<R, RedisError>) => {
-      pool.shared.release(entry!, exit)
-      resume(handler.onReply(exit, input, start))
-    })
+    let slot: Slot | undefined
+    try {
+      slot = conn.enqueueSlot(args, batch, undefined, (exit: Exit.Exit<R, RedisError>) => {
+        pool.shared.release(entry!, exit)
+        let next: Effect.Effect<A, RedisError>
+        try {
+          next = handler.onReply(exit, input, start)
+        } catch (defect) {
+          // Never into the socket's reply loop: a defect of the caller's decoding is the caller's.
+          next = Effect.die(defect)
+        }
+        resume(next)
+      })
+    } catch (defect) {
+      // A bug, not a failure of the command: the connection goes back as after any defect (closed).
+      pool.shared.release(entry!, Exit.die(defect))
+      return resume(Effect.die(defect))
+    }
     if (slot === undefined) return
     // Runs when the caller is interrupted while it waits, and also when what `onReply` gave it (a retry)
     // is interrupted later: the connection went back with the reply then, and the slot says so.
