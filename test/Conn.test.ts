@@ -877,6 +877,32 @@ describe("Conn faults", () => {
       assert.include((error as ConnectionError).message, `127.0.0.1:${proxy.port} took longer than 200ms`)
     }))
 
+  it.live("a connection closed while an orphaned BLPOP's reply is on its way lingers until it lands and pushes the element back", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const proxy = yield* FaultProxy.make({ port: server.port })
+      const other = yield* Conn.make({ port: server.port })
+      const blocked = Effect.map(other.send(["INFO", "clients"]), (info) => Number(/blocked_clients:(\d+)/.exec(String(info))?.[1] ?? -1))
+      const scope = yield* Scope.make()
+      const conn = yield* Conn.make({
+        port: proxy.port,
+        unblock: (clientId) => Effect.map(other.send(["CLIENT", "UNBLOCK", clientId]), (released) => released === 1)
+      }).pipe(Scope.provide(scope))
+      const pop = yield* Effect.forkChild(conn.send(["BLPOP", "linger-list", "0"]))
+      assert.isTrue(yield* eventually(Effect.map(blocked, (n) => n === 1)))
+      // The server pops for it now; the reply is held on the way back, and its caller leaves before it lands.
+      yield* proxy.setDelay(300)
+      assert.strictEqual(yield* other.send(["RPUSH", "linger-list", "precious"]), 1)
+      assert.isTrue(yield* eventually(Effect.map(other.send(["LLEN", "linger-list"]), (n) => n === 0)))
+      yield* Fiber.interrupt(pop)
+      yield* Scope.close(scope, Exit.void)
+      // The element popped for nobody is pushed back once the reply lands, then the connection closes.
+      assert.isTrue(yield* eventually(Effect.map(other.send(["LLEN", "linger-list"]), (n) => n === 1)))
+      assert.strictEqual(yield* other.send(["LPOP", "linger-list"]), "precious")
+      assert.isTrue(yield* eventually(() => !conn.isHealthy))
+      assert.isTrue(yield* eventually(Effect.map(proxy.stats, (stats) => stats.open === 0)))
+    }))
+
   it.live("interrupting make during the handshake closes the socket at once, not when the handshake times out", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
