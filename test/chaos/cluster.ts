@@ -33,6 +33,7 @@ import type * as Resp from "../../src/Resp.ts"
 import * as FaultProxy from "../support/FaultProxy.ts"
 import * as RedisCluster from "../support/RedisCluster.ts"
 import { COUNTER_BASE, defaultShape, Ledger, OK, type Shape, verify, type Verdict } from "./Ledger.ts"
+import { nonZero, zeroCounts } from "./harness.ts"
 import type { Mode } from "./scenarios.ts"
 import * as Workload from "./Workload.ts"
 
@@ -415,24 +416,12 @@ export const runClusterScenario = (
  * @category checks
  */
 export const clusterViolations = (result: ClusterResult, options: { readonly destroysBytes?: boolean } = {}): Array<string> => {
-  const out: Array<string> = []
-  const zero = (name: keyof ClusterResult) => {
-    const value = result[name]
-    if (value !== 0) out.push(`${name} = ${String(value)}`)
-  }
-  zero("lostElsewhere")
-  zero("lostAcked")
-  zero("durableLost")
-  zero("appliedTwice")
-  zero("appliedUnsent")
-  zero("misdelivered")
-  zero("silentPopLoss")
-  zero("foreign")
-  zero("hung")
-  zero("defects")
-  zero("unrecovered")
-  zero("leftoverClients")
-  if (options.destroysBytes !== true) zero("popLostWithTimeout")
+  const out = nonZero(result, [
+    "lostElsewhere",
+    "durableLost",
+    ...zeroCounts,
+    ...(options.destroysBytes === true ? [] : ["popLostWithTimeout"] as const)
+  ])
   if (result.acked === 0) out.push("nothing acknowledged")
   if (result.faultEvents === 0) out.push("no fault happened")
   if (result.recoveryMillis === undefined) out.push("the faulted shard never took a write again")

@@ -242,22 +242,33 @@ export const breakerBound = (result: Result): number => 2 * result.poolSize + 10
  * @since 0.1.0
  * @category checks
  */
+/**
+ * The counts every run (on one node or a cluster) must end with at zero: `name = value` for each that is not.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const nonZero = <R extends Record<K, unknown>, K extends keyof R & string>(
+  result: R,
+  names: ReadonlyArray<K>
+): Array<string> => names.filter((name) => result[name] !== 0).map((name) => `${name} = ${String(result[name])}`)
+
+/** What every run's result counts and must end with at zero. */
+export const zeroCounts = [
+  "lostAcked",
+  "appliedTwice",
+  "appliedUnsent",
+  "misdelivered",
+  "silentPopLoss",
+  "foreign",
+  "hung",
+  "defects",
+  "unrecovered",
+  "leftoverClients"
+] as const
+
 export const violations = (result: Result): Array<string> => {
-  const out: Array<string> = []
-  const zero = (name: keyof Result) => {
-    const value = result[name]
-    if (value !== 0) out.push(`${name} = ${String(value)}`)
-  }
-  zero("lostAcked")
-  zero("appliedTwice")
-  zero("appliedUnsent")
-  zero("misdelivered")
-  zero("silentPopLoss")
-  zero("foreign")
-  zero("hung")
-  zero("defects")
-  zero("unrecovered")
-  zero("leftoverClients")
+  const out = nonZero(result, zeroCounts)
   if (!result.balanced) out.push(`stats not at rest: ${JSON.stringify(result.finalStats)}`)
   if (!result.closed) out.push("the pool did not close within 15 s")
   if (result.opened > connectionBound(result)) {

@@ -1,9 +1,17 @@
 import { describe, expect, it } from "vitest"
 import { CHAOS_TIMEOUT, checkShort } from "./chaos.support.ts"
-import { breakerBound, connectionBound, type Result } from "./harness.ts"
+import { breakerBound, connectionBound, nonZero, type Result, zeroCounts } from "./harness.ts"
 
 let nine: Promise<Result> | undefined
 const runNine = () => (nine ??= checkShort(9, { connectionBound: false }))
+
+describe("chaos: the invariant check", () => {
+  it("names every count that must be zero and is not, with its value, and nothing else", () => {
+    const counts = Object.fromEntries(zeroCounts.map((name) => [name, 0])) as Record<(typeof zeroCounts)[number], number>
+    expect(nonZero(counts, zeroCounts)).toEqual([])
+    expect(nonZero({ ...counts, misdelivered: 2, hung: 1 }, zeroCounts)).toEqual(["misdelivered = 2", "hung = 1"])
+  })
+})
 
 // Short versions of the network-side chaos scenarios (issue 8); `npm run chaos` runs the full ones.
 describe("chaos: network faults (short)", () => {
