@@ -77,5 +77,5 @@ export const restore = (socket: ConnSocket, args: ReadonlyArray<Arg>, reply: Rep
   const command = restoreCommand(args, reply)
   if (command === undefined) return
   socket.restored++
-  socket.enqueue(command, undefined, undefined, ignoreExit)
+  socket.enqueueSlot(command, undefined, undefined, ignoreExit)
 }

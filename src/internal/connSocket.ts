@@ -175,7 +175,7 @@ export class ConnSocket implements Conn {
 
   /** Sends one command; an error reply is a failure. */
   readonly send = (args: ReadonlyArray<Arg>, options?: SendOptions): Effect.Effect<Reply, SendError> =>
-    Effect.callback<Reply, SendError>((resume) => this.enqueue(args, undefined, callOptions(options), resume))
+    Effect.callback<Reply, SendError>((resume) => this.leaving(this.enqueueSlot(args, undefined, callOptions(options), resume)))
 
   /** Sends commands written in one go; error replies are values. */
   readonly sendBatch = (
@@ -185,7 +185,7 @@ export class ConnSocket implements Conn {
     commands.length === 0
       ? emptyBatch
       : Effect.callback<Array<Reply>, BatchError>((resume) =>
-        this.enqueue(undefined, commands, callOptions(options), resume)
+        this.leaving(this.enqueueSlot(undefined, commands, callOptions(options), resume))
       )
 
   /**
@@ -216,7 +216,9 @@ export class ConnSocket implements Conn {
       }
       // RESP3 marks pub/sub frames as pushes; only RESP2 needs them told apart from replies.
       if (this.protocol === 2) this.subscriber = true
-      return this.enqueue(args, undefined, { timeout: callOptions(options)?.timeout, blocking: false }, resume, kind, names)
+      return this.leaving(
+        this.enqueueSlot(args, undefined, { timeout: callOptions(options)?.timeout, blocking: false }, resume, kind, names)
+      )
     })
 
   /** Replaces the push handler given in the settings (`undefined` drops pushes). */
@@ -224,15 +226,8 @@ export class ConnSocket implements Conn {
     this.pushHandler = handler
   }
 
-  enqueue(
-    args: ReadonlyArray<Arg> | undefined,
-    commands: ReadonlyArray<ReadonlyArray<Arg>> | undefined,
-    options: CallOptions | undefined,
-    resume: Resume,
-    kind?: string,
-    names?: ReadonlyArray<string>
-  ): Effect.Effect<void> | undefined {
-    const slot = this.enqueueSlot(args, commands, options, resume, kind, names)
+  /** What an `Effect.callback` returns for a queued slot: its caller leaving before the reply. */
+  private leaving(slot: Slot | undefined): Effect.Effect<void> | undefined {
     return slot === undefined ? undefined : Effect.sync(() => this.leave(slot))
   }
 
