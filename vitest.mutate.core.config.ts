@@ -17,7 +17,8 @@ export default defineConfig({
       "test/Pool.property.test.ts",
       "test/Pool.redis.test.ts",
       "test/internal/poolTurns.test.ts",
-      "test/Conn.test.ts"
+      "test/Conn.test.ts",
+      "test/internal/conn*.test.ts"
     ],
     // One worker process per runner, reused from run to run: a mutant's run then costs its tests, not a
     // process start and the imports per file (Stryker switches mutants at run time).
