@@ -48,7 +48,12 @@ describe("Pool options", () => {
         assert.strictEqual(tagOf(exit), "InvalidArgumentError", option)
         assert.strictEqual((failure(exit) as { option?: string }).option, option)
       }
-      assert.strictEqual(dialer.dials, 0)
+      // The rules between options say which values clash.
+      const clash = yield* Effect.exit(Pool.make({ poolSize: 5, minIdleConns: 3, maxIdleConns: 2, dial: dialer.dial }))
+      assert.strictEqual((failure(clash) as { option?: string }).option, "maxIdleConns")
+      assert.include((failure(clash) as Error).message, "2 is below minIdleConns 3")
+      // maxIdleConns 0 means no limit, whatever minIdleConns is.
+      assert.isTrue(Exit.isSuccess(yield* Effect.exit(Effect.scoped(Pool.make({ poolSize: 5, minIdleConns: 3, maxIdleConns: 0, dial: dialer.dial })))))
     }))
 })
 
