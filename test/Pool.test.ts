@@ -8,7 +8,7 @@ import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as Pool from "../src/Pool.ts"
-import { ProtocolError, RedisReplyError } from "../src/Errors.ts"
+import { ConnectionError, ProtocolError, RedisReplyError } from "../src/Errors.ts"
 import { implOf } from "../src/internal/pool.ts"
 import { expiresAt } from "../src/internal/poolOptions.ts"
 import { type FakeConn, makeDialer, makePool } from "./support/FakeConn.ts"
@@ -54,6 +54,49 @@ describe("Pool options", () => {
       assert.include((failure(clash) as Error).message, "2 is below minIdleConns 3")
       // maxIdleConns 0 means no limit, whatever minIdleConns is.
       assert.isTrue(Exit.isSuccess(yield* Effect.exit(Effect.scoped(Pool.make({ poolSize: 5, minIdleConns: 3, maxIdleConns: 0, dial: dialer.dial })))))
+    }))
+})
+
+describe("Pool: connections that die before their first success", () => {
+  it.effect("on exclusive checkouts they open the breaker like failed dials; reply errors and interruptions neither count nor reset", () =>
+    Effect.gen(function*() {
+      const { close, pool } = yield* makePool({ poolSize: 4, breakerThreshold: 3 })
+      const reset = new ConnectionError({ reason: "closed", message: "reset by peer", address: "fake:1" })
+      // Each of these checkouts gets a connection never proven (the one before was closed for its error) and fails.
+      const diesAtBirth = Effect.exit(pool.withConn(() => Effect.fail(reset)))
+      const state = Effect.map(pool.stats, (stats) => stats.breaker.state)
+      yield* diesAtBirth
+      yield* diesAtBirth
+      assert.strictEqual(yield* state, "closed")
+      // A reply error on a new connection says nothing about the connection, nor does an interruption.
+      yield* Effect.exit(pool.withConn(() => Effect.fail(new RedisReplyError({ code: "ERR", message: "ERR nope" }))))
+      yield* Effect.exit(pool.withConn(() => Effect.interrupt))
+      assert.strictEqual(yield* state, "closed")
+      yield* diesAtBirth
+      const stats = yield* pool.stats
+      assert.strictEqual(stats.breaker.state, "open")
+      assert.strictEqual(stats.breaker.failures, 3)
+      assert.include(stats.breaker.lastError?.message ?? "", "3 connections in a row failed before their first reply: reset by peer")
+      assert.strictEqual(stats.breaker.lastError?.reason, "closed")
+      assert.strictEqual(stats.breaker.lastError?.address, "fake:1")
+      yield* close
+    }))
+
+  it.effect("a success on a new exclusive connection starts the count again", () =>
+    Effect.gen(function*() {
+      const { close, pool } = yield* makePool({ poolSize: 4, breakerThreshold: 3 })
+      const diesAtBirth = Effect.exit(pool.withConn(() => Effect.fail(new ConnectionError({ reason: "closed", message: "reset" }))))
+      const state = Effect.map(pool.stats, (stats) => stats.breaker.state)
+      yield* diesAtBirth
+      yield* diesAtBirth
+      // Proven, then closed (unhealthy), so that the next checkouts dial again.
+      yield* pool.withConn((conn) => Effect.sync(() => void (conn.isHealthy = false)))
+      yield* diesAtBirth
+      yield* diesAtBirth
+      assert.strictEqual(yield* state, "closed")
+      yield* diesAtBirth
+      assert.strictEqual(yield* state, "open")
+      yield* close
     }))
 })
 
