@@ -280,10 +280,12 @@ describe("dial: what is passed to net.connect and tls.connect", () => {
       yield* dialError({ port: 7030, tls: { servername: "cache.example", rejectUnauthorized: false } })
       yield* dialError({ host: "redis.example", port: 7031, tls: { servername: "10.0.0.1" } })
       yield* dialError({ port: 7032, tls: { servername: "::1" } })
+      yield* dialError({ host: "redis.example", port: 7033, tls: { servername: "cache.example" } })
       assert.deepStrictEqual(control.calls, [
         { kind: "tls", options: { servername: "cache.example", rejectUnauthorized: false, host: "127.0.0.1", port: 7030 } },
         { kind: "tls", options: { host: "redis.example", port: 7031, servername: "redis.example" } },
-        { kind: "tls", options: { host: "127.0.0.1", port: 7032 } }
+        { kind: "tls", options: { host: "127.0.0.1", port: 7032 } },
+        { kind: "tls", options: { servername: "cache.example", host: "redis.example", port: 7033 } }
       ])
     }))
 
