@@ -68,9 +68,10 @@ describe("Pool: connections that die before their first success", () => {
       yield* diesAtBirth
       yield* diesAtBirth
       assert.strictEqual(yield* state, "closed")
-      // A reply error on a new connection says nothing about the connection, nor does an interruption.
+      // A reply error on a new connection says nothing about the connection, nor does an interruption, even one
+      // that leaves the connection unusable (a caller interrupted mid-command).
       yield* Effect.exit(pool.withConn(() => Effect.fail(new RedisReplyError({ code: "ERR", message: "ERR nope" }))))
-      yield* Effect.exit(pool.withConn(() => Effect.interrupt))
+      yield* Effect.exit(pool.withConn((conn) => Effect.andThen(Effect.sync(() => void (conn.isHealthy = false)), Effect.interrupt)))
       assert.strictEqual(yield* state, "closed")
       yield* diesAtBirth
       const stats = yield* pool.stats
