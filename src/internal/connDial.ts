@@ -33,6 +33,17 @@ const dialError = (error: NodeJS.ErrnoException, address: string, tlsPhase: bool
 
 const ignore = () => {}
 
+/**
+ * The socket makers `dial` calls: Node's own. A seam for tests that script what a socket does (errors the network
+ * cannot be made to produce on demand); they put them back when done.
+ *
+ * @internal
+ */
+export const connectors: {
+  net: (options: net.NetConnectOpts) => net.Socket
+  tls: (options: tls.ConnectionOptions) => tls.TLSSocket
+} = { net: (options) => net.connect(options), tls: (options) => tls.connect(options) }
+
 export const dial = (options: ConnOptions, address: string): Effect.Effect<net.Socket, ConnectionError> =>
   Effect.callback<net.Socket, ConnectionError>((resume) => {
     const useTls = options.tls !== undefined && options.tls !== false
@@ -43,10 +54,10 @@ export const dial = (options: ConnOptions, address: string): Effect.Effect<net.S
         // SNI carries host names only (RFC 6066): Node warns about an IP address (DEP0123) and will ignore it.
         // Certificate checks are unchanged: without a server name they use the host, the same address.
         if (tlsOptions.servername !== undefined && net.isIP(tlsOptions.servername) !== 0) delete tlsOptions.servername
-        if (options.path !== undefined) socket = tls.connect({ ...tlsOptions, path: options.path })
+        if (options.path !== undefined) socket = connectors.tls({ ...tlsOptions, path: options.path })
         else {
           const host = options.host ?? "127.0.0.1"
-          socket = tls.connect({
+          socket = connectors.tls({
             ...tlsOptions,
             host,
             port: options.port ?? 6379,
@@ -55,8 +66,8 @@ export const dial = (options: ConnOptions, address: string): Effect.Effect<net.S
         }
       } else {
         socket = options.path !== undefined
-          ? net.connect({ path: options.path })
-          : net.connect({ host: options.host ?? "127.0.0.1", port: options.port ?? 6379 })
+          ? connectors.net({ path: options.path })
+          : connectors.net({ host: options.host ?? "127.0.0.1", port: options.port ?? 6379 })
       }
     } catch (error) {
       resume(Exit.fail(dialError(error as NodeJS.ErrnoException, address, false)))

@@ -1,9 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { afterEach, vi } from "vitest"
+import { afterEach, beforeEach } from "vitest"
 import * as Effect from "effect/Effect"
 import { EventEmitter } from "node:events"
 import * as Conn from "../../src/Conn.ts"
 import { ConnectionError } from "../../src/Errors.ts"
+import { connectors } from "../../src/internal/connDial.ts"
 import * as RawServer from "../support/RawServer.ts"
 import { failure } from "../support/effects.ts"
 
@@ -27,34 +28,28 @@ class FakeSocket extends EventEmitter {
 }
 
 type Kind = "net" | "tls"
-const control = vi.hoisted(() => ({
+const control = {
   calls: [] as Array<{ kind: "net" | "tls"; options: Record<string, unknown> }>,
   returned: [] as Array<unknown>,
   fake: undefined as undefined | ((kind: "net" | "tls", options: Record<string, unknown>) => unknown)
-}))
+}
 
-vi.mock("node:net", async (importOriginal) => {
-  const actual = await importOriginal<typeof import("node:net")>()
-  const connect = (...args: Array<any>) => {
-    control.calls.push({ kind: "net", options: args[0] })
-    const socket = control.fake !== undefined ? control.fake("net", args[0]) : (actual.connect as any)(...args)
-    control.returned.push(socket)
-    return socket
-  }
-  return { ...actual, default: { ...actual, connect }, connect }
+// The dial's socket makers, recorded, and replaced by fakes when a test scripts one (`connectors` is the dial's
+// seam for this; no module mocking, so the file runs in a shared module graph too).
+const actual = { net: connectors.net, tls: connectors.tls }
+const through = (kind: Kind, make: (options: any) => unknown) => (options: any): any => {
+  control.calls.push({ kind, options })
+  const socket = control.fake !== undefined ? control.fake(kind, options) : make(options)
+  control.returned.push(socket)
+  return socket
+}
+beforeEach(() => {
+  connectors.net = through("net", actual.net)
+  connectors.tls = through("tls", actual.tls)
 })
-vi.mock("node:tls", async (importOriginal) => {
-  const actual = await importOriginal<typeof import("node:tls")>()
-  const connect = (...args: Array<any>) => {
-    control.calls.push({ kind: "tls", options: args[0] })
-    const socket = control.fake !== undefined ? control.fake("tls", args[0]) : (actual.connect as any)(...args)
-    control.returned.push(socket)
-    return socket
-  }
-  return { ...actual, default: { ...actual, connect }, connect }
-})
-
 afterEach(() => {
+  connectors.net = actual.net
+  connectors.tls = actual.tls
   control.calls.length = 0
   control.returned.length = 0
   control.fake = undefined
