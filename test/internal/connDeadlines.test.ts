@@ -523,3 +523,41 @@ describe("callOptions", () => {
 })
 
 void ConnectionError
+
+describe("deadlines after writing", () => {
+  it("a written command without a read timeout drops its write deadline", async () => {
+    const { conn } = setup({ writeTimeout: 50 })
+    const a = call(conn, ["GET", "a"])
+    assert.strictEqual(a.slot.deadline, 1_000_050)
+    await ticks()
+    assert.strictEqual(a.slot.deadline, 0)
+    advance(1000)
+    assert.isUndefined(a.exit)
+    assert.isFalse(conn.isClosed)
+  })
+
+  it("leaving after the timeout does not move the drain deadline", async () => {
+    const { conn } = setup({ readTimeout: 100, drainTimeout: 500 })
+    const a = call(conn, ["GET", "a"])
+    await ticks()
+    advance(100)
+    assert.isDefined(a.exit)
+    advance(200)
+    conn.leave(a.slot)
+    assert.strictEqual(a.slot.deadline, 1_000_600)
+    assert.strictEqual(conn.overdue, 1)
+    advance(300)
+    assert.isTrue(conn.isClosed)
+  })
+
+  it("sendPubSub's own timeout bounds it", async () => {
+    const { conn } = setup({ drainTimeout: 500 })
+    const exits: Array<Exit.Exit<unknown, unknown>> = []
+    Effect.runFork(Effect.map(Effect.exit(conn.sendPubSub(["SUBSCRIBE", "a"], { timeout: 50 })), (e) => void exits.push(e)))
+    await vi.advanceTimersByTimeAsync(0)
+    assert.strictEqual(conn.readQueue[0]!.readTimeout, 50)
+    await vi.advanceTimersByTimeAsync(50)
+    assert.strictEqual(exits.length, 1)
+    assert.isTrue(Exit.isFailure(exits[0]!))
+  })
+})

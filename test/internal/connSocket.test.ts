@@ -579,3 +579,188 @@ describe("ConnSocket sendPubSub arguments", () => {
     assert.strictEqual(conn.writeCount, 0)
   })
 })
+
+const frame = (...parts: Array<string | number>) =>
+  `*${parts.length}\r\n` + parts.map((p) => typeof p === "number" ? `:${p}\r\n` : `$${p.length}\r\n${p}\r\n`).join("")
+
+describe("ConnSocket RESP2 pub/sub", () => {
+  it("confirmations complete the command name by name; messages and other confirmations go to the push handler", async () => {
+    const pushes: Array<ReadonlyArray<unknown>> = []
+    const { conn, sock } = setup({ onPush: (p) => void pushes.push(p) })
+    assert.strictEqual(conn.protocol, 2)
+    let got: Array<unknown> | undefined
+    Effect.runFork(Effect.map(conn.sendPubSub(["SUBSCRIBE", "a", "b"]), (r) => {
+      got = r
+    }))
+    assert.isTrue(conn.subscriber)
+    await ticks()
+    assert.deepStrictEqual(sock.writes, [frame("SUBSCRIBE", "a", "b")])
+    const slot = conn.readQueue[0]!
+    assert.strictEqual(slot.kind, "subscribe")
+    assert.isFalse(slot.blocking)
+    assert.strictEqual(slot.count, 2)
+    sock.reply(frame("subscribe", "a", 1))
+    // a message on the channel confirmed next is not its confirmation
+    sock.reply(frame("message", "b", "hi"))
+    // a confirmation of another name is not either
+    sock.reply(frame("subscribe", "x", 9))
+    assert.isUndefined(got)
+    assert.strictEqual(slot.remaining, 1)
+    sock.reply(frame("subscribe", "b", 2))
+    await ticks()
+    assert.deepStrictEqual(got, [["subscribe", "a", 1], ["subscribe", "b", 2]])
+    assert.deepStrictEqual(pushes, [["message", "b", "hi"], ["subscribe", "x", 9]])
+    assert.strictEqual(conn.pending, 0)
+  })
+
+  it("on a subscriber, replies that are not pub/sub frames still go to their callers", async () => {
+    const pushes: Array<ReadonlyArray<unknown>> = []
+    const { conn, sock } = setup({ onPush: (p) => void pushes.push(p) })
+    conn.subscriber = true
+    const ping = call(conn, ["PING"])
+    const range = call(conn, ["LRANGE", "l", 0, -1])
+    const nums = call(conn, ["X"])
+    await ticks()
+    sock.reply(frame("pong", ""))
+    sock.reply(frame("message", "ch", "m"))
+    sock.reply(frame("a", "b"))
+    sock.reply("*1\r\n:1\r\n")
+    assert.deepStrictEqual(valueOf(ping), ["pong", ""])
+    assert.deepStrictEqual(valueOf(range), ["a", "b"])
+    assert.deepStrictEqual(valueOf(nums), [1])
+    assert.deepStrictEqual(pushes, [["message", "ch", "m"]])
+  })
+
+  it("an error reply fails a pub/sub command; what waits behind it is written then", async () => {
+    const { conn, sock } = setup({ maxPending: 1 })
+    const exits: Array<Exit.Exit<unknown, unknown>> = []
+    Effect.runFork(Effect.map(Effect.exit(conn.sendPubSub(["SUBSCRIBE", "a", "b"])), (e) => void exits.push(e)))
+    await ticks()
+    const get = call(conn, ["GET", "k"])
+    await ticks()
+    assert.strictEqual(sock.writes.length, 1)
+    sock.reply("-ERR no\r\n")
+    await ticks()
+    assert.strictEqual(exits.length, 1)
+    assert.isTrue(Exit.isFailure(exits[0]!))
+    assert.strictEqual(sock.writes.length, 2)
+    sock.reply("+v\r\n")
+    assert.strictEqual(valueOf(get), "v")
+  })
+
+  it("a completed pub/sub command lets queued ones go and wakes idle waiters", async () => {
+    const { conn, sock } = setup({ maxPending: 2 })
+    let got: Array<unknown> | undefined
+    Effect.runFork(Effect.map(conn.sendPubSub(["SUBSCRIBE", "a", "b"]), (r) => {
+      got = r
+    }))
+    await ticks()
+    const get = call(conn, ["GET", "k"])
+    await ticks()
+    assert.strictEqual(sock.writes.length, 1)
+    sock.reply(frame("subscribe", "a", 1) + frame("subscribe", "b", 2))
+    await ticks()
+    assert.isDefined(got)
+    assert.strictEqual(sock.writes.length, 2)
+    sock.reply("+v\r\n")
+    assert.strictEqual(valueOf(get), "v")
+    const idle = setup()
+    let n = 0
+    Effect.runFork(Effect.map(idle.conn.sendPubSub(["SUBSCRIBE", "a"]), () => n++))
+    await ticks()
+    idle.conn.idleWaiters.push(() => n += 10)
+    idle.sock.reply(frame("subscribe", "a", 1))
+    await ticks()
+    assert.strictEqual(n, 11)
+  })
+
+  it("a pub/sub command takes readTimeout as its read deadline (it is not a blocking one)", async () => {
+    const { conn } = setup({ readTimeout: 100 })
+    Effect.runFork(conn.sendPubSub(["SUBSCRIBE", "a"]))
+    await ticks()
+    assert.strictEqual(conn.readQueue[0]!.readTimeout, 100)
+    assert.strictEqual(conn.readQueue[0]!.blocking, false)
+    Effect.runSync(conn.close)
+  })
+
+  it("a first argument that is not text is not a pub/sub command", async () => {
+    const { conn } = setup()
+    const e = await Effect.runPromise(Effect.flip(conn.sendPubSub([1, "a"])))
+    assert.instanceOf(e, InvalidArgumentError)
+    assert.strictEqual(e.message, "sendPubSub takes (P|S)(UN)SUBSCRIBE and at least one name, not undefined with 1")
+  })
+})
+
+describe("ConnSocket more", () => {
+  it("new connections: increasing ids, no client id, not unblocking, nothing written", () => {
+    const a = setup().conn
+    const b = setup().conn
+    assert.strictEqual(b.id, a.id + 1)
+    assert.strictEqual(a.clientId, -1)
+    assert.isFalse(a.unblocking)
+    assert.isFalse(a.retired)
+    assert.isTrue(a.isHealthy)
+    assert.isFalse(a.isClosed)
+  })
+
+  it("a flush already scheduled when the socket filled (a spurious 'drain') writes nothing more", async () => {
+    const { conn, sock } = setup()
+    sock.full = true
+    call(conn, ["GET", "x"])
+    sock.emit("drain")
+    assert.deepStrictEqual(sock.writes, [GET("x")])
+    assert.isTrue(conn.waitingDrain)
+    call(conn, ["GET", "y"])
+    await ticks()
+    assert.deepStrictEqual(sock.writes, [GET("x")])
+    assert.strictEqual(conn.queued, 1)
+  })
+
+  it("a malformed reply gives in-flight callers the ProtocolError, queued ones a ConnectionError unwritten", async () => {
+    const { conn, sock } = setup()
+    const a = call(conn, ["GET", "a"])
+    await ticks()
+    const b = call(conn, ["GET", "b"])
+    sock.reply("?what\r\n")
+    assert.instanceOf(errorOf(a), ProtocolError)
+    const e = errorOf(b) as ConnectionError
+    assert.instanceOf(e, ConnectionError)
+    assert.strictEqual(e.written, false)
+    assert.strictEqual(e.reason, "closed")
+  })
+
+  it("closing with a cancelled command still queued fails the others and throws nothing", async () => {
+    const { conn } = setup()
+    const a = call(conn, ["GET", "a"])
+    const b = call(conn, ["GET", "b"])
+    conn.leave(a.slot)
+    Effect.runSync(conn.close)
+    assert.isUndefined(a.exit)
+    assert.strictEqual((errorOf(b) as ConnectionError).message, "closed: closed by the client")
+  })
+
+  it("idle means nothing queued and nothing in flight: one of each is not idle", async () => {
+    const { conn, sock } = setup({ maxPending: 1 })
+    const a = call(conn, ["GET", "a"])
+    const b = call(conn, ["GET", "b"])
+    const c = call(conn, ["GET", "c"])
+    await ticks()
+    let idle = 0
+    Effect.runFork(Effect.map(conn.awaitIdle, () => idle++))
+    await ticks()
+    assert.strictEqual(idle, 0)
+    conn.leave(b.slot)
+    assert.strictEqual(conn.queued, 1)
+    assert.strictEqual(conn.inFlight, 1)
+    await ticks()
+    assert.strictEqual(idle, 0)
+    sock.reply("+A\r\n")
+    await ticks()
+    assert.strictEqual(idle, 0)
+    sock.reply("+C\r\n")
+    await ticks()
+    assert.strictEqual(idle, 1)
+    assert.strictEqual(valueOf(a), "A")
+    assert.strictEqual(valueOf(c), "C")
+  })
+})
