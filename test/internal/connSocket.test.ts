@@ -311,6 +311,13 @@ describe("ConnSocket writes", () => {
     // the answered slots are released
     assert.isUndefined(conn.readQueue[0])
     assert.isDefined(conn.readQueue[1040])
+    // exactly half answered is not over half
+    sock.reply("+x\r\n".repeat(10))
+    assert.strictEqual(conn.readHead, 1050)
+    assert.strictEqual(conn.readQueue.length, 2100)
+    sock.reply("+x\r\n")
+    assert.strictEqual(conn.readHead, 0)
+    assert.strictEqual(conn.readQueue.length, 1049)
   })
 })
 
@@ -762,5 +769,27 @@ describe("ConnSocket more", () => {
     assert.strictEqual(idle, 1)
     assert.strictEqual(valueOf(a), "A")
     assert.strictEqual(valueOf(c), "C")
+  })
+})
+
+describe("ConnSocket awaitIdle counts", () => {
+  it("one command queued and one in flight is not idle", async () => {
+    const { conn, sock } = setup({ maxPending: 1 })
+    const a = call(conn, ["GET", "a"])
+    const b = call(conn, ["GET", "b"])
+    await ticks()
+    assert.strictEqual(conn.queued, 1)
+    assert.strictEqual(conn.inFlight, 1)
+    let idle = 0
+    Effect.runFork(Effect.map(conn.awaitIdle, () => idle++))
+    await ticks()
+    assert.strictEqual(idle, 0)
+    sock.reply("+A\r\n")
+    await ticks()
+    sock.reply("+B\r\n")
+    await ticks()
+    assert.strictEqual(idle, 1)
+    assert.strictEqual(valueOf(a), "A")
+    assert.strictEqual(valueOf(b), "B")
   })
 })
