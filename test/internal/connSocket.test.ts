@@ -793,3 +793,86 @@ describe("ConnSocket awaitIdle counts", () => {
     assert.strictEqual(valueOf(b), "B")
   })
 })
+
+describe("ConnSocket orphans and lingering", () => {
+  it("a connection closed while an orphaned pop is out lingers: new commands fail, the pop's reply closes it", async () => {
+    const { conn, sock } = setup({ readTimeout: 100, drainTimeout: 500 })
+    const pop = call(conn, ["BLPOP", "k", 1])
+    await ticks()
+    conn.leave(pop.slot)
+    assert.isFalse(conn.isClosed)
+    Effect.runSync(conn.close)
+    assert.isTrue(conn.lingering)
+    assert.isFalse(conn.isClosed)
+    assert.isFalse(conn.isHealthy)
+    const late = call(conn, ["GET", "a"])
+    assert.isUndefined(late.slot)
+    const e = errorOf(late) as ConnectionError
+    assert.strictEqual(e.message, "closed: the connection is closed")
+    assert.strictEqual(e.written, false)
+    sock.reply("*2\r\n$1\r\nk\r\n$1\r\nv\r\n")
+    // what the pop took for nobody is put back first, then the connection closes
+    assert.strictEqual(conn.restored, 1)
+    assert.isFalse(conn.isClosed)
+    await ticks()
+    assert.strictEqual(sock.writes[1], "*3\r\n$5\r\nLPUSH\r\n$1\r\nk\r\n$1\r\nv\r\n")
+    sock.reply(":1\r\n")
+    assert.isTrue(conn.isClosed)
+    let got: ConnectionError | undefined
+    Effect.runFork(Effect.map(conn.awaitClose, (x) => {
+      got = x
+    }))
+    await ticks()
+    assert.strictEqual(got?.message, "closed: closed by the client")
+  })
+
+  it("an orphaned pub/sub command's confirmations are dropped without closing", async () => {
+    const { conn, sock } = setup({ drainTimeout: 500 })
+    let called = 0
+    const slot = conn.enqueueSlot(["SUBSCRIBE", "a"], undefined, { blocking: false }, () => called++, "subscribe", ["a"])
+    conn.subscriber = true
+    await ticks()
+    conn.leave(slot!)
+    assert.strictEqual(conn.overdue, 1)
+    sock.reply(frame("subscribe", "a", 1))
+    assert.isFalse(conn.isClosed)
+    assert.strictEqual(conn.overdue, 0)
+    assert.strictEqual(conn.pending, 0)
+    assert.strictEqual(called, 0)
+  })
+
+  it("an orphaned ordinary command's late reply is dropped, nothing put back", async () => {
+    const { conn, sock } = setup({ drainTimeout: 500 })
+    const a = call(conn, ["LPOP", "k"])
+    await ticks()
+    conn.leave(a.slot)
+    sock.reply("$1\r\nv\r\n")
+    assert.isFalse(conn.isClosed)
+    assert.strictEqual(conn.restored, 0)
+    assert.strictEqual(conn.pending, 0)
+    await ticks()
+    assert.strictEqual(sock.writes.length, 1)
+  })
+
+  it("a throw while a reply is handled closes the connection with a malformed-reply ProtocolError", async () => {
+    const { conn, sock } = setup()
+    const c = conn.enqueueSlot(["GET", "a"], undefined, undefined, () => {
+      throw new Error("boom")
+    })
+    const b = call(conn, ["GET", "b"])
+    await ticks()
+    void c
+    sock.reply("+1\r\n")
+    assert.isTrue(conn.isClosed)
+    const e = errorOf(b) as ProtocolError
+    assert.instanceOf(e, ProtocolError)
+    assert.strictEqual(e.reason, "malformed")
+    assert.strictEqual(e.message, "the reply could not be decoded: Error: boom")
+    let got: ConnectionError | undefined
+    Effect.runFork(Effect.map(conn.awaitClose, (x) => {
+      got = x
+    }))
+    await ticks()
+    assert.strictEqual(got?.message, "closed: protocol error: the reply could not be decoded: Error: boom")
+  })
+})
