@@ -843,10 +843,10 @@ describe("ConnSocket orphans and lingering", () => {
 
   it("an orphaned ordinary command's late reply is dropped, nothing put back", async () => {
     const { conn, sock } = setup({ drainTimeout: 500 })
-    const a = call(conn, ["LPOP", "k"])
+    const a = call(conn, ["LRANGE", "k", 0, 1])
     await ticks()
     conn.leave(a.slot)
-    sock.reply("$1\r\nv\r\n")
+    sock.reply("*2\r\n$1\r\nk\r\n$1\r\nv\r\n")
     assert.isFalse(conn.isClosed)
     assert.strictEqual(conn.restored, 0)
     assert.strictEqual(conn.pending, 0)
