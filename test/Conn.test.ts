@@ -652,23 +652,8 @@ describe("Conn handshake", () => {
   }
 
   // A scripted server: well-formed answers to the handshake, except the one a case replaces.
-  const helloMap = "%2\r\n+proto\r\n:3\r\n+id\r\n:7\r\n"
-  const scripted = (override: (command: string) => string | undefined) => (args: ReadonlyArray<string>): string => {
-    const command = args.slice(0, args[0] === "CLIENT" ? 2 : 1).join(" ").toUpperCase()
-    const replaced = override(command)
-    if (replaced !== undefined) return replaced
-    switch (command) {
-      case "HELLO":
-        return helloMap
-      case "CLIENT ID":
-        return ":7\r\n"
-      case "PING":
-        return "+PONG\r\n"
-      default:
-        return "+OK\r\n"
-    }
-  }
-  const unknownHello = (command: string) => command === "HELLO" ? "-ERR unknown command 'HELLO'\r\n" : undefined
+  const { helloMap, unknownHello } = RawServer
+  const scripted = (override: (command: string) => string | undefined) => RawServer.handshakeReplies(override)
   it.live.each<[string, Partial<Conn.ConnOptions>, (command: string) => string | undefined]>([
     ["HELLO answered a string", {}, (c) => c === "HELLO" ? "$5\r\nhello\r\n" : undefined],
     ["HELLO answered an integer", {}, (c) => c === "HELLO" ? ":3\r\n" : undefined],

@@ -10,32 +10,19 @@ import { failure } from "../support/effects.ts"
 
 // A scripted server that records every command it gets and answers the handshake well,
 // except where `override` replaces an answer.
-const helloMap = "%2\r\n+proto\r\n:3\r\n+id\r\n:7\r\n"
-const commandOf = (args: ReadonlyArray<string>) => args.slice(0, args[0] === "CLIENT" ? 2 : 1).join(" ").toUpperCase()
 const scripted = (override: (command: string, args: ReadonlyArray<string>) => string | undefined = () => undefined) =>
   Effect.gen(function*() {
     const received: Array<ReadonlyArray<string>> = []
+    const replies = RawServer.handshakeReplies(override)
     const server = yield* RawServer.make({
       respond: (args) => {
         received.push(args)
-        const command = commandOf(args)
-        const replaced = override(command, args)
-        if (replaced !== undefined) return replaced
-        switch (command) {
-          case "HELLO":
-            return helloMap
-          case "CLIENT ID":
-            return ":7\r\n"
-          case "PING":
-            return "+PONG\r\n"
-          default:
-            return "+OK\r\n"
-        }
+        return replies(args)
       }
     })
     return { port: server.port, address: `127.0.0.1:${server.port}`, received }
   })
-const unknownHello = (command: string) => command === "HELLO" ? "-ERR unknown command 'HELLO'\r\n" : undefined
+const { unknownHello } = RawServer
 
 const dialError = (options: Conn.ConnOptions) =>
   Effect.gen(function*() {

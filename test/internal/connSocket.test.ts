@@ -7,58 +7,11 @@ import { afterEach, assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import { EventEmitter } from "node:events"
 import { vi } from "vitest"
 import { ConnectionError, InvalidArgumentError, ProtocolError, RedisReplyError } from "../../src/Errors.ts"
-import type { Settings } from "../../src/internal/connSlot.ts"
 import { ConnSocket } from "../../src/internal/connSocket.ts"
+import { call, type Call, setup } from "../support/FakeSocket.ts"
 
-class FakeSocket extends EventEmitter {
-  writes: Array<string> = []
-  full = false
-  destroyed = 0
-  write(bytes: Uint8Array): boolean {
-    this.writes.push(Buffer.from(bytes).toString("latin1"))
-    return !this.full
-  }
-  destroy(): void {
-    this.destroyed++
-  }
-  reply(text: string): void {
-    this.emit("data", Buffer.from(text, "latin1"))
-  }
-}
-
-const settingsOf = (options: Partial<Settings> = {}): Settings => ({
-  address: "fake:1",
-  readTimeout: 0,
-  writeTimeout: 0,
-  drainTimeout: 0,
-  maxPending: 1000,
-  onPush: undefined,
-  unblock: undefined,
-  decoder: {},
-  ...options
-})
-
-const setup = (options: Partial<Settings> = {}) => {
-  const sock = new FakeSocket()
-  const conn = new ConnSocket(sock as any, settingsOf(options))
-  return { sock, conn }
-}
-
-interface Call {
-  exit: Exit.Exit<any, any> | undefined
-  slot: any
-}
-
-const call = (conn: ConnSocket, args: ReadonlyArray<any>, options?: { timeout?: number; blocking?: boolean }): Call => {
-  const c: Call = { exit: undefined, slot: undefined }
-  c.slot = conn.enqueueSlot(args, undefined, options, (exit) => {
-    c.exit = exit
-  })
-  return c
-}
 
 const batch = (conn: ConnSocket, commands: ReadonlyArray<ReadonlyArray<any>>, options?: { timeout?: number; blocking?: boolean }): Call => {
   const c: Call = { exit: undefined, slot: undefined }

@@ -132,3 +132,55 @@ export const make = (options: RawServerOptions = {}): Effect.Effect<RawServer, R
     }),
     ({ close }) => Effect.sync(close)
   ).pipe(Effect.map(({ raw }) => raw))
+
+/**
+ * A RESP3 `HELLO` reply: `proto` 3 and client id 7.
+ *
+ * @since 0.1.0
+ * @category scripted servers
+ */
+export const helloMap = "%2\r\n+proto\r\n:3\r\n+id\r\n:7\r\n"
+
+/**
+ * A command's name as a scripted server sees it: `CLIENT` with its subcommand (`CLIENT ID`), upper case.
+ *
+ * @since 0.1.0
+ * @category scripted servers
+ */
+export const commandOf = (args: ReadonlyArray<string>): string =>
+  args.slice(0, args[0]?.toUpperCase() === "CLIENT" ? 2 : 1).join(" ").toUpperCase()
+
+/**
+ * A `respond` for {@link make} that answers the handshake well (`HELLO` with {@link helloMap}, `CLIENT ID` 7,
+ * `PING` PONG, the rest OK), except where `override` returns an answer of its own.
+ *
+ * @since 0.1.0
+ * @category scripted servers
+ */
+export const handshakeReplies = (
+  override: (command: string, args: ReadonlyArray<string>) => string | undefined = () => undefined
+) =>
+(args: ReadonlyArray<string>): string => {
+  const command = commandOf(args)
+  const replaced = override(command, args)
+  if (replaced !== undefined) return replaced
+  switch (command) {
+    case "HELLO":
+      return helloMap
+    case "CLIENT ID":
+      return ":7\r\n"
+    case "PING":
+      return "+PONG\r\n"
+    default:
+      return "+OK\r\n"
+  }
+}
+
+/**
+ * An override for {@link handshakeReplies}: a server older than Redis 6 that does not know `HELLO`.
+ *
+ * @since 0.1.0
+ * @category scripted servers
+ */
+export const unknownHello = (command: string): string | undefined =>
+  command === "HELLO" ? "-ERR unknown command 'HELLO'\r\n" : undefined
