@@ -382,6 +382,23 @@ export const make = (
         return { ...commandMethods(executor.run), ...executor, node: publicNode(shard.master) }
       })
     const { redirects, ...routed } = router
+    if (resolved.observer.metrics) {
+      observer.registerCounter("redis.cluster.topology.refreshes", "Topology refreshes completed", {}, () => state.refreshes())
+      observer.registerCounter(
+        "redis.cluster.topology.refresh.failures",
+        "Topology refreshes that failed (no node answered)",
+        {},
+        () => state.refreshTimes().failed
+      )
+      observer.registerCounter(
+        "redis.cluster.topology.refresh.time",
+        "Milliseconds spent in topology refreshes, completed or failed",
+        {},
+        () => state.refreshTimes().totalMillis
+      )
+      observer.registerCounter("redis.cluster.redirects", "Redirects followed", { "redis.cluster.redirect": "MOVED" }, () => redirects.moved)
+      observer.registerCounter("redis.cluster.redirects", "Redirects followed", { "redis.cluster.redirect": "ASK" }, () => redirects.ask)
+    }
     const cluster: Cluster = {
       ...commandMethods(router.run),
       ...routed,

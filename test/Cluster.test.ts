@@ -2,6 +2,7 @@ import { assert, layer } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import * as Cluster from "../src/Cluster.ts"
@@ -420,7 +421,21 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
         const before = yield* redis.refreshes
         yield* redis.refresh
         assert.strictEqual(yield* redis.refreshes, before + 1)
-      }).pipe(Effect.provide(Cluster.layer({ nodes: cluster.addresses })))
+        // The same counts as metrics in Effect's registry, under this client's name.
+        const metric = (id: string, redirect?: string) =>
+          Effect.map(Metric.snapshot, (snapshot) => {
+            const found = snapshot.find((m) =>
+              m.id === id && m.attributes?.["db.client.connection.pool.name"] === "metered" &&
+              m.attributes?.["redis.cluster.redirect"] === redirect
+            )
+            return (found?.state as { count?: number } | undefined)?.count
+          })
+        assert.strictEqual(yield* metric("redis.cluster.topology.refreshes"), before + 1)
+        assert.strictEqual(yield* metric("redis.cluster.topology.refresh.failures"), (yield* redis.refreshTimes).failed)
+        assert.strictEqual(yield* metric("redis.cluster.topology.refresh.time"), (yield* redis.refreshTimes).totalMillis)
+        assert.strictEqual(yield* metric("redis.cluster.redirects", "MOVED"), (yield* redis.redirects).moved)
+        assert.strictEqual(yield* metric("redis.cluster.redirects", "ASK"), (yield* redis.redirects).ask)
+      }).pipe(Effect.provide(Cluster.layer({ nodes: cluster.addresses, name: "metered" })))
     }))
 
   it.effect("after a failover, commands reach the promoted replica", () =>

@@ -150,6 +150,24 @@ export class Observer {
     return found
   }
 
+  /**
+   * A counter read from `read` whenever the registry is read (the service keeps the count; nothing is done per
+   * event), with this client's pool name and `attributes`; removed with the others on `close`.
+   */
+  registerCounter(name: string, description: string, attributes: Record<string, string>, read: () => number): void {
+    this.registrations.push(
+      Metric.registerUnsafe(
+        Metric.counter(name, {
+          description,
+          attributes: { "db.system.name": "redis", "db.client.connection.pool.name": this.options.poolName, ...attributes },
+          incremental: true
+        }),
+        this.context,
+        { get: () => ({ count: read(), incremental: true }) as never, update: ignoreUpdate, modify: ignoreUpdate }
+      )
+    )
+  }
+
   duration(operation: string): Durations {
     return this.series(
       this.durations,
