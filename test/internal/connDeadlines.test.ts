@@ -10,24 +10,8 @@ import { vi } from "vitest"
 import { CommandTimeoutError, ConnectionError } from "../../src/Errors.ts"
 import { callOptions } from "../../src/internal/connSlot.ts"
 import { ConnSocket } from "../../src/internal/connSocket.ts"
-import { call, type Call, setup } from "../support/FakeSocket.ts"
+import { batch, call, type Call, setup, ticks } from "../support/FakeSocket.ts"
 
-
-const batch = (
-  conn: ConnSocket,
-  commands: ReadonlyArray<ReadonlyArray<any>>,
-  options?: { timeout?: number; blocking?: boolean }
-): Call => {
-  const c: Call = { exit: undefined, slot: undefined }
-  c.slot = conn.enqueueSlot(undefined, commands, options, (exit) => {
-    c.exit = exit
-  })
-  return c
-}
-
-const ticks = async () => {
-  for (let i = 0; i < 5; i++) await Promise.resolve()
-}
 
 const errorOf = (c: Call): any => {
   assert.isDefined(c.exit, "expected an outcome")

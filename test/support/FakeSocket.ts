@@ -62,3 +62,21 @@ export const call = (
   })
   return c
 }
+
+/** A batch queued on `conn` like {@link call}. */
+export const batch = (
+  conn: ConnSocket,
+  commands: ReadonlyArray<ReadonlyArray<any>>,
+  options?: { timeout?: number; blocking?: boolean }
+): Call => {
+  const c: Call = { exit: undefined, slot: undefined }
+  c.slot = conn.enqueueSlot(undefined, commands, options, (exit) => {
+    c.exit = exit
+  })
+  return c
+}
+
+/** Lets queued microtasks (the connection's flush) run. */
+export const ticks = async () => {
+  for (let i = 0; i < 5; i++) await Promise.resolve()
+}
