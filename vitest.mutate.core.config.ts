@@ -16,7 +16,7 @@ export default defineConfig({
       "test/Pool.shared.test.ts",
       "test/Pool.property.test.ts",
       "test/Pool.redis.test.ts",
-      "test/internal/poolTurns.test.ts",
+      "test/internal/pool*.test.ts",
       "test/Conn.test.ts",
       "test/internal/conn*.test.ts"
     ],
