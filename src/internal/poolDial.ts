@@ -149,7 +149,9 @@ const dialDone = <C extends Poolable>(
     }
     return Scope.close(scope, exit)
   }
-  pool.breaker.dialSucceeded()
+  // Half-open (opened by connections that died before their first reply), a dial proves nothing: only a
+  // connection that serves a caller closes the breaker (`proved`), as for the probe's connections below.
+  if (!pool.breaker.halfOpen) pool.breaker.dialSucceeded()
   const entry = newEntry(pool, exit.value, scope)
   pool.metrics.createTime.updateUnsafe((entry.createdAt - start) / 1000, pool.context)
   if (pool.closed) {
