@@ -381,7 +381,8 @@ export const make = (
         const executor = makeShared(node.pool, observer, resolved)
         return { ...commandMethods(executor.run), ...executor, node: publicNode(shard.master) }
       })
-    const { redirects, ...routed } = router
+    const { learnCommands, redirects, ...routed } = router
+    yield* learnCommands(scope)
     if (resolved.observer.metrics) {
       observer.registerCounter("redis.cluster.topology.refreshes", "Topology refreshes completed", {}, () => state.refreshes())
       observer.registerCounter(

@@ -138,17 +138,52 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       yield* redis.del(...keys)
     })))
 
-  it.effect("a command whose keys the client cannot find goes to some master and follows MOVED there, without refreshing the map", () =>
+  it.effect("a command the key table does not know routes by the server's own key positions (COMMAND); where COMMAND is refused, it follows MOVED from some master without refreshing the map", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const keys = Array.from({ length: 30 }, (_, i) => `blind:${i}`)
+      const redis = yield* service(cluster)
+      for (const key of keys) yield* redis.send("PFADD", key, "a")
+      // PFDEBUG GETREG <key>: a key in third place, which the hand-written key table does not list; the
+      // server's table (first key 2) sends each to its owner.
+      for (const key of keys) assert.isArray(yield* redis.send("PFDEBUG", "GETREG", key))
+      assert.strictEqual((yield* redis.redirects).moved, 0)
+      // A user who may not run COMMAND: the client routes with its own tables alone, PFDEBUG as keyless.
+      yield* Effect.forEach(cluster.all, (node) => cluster.send(node, "ACL", "SETUSER", "nocommand", "on", ">secret", "~*", "&*", "+@all", "-command"), { discard: true })
+      yield* Effect.gen(function*() {
+        const blind = yield* service(cluster, { username: "nocommand", password: "secret" })
+        const before = yield* blind.refreshes
+        for (const key of keys) assert.isArray(yield* blind.send("PFDEBUG", "GETREG", key))
+        assert.isAbove((yield* blind.redirects).moved, 0)
+        assert.strictEqual(yield* blind.refreshes, before)
+      }).pipe(Effect.ensuring(Effect.forEach(cluster.all, (node) => Effect.ignore(cluster.send(node, "ACL", "DELUSER", "nocommand")), { discard: true })))
+    })))
+
+  it.effect("keyless commands the server's tips send to every shard or node reach them all: FUNCTION LOAD/DELETE on every master, CONFIG SET on every node", () =>
     Effect.scoped(Effect.gen(function*() {
       const cluster = yield* RedisCluster.RedisCluster
       const redis = yield* service(cluster)
-      const keys = Array.from({ length: 30 }, (_, i) => `blind:${i}`)
-      for (const key of keys) yield* redis.send("PFADD", key, "a")
-      const before = yield* redis.refreshes
-      // PFDEBUG GETREG <key>: a key in third place, which the key table does not list.
-      for (const key of keys) assert.isArray(yield* redis.send("PFDEBUG", "GETREG", key))
-      assert.isAbove((yield* redis.redirects).moved, 0)
-      assert.strictEqual(yield* redis.refreshes, before)
+      const masters = yield* cluster.masters
+      const code = "#!lua name=tipslib\nredis.register_function('tipsget', function(keys) return redis.call('GET', keys[1]) end)"
+      // request_policy:all_shards, response_policy:all_succeeded: one reply (the library's name) once all loaded it.
+      assert.strictEqual(yield* redis.send("FUNCTION", "LOAD", "REPLACE", code), "tipslib")
+      for (const master of masters) assert.lengthOf((yield* cluster.send(master, "FUNCTION", "LIST", "LIBRARYNAME", "tipslib")) as Array<unknown>, 1)
+      // So the function runs on a key of every shard.
+      const keys = masters.map((master) => `tips:${tagFor(master.slots[0]![0])}`)
+      for (const key of keys) yield* redis.set(key, `value of ${key}`)
+      for (const key of keys) assert.strictEqual(yield* redis.send("FCALL", "tipsget", 1, key), `value of ${key}`)
+      assert.strictEqual(yield* redis.send("FUNCTION", "DELETE", "tipslib"), "OK")
+      for (const master of masters) assert.lengthOf((yield* cluster.send(master, "FUNCTION", "LIST", "LIBRARYNAME", "tipslib")) as Array<unknown>, 0)
+      // request_policy:all_nodes: replicas too.
+      const original = (yield* cluster.send(cluster.all[0]!, "CONFIG", "GET", "slowlog-max-len")) as Array<string>
+      assert.strictEqual(yield* redis.send("CONFIG", "SET", "slowlog-max-len", "97"), "OK")
+      for (const node of cluster.all) {
+        assert.deepStrictEqual(yield* cluster.send(node, "CONFIG", "GET", "slowlog-max-len"), ["slowlog-max-len", "97"])
+      }
+      yield* redis.send("CONFIG", "SET", "slowlog-max-len", original[1]!)
+      // PING's tips say every shard too; a caller pings one node, and gets one PONG.
+      assert.strictEqual(yield* redis.send("PING"), "PONG")
+      yield* redis.del(...keys)
     })))
 
   it.effect("a pipeline across nodes is split by node and its results come back in the caller's order", () =>

@@ -5,9 +5,10 @@
  * are counted by an argument (`EVAL`, `ZUNIONSTORE`, `LMPOP`, ...) or follow a
  * keyword (`XREAD ... STREAMS`, `SORT ... STORE`) read by hand.
  *
- * A command missing from the table counts as keyless: it goes to any master,
- * and a `MOVED` reply brings it to the owner. Only the client-side CROSSSLOT
- * check is lost for it.
+ * A command missing from the table takes its key positions from the server's
+ * own command table once it is loaded (`clusterCommands.ts`); before that, or
+ * when only the server can find its keys (`movablekeys`), it counts as keyless:
+ * it goes to any master, and a `MOVED` reply brings it to the owner.
  *
  * @internal
  */
@@ -16,7 +17,7 @@ import { keySlot } from "./clusterSlot.ts"
 import { argText } from "./text.ts"
 
 /** `[first, last, step]`: `last` −1 is the last argument, −2 the one before it. */
-type Range = readonly [first: number, last: number, step: number]
+export type Range = readonly [first: number, last: number, step: number]
 
 const one: Range = [1, 1, 1]
 const all: Range = [1, -1, 1]
@@ -79,7 +80,8 @@ const counted = new Map<string, readonly [numkeys: number, first: number, before
 
 const word = (arg: Arg | undefined): string => argText(arg).toUpperCase()
 
-const rangeKeys = (args: ReadonlyArray<Arg>, [first, last, step]: Range): Array<Arg> => {
+/** The arguments at a key range's positions. @internal */
+export const rangeKeys = (args: ReadonlyArray<Arg>, [first, last, step]: Range): Array<Arg> => {
   const end = last >= 0 ? last : args.length + last
   const keys: Array<Arg> = []
   for (let i = first; i <= end && i < args.length; i += step) keys.push(args[i]!)
@@ -131,6 +133,18 @@ export const commandKeys = (name: string, args: ReadonlyArray<Arg>): Array<Arg> 
   }
 }
 
+/** Commands whose keys are read by hand below. */
+const byHand = new Set(["XREAD", "XREADGROUP", "SORT", "GEORADIUS", "GEORADIUSBYMEMBER"])
+
+/**
+ * Whether this table knows where the command's keys are (a command it does not know may still have keys: see
+ * `clusterCommands.ts`, which asks the server).
+ *
+ * @internal
+ */
+export const knows = (name: string): boolean =>
+  ranges.has(name) || counted.has(name) || subcommandKey.has(name) || byHand.has(name)
+
 /** A key as `keySlot` takes it. */
 const keyOf = (arg: Arg): string | Uint8Array => typeof arg === "string" || arg instanceof Uint8Array ? arg : String(arg)
 
@@ -146,11 +160,12 @@ export const commandSlot = (name: string, args: ReadonlyArray<Arg>): number => k
 /** The slot shared by the keys of many commands: a slot, `-1` when none has a key, `-2` when they differ. */
 export const commandsSlot = (
   commands: ReadonlyArray<ReadonlyArray<Arg>>,
-  name: (args: ReadonlyArray<Arg>) => string
+  name: (args: ReadonlyArray<Arg>) => string,
+  slotOf: (name: string, args: ReadonlyArray<Arg>) => number = commandSlot
 ): number => {
   let slot = -1
   for (const args of commands) {
-    const next = commandSlot(name(args), args)
+    const next = slotOf(name(args), args)
     if (next === -2) return -2
     if (next === -1) continue
     if (slot === -1) slot = next

@@ -31,6 +31,8 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
 import type * as Conn from "../Conn.ts"
 import {
   ClusterDownError,
@@ -44,7 +46,8 @@ import type { BatchItem, BatchResults, Command, Connection, Executor, Service } 
 import type * as Resp from "../Resp.ts"
 import { argsOf, batchResults, checkItems, decodeEffect, refusal, transactionResults } from "./batch.ts"
 import { allMasters, nextScanCursor, readScanCursor, split } from "./clusterFanout.ts"
-import { commandKeys, commandSlot, commandsSlot, keysSlot } from "./clusterKeys.ts"
+import { type CommandTable, readCommandTable, slotWith, spreadWith } from "./clusterCommands.ts"
+import { commandKeys, commandsSlot, keysSlot } from "./clusterKeys.ts"
 import type { Node, Nodes } from "./clusterNodes.ts"
 import { parseRedirect, type Redirect, transientCodes } from "./clusterRedirect.ts"
 import type { ClusterState } from "./clusterState.ts"
@@ -110,6 +113,12 @@ const staleHint = (error: RedisError): boolean =>
 export type ClusterOps = Executor & Pick<Service, "multi" | "watch" | "withConnection" | "reserve"> & {
   /** Redirects followed so far. */
   readonly redirects: { moved: number; ask: number }
+  /**
+   * Reads the server's command table (`COMMAND`) from a master once, and when that fails tries again in the
+   * background (`scope`), a few times a second apart; until it is in, or when no try succeeds, the hand-written
+   * tables route alone. Never fails.
+   */
+  readonly learnCommands: (scope: Scope.Scope) => Effect.Effect<void>
 }
 
 /** @internal */
@@ -120,6 +129,9 @@ export const makeRouter = (
   options: RouterOptions
 ): ClusterOps => {
   const redirects = { moved: 0, ask: 0 }
+  /** The server's command table (`clusterCommands.ts`), once `learnCommands` has read it. */
+  let commands: CommandTable | undefined
+  const slotOf = (name: string, args: ReadonlyArray<Resp.Arg>): number => slotWith(commands, name, args)
   const mapped = (redirect: Redirect): Address =>
     options.mapAddress === undefined ? redirect : options.mapAddress(redirect.host, redirect.port)
 
@@ -286,7 +298,7 @@ export const makeRouter = (
   /** A command routed by its slot, split by slot (MGET, DEL, ...), or run on every master (KEYS, DBSIZE, ...). */
   const dispatch = (name: string, args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, RedisError> => {
     if (name === "SCAN") return observer.observe(name, args, () => scan(args))
-    const slot = commandSlot(name, args)
+    const slot = slotOf(name, args)
     if (slot === -2) {
       const plan = split(name, args)
       if (plan === undefined) return Effect.fail(crossSlot(name))
@@ -301,6 +313,18 @@ export const makeRouter = (
       return observer.observe(name, args, () =>
         Effect.suspend(() =>
           Effect.map(Effect.forEach(state.masters(), (master) => onNode(master, args), { concurrency: "unbounded" }), merge)
+        ))
+    }
+    const spread = slot === -1 ? spreadWith(commands, name, args) : undefined
+    if (spread !== undefined) {
+      return observer.observe(name, args, () =>
+        Effect.suspend(() =>
+          Effect.flatMap(
+            Effect.forEach(spread.nodes === "all" ? state.nodes() : state.masters(), (node) => Effect.exit(onNode(node, args)), {
+              concurrency: "unbounded"
+            }),
+            spread.combine
+          )
         ))
     }
     return observer.observe(name, args, () => route(name, args, slot, fresh()))
@@ -346,7 +370,7 @@ export const makeRouter = (
     const refused = refusal(name, args)
     if (refused !== undefined) return Effect.fail(refused)
     if (name !== "SCAN" && !isBlocking(args)) {
-      const slot = commandSlot(name, args)
+      const slot = slotOf(name, args)
       if (slot >= 0) {
         const reader = options.readTarget !== undefined && isReadOnly(name) ? options.readTarget(slot) : undefined
         const owner = reader === undefined ? state.ownerAddress(slot) : undefined
@@ -386,9 +410,12 @@ export const makeRouter = (
     for (let i = 0; i < batch.length; i++) {
       const args = batch[i]!
       const name = commandName(args)
-      const slot = commandSlot(name, args)
+      const slot = slotOf(name, args)
       if (slot === -2 && split(name, args) === undefined) return Effect.fail(crossSlot(name))
-      if (slot === -2 || (slot === -1 && (name === "SCAN" || allMasters(name, args) !== undefined))) spanning.push(i)
+      if (
+        slot === -2 ||
+        (slot === -1 && (name === "SCAN" || allMasters(name, args) !== undefined || spreadWith(commands, name, args) !== undefined))
+      ) spanning.push(i)
       slots[i] = slot
     }
     // Per run: an Effect may run many times, each with replies of its own.
@@ -520,7 +547,7 @@ export const makeRouter = (
     const invalid = checkItems(items, true)
     if (invalid !== undefined) return Effect.fail(invalid)
     const batch = items.map(argsOf)
-    const slot = commandsSlot(batch, commandName)
+    const slot = commandsSlot(batch, commandName, slotOf)
     if (slot === -2) return Effect.fail(crossSlot("MULTI"))
     const attempt = fresh()
     const tryOnce = (): Effect.Effect<BatchResults<T>, RedisError> => {
@@ -602,7 +629,15 @@ export const makeRouter = (
 
   const reserve = Effect.flatMap(anyNode, (node) => node.exclusive.reserve)
 
-  return { send, run, pipeline, evalScript: evalScriptWith(exec), multi, watch, withConnection, reserve, redirects }
+  const learnOnce = Effect.suspend(() => {
+    const master = state.anyMaster()
+    return master === undefined ? Effect.fail(noOwner(-1)) : onNode(master, ["COMMAND"])
+  }).pipe(Effect.tap((reply) => Effect.sync(() => void (commands = readCommandTable(reply)))))
+  const learnCommands = (scope: Scope.Scope): Effect.Effect<void> =>
+    Effect.catch(learnOnce, () =>
+      Effect.asVoid(Effect.forkIn(Effect.ignore(Effect.retry(learnOnce, { times: 4, schedule: Schedule.spaced(1_000) })), scope)))
+
+  return { send, run, pipeline, evalScript: evalScriptWith(exec), multi, watch, withConnection, reserve, redirects, learnCommands }
 }
 
 const redisErrorTags = new Set([

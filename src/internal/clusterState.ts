@@ -57,6 +57,8 @@ export interface ClusterState {
   readonly topology: () => Topology
   /** Every master of the current topology. */
   readonly masters: () => ReadonlyArray<Address>
+  /** Every node of the current topology: the masters, then the replicas. */
+  readonly nodes: () => ReadonlyArray<Address>
   /** Records a `MOVED` (the slot's new owner) until the next refresh. */
   readonly noteMoved: (slot: number, owner: Address) => void
   /** Loads the topology again (single-flight) and waits for it. */
@@ -347,6 +349,10 @@ export const makeState = (options: StateOptions): Effect.Effect<ClusterState, Cl
       },
       topology: () => Ref.getUnsafe(ref).topology,
       masters: () => Ref.getUnsafe(ref).topology.shards.map((shard) => addressOf(shard.master)),
+      nodes: () => {
+        const shards = Ref.getUnsafe(ref).topology.shards
+        return [...shards.map((shard) => addressOf(shard.master)), ...shards.flatMap((shard) => shard.replicas.map(addressOf))]
+      },
       noteMoved: (slot, owner) => {
         const state = Ref.getUnsafe(ref)
         const moved = new Map(state.moved)
