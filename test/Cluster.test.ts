@@ -205,6 +205,33 @@ layer(RedisCluster.layer(), { timeout: 120_000, excludeTestServices: true })("Cl
       assert.isAtLeast(stats.total, 3)
     })))
 
+  it.effect("a pipeline whose connection to one node breaks after the write: that node's commands go again when all may be repeated, else the pipeline fails and nothing ran twice", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const cluster = yield* RedisCluster.RedisCluster
+      const near = `{${tagFor(1000)}}cut`
+      const far = `{${tagFor(15000)}}cut`
+      const master = yield* cluster.masterOf(1000)
+      // The first shard's master is reached through a proxy that can drop a reply and cut the connection.
+      const proxy = yield* FaultProxy.make({ port: master.port })
+      const redis = yield* service(cluster, {
+        mapAddress: (host, port) => port === master.port ? { host: "127.0.0.1", port: proxy.port } : { host, port }
+      })
+      yield* redis.mset({ [near]: "n", [far]: "f" })
+      yield* redis.del(`${near}:count`)
+      // Reads only: the cut node's part is sent again, and every result is the caller's.
+      yield* proxy.cutOnNextReply
+      assert.deepStrictEqual(yield* redis.pipeline([["GET", near], ["GET", far], ["GET", near]]), ["n", "f", "n"])
+      assert.strictEqual((yield* proxy.stats).cuts, 1)
+      // An INCR in the cut part may have run: sending it again could count twice, so the pipeline fails as on one node.
+      yield* proxy.cutOnNextReply
+      const cut = yield* Effect.exit(redis.pipeline([["INCR", `${near}:count`], ["GET", near], ["GET", far]]))
+      assert.strictEqual(tagOf(cut), "ConnectionError")
+      assert.isTrue((failure(cut) as { written?: boolean }).written)
+      assert.strictEqual((yield* proxy.stats).cuts, 2)
+      // It did run, once: the server applied it before its reply was dropped.
+      assert.strictEqual(yield* cluster.send(master, "GET", `${near}:count`), "1")
+    })))
+
   it.effect("after a slot migration, MOVED is followed at once and the map refreshed", () =>
     Effect.scoped(Effect.gen(function*() {
       const cluster = yield* RedisCluster.RedisCluster
