@@ -296,9 +296,9 @@ export const makeRouter = (
   }
 
   /** A command routed by its slot, split by slot (MGET, DEL, ...), or run on every master (KEYS, DBSIZE, ...). */
-  const dispatch = (name: string, args: ReadonlyArray<Resp.Arg>): Effect.Effect<Resp.Reply, RedisError> => {
+  const dispatch = (name: string, args: ReadonlyArray<Resp.Arg>, known?: number): Effect.Effect<Resp.Reply, RedisError> => {
     if (name === "SCAN") return observer.observe(name, args, () => scan(args))
-    const slot = slotOf(name, args)
+    const slot = known ?? slotOf(name, args)
     if (slot === -2) {
       const plan = split(name, args)
       if (plan === undefined) return Effect.fail(crossSlot(name))
@@ -369,8 +369,9 @@ export const makeRouter = (
     const name = commandName(args)
     const refused = refusal(name, args)
     if (refused !== undefined) return Effect.fail(refused)
+    let slot: number | undefined
     if (name !== "SCAN" && !isBlocking(args)) {
-      const slot = slotOf(name, args)
+      slot = slotOf(name, args)
       if (slot >= 0) {
         const reader = options.readTarget !== undefined && isReadOnly(name) ? options.readTarget(slot) : undefined
         const owner = reader === undefined ? state.ownerAddress(slot) : undefined
@@ -382,7 +383,8 @@ export const makeRouter = (
         if (node !== undefined) return sharedStep<A, FirstTry<A>>(implOf(node.pool), args, undefined, { name, args, slot, node, command }, first)
       }
     }
-    const routed = dispatch(name, args)
+    // The slot found above, when there was one, is not looked for twice.
+    const routed = dispatch(name, args, slot)
     return command === undefined ? routed as Effect.Effect<A, RedisError> : Effect.flatMap(routed, decodeEffect(name, command))
   }
 
