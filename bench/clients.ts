@@ -23,7 +23,7 @@
  * ("GET,SET"; also `GET1K` and `SET1K`, GET and SET of 1024-byte values over 1 000 other keys,
  * and `PIPE10`, one pipeline of 10 GETs of consecutive 16-byte keys, counted as one op;
  * NodeRedis has no pipeline, so its PIPE10 is 10 concurrent sends), `ONLY` (contender names,
- * comma-separated), `CELLS` ("throughput,reference,blocking,memory"), `BLOCK_MILLIS` (2000),
+ * comma-separated), `CELLS` ("throughput,reference,blocking,memory"), `BLOCK_MILLIS` (2000), `WARMUP_MILLIS` (1500),
  * `CONNS` (1000).
  * For a profile of ours alone: `ONLY=ours CELLS=throughput CONCURRENCY=50
  * node --cpu-prof bench/clients.ts`.
@@ -51,6 +51,12 @@ const OPS = (process.env["OPS"] ?? "GET,SET").split(",") as Array<Op>
 const ONLY = process.env["ONLY"]?.split(",")
 const CELLS = (process.env["CELLS"] ?? "throughput,reference,blocking,memory").split(",")
 const BLOCK_MILLIS = Number(process.env["BLOCK_MILLIS"] ?? 2000)
+/**
+ * The warm-up of each contender and op before a level's rounds. 300 ms left the JIT still at work in the first
+ * rounds (ours rose from 128 k to 260 k GET/s over three rounds at c = 500 on 2026-11-30); every contender gets
+ * the same.
+ */
+const WARMUP_MILLIS = Number(process.env["WARMUP_MILLIS"] ?? 1500)
 const CONNS = Number(process.env["CONNS"] ?? 1000)
 const HOST = "127.0.0.1"
 const root = fileURLToPath(new URL("..", import.meta.url))
@@ -428,7 +434,7 @@ const throughput = async (contenders: ReadonlyArray<Contender>, port: number) =>
     return { opsPerSec: rec.count / (elapsed / 1000), p50, p99 }
   }
   for (const workers of LEVELS) {
-    for (const c of contenders) for (const op of OPS) await runOnce(c, op, workers, 300)
+    for (const c of contenders) for (const op of OPS) await runOnce(c, op, workers, WARMUP_MILLIS)
     const loads: Array<string> = [load()]
     const results = new Map<string, Array<Sample>>()
     for (let round = 0; round < ROUNDS; round++) {
