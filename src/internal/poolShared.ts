@@ -127,6 +127,9 @@ export class SharedSet<C extends Poolable> {
     entry.lastUsed = this.pool.now()
     this.entries.push(entry)
     this.serveWaiters(entry)
+    // Exclusive callers that queued while the set had nothing to retire would
+    // otherwise wait for `sharedIdleTime` (longer than `poolTimeout` by default).
+    this.retire()
   }
 
   serveWaiters(entry: Entry<C>): void {
