@@ -115,7 +115,8 @@ export class SharedSet<C extends Poolable> {
       const waiter = new SharedWaiter(this, start, start + pool.options.poolTimeout, resume)
       this.waiters.add(waiter)
       pool.deadlines.add(waiter)
-      if (this.entries.length === 0 || !this.growPending) this.grow(this.entries.length === 0)
+      // grow() does nothing while a growth is pending already.
+      this.grow(this.entries.length === 0)
       return Effect.sync(() => this.cancel(waiter))
     })
   }
