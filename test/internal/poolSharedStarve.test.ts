@@ -4,7 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
-import { makePool } from "../support/FakeConn.ts"
+import { makeDialer, makePool } from "../support/FakeConn.ts"
 import { spin, until } from "../support/effects.ts"
 
 describe("Pool: an exclusive caller queued while the shared set was empty", () => {
@@ -32,5 +32,27 @@ describe("Pool: an exclusive caller queued while the shared set was empty", () =
       assert.strictEqual(stats.shared, 0)
       assert.strictEqual(stats.idle, 1)
       assert.strictEqual(stats.turnsInUse, 0)
+    }))
+
+  it.effect("the same when the connection comes from the set's dial, finished after the exclusive caller queued", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const dialer = makeDialer()
+      dialer.mode = { _tag: "block", gate }
+      const { pool } = yield* makePool({ poolSize: 1, poolTimeout: 4_000, sharedIdleTime: 5_000 }, dialer)
+      const done = yield* Deferred.make<void>()
+      const shared = yield* Effect.forkChild(pool.withShared((c) => Effect.as(Deferred.await(done), c)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().dialing === 1))
+      const exclusive = yield* Effect.forkChild(pool.withConn((c) => Effect.succeed(c)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 2))
+      yield* Deferred.succeed(gate, undefined)
+      assert.isTrue(yield* until(() => pool.statsUnsafe().shared === 1))
+      yield* spin()
+      assert.isUndefined(exclusive.pollUnsafe())
+      yield* Deferred.succeed(done, undefined)
+      const conn = yield* Fiber.join(shared)
+      assert.isTrue(yield* until(() => exclusive.pollUnsafe() !== undefined))
+      assert.strictEqual(yield* Fiber.join(exclusive), conn)
+      assert.strictEqual(dialer.dials, 1)
     }))
 })
