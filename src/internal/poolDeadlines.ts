@@ -48,6 +48,7 @@ export class Deadlines {
   sweeper(now: () => number, closed: () => boolean): Effect.Effect<void> {
     const idle = Effect.callback<void>((resume) => {
       this.wake = () => resume(Effect.void)
+      // Stryker disable next-line BlockStatement: equivalent, a stale wake resumes a callback already interrupted, which ignores it
       return Effect.sync(() => {
         this.wake = undefined
       })
