@@ -188,9 +188,10 @@ export const probe = <C extends Poolable>(pool: PoolImpl<C>): Effect.Effect<bool
     const halfOpen = pool.breaker.halfOpen
     if (!halfOpen) pool.breaker.dialSucceeded()
     const entry = newEntry(pool, exit.value, scope)
-    if (pool.closed || pool.entries.size + pool.dialing > pool.turns.size) {
+    if (!pool.closed && pool.entries.size + pool.dialing > pool.turns.size) {
       pool.closeEntry(entry, "maxIdle")
     } else {
+      // On a closed pool (the dial completed inside the close) `putIdle` closes it as "closed".
       pool.putIdle(entry)
       if (pool.shared.waiters.size > 0) pool.shared.grow(true)
     }
