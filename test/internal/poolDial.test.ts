@@ -418,6 +418,76 @@ describe("Pool dial: failed dials and the shared set", () => {
       assert.strictEqual(Exit.isSuccess(served) && served.value, dialer.conns[1])
       yield* close
     }))
+
+  it.effect("a growth refused while a shared connection is busy leaves its callers waiting for that connection", () =>
+    Effect.gen(function*() {
+      const { close, pool } = yield* makePool({ poolSize: 3, maxInFlight: 1, breakerThreshold: 1 })
+      const busy = yield* Deferred.make<void>()
+      const first = yield* fork(pool.withShared((conn) => Effect.as(Deferred.await(busy), conn)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().sharedInFlight === 1))
+      const a = yield* hold(pool)
+      const dies = yield* Deferred.make<void>()
+      const b = yield* fork(pool.withConn(() => Effect.andThen(Deferred.await(dies), Effect.fail(reset))))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().inUse === 2))
+      const second = yield* fork(pool.withShared((conn) => Effect.succeed(conn)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1))
+      // The pool shrinks below the turns taken: the turn a gives back is no free turn, so the growth it
+      // starts for the waiting shared caller queues for one, with a's connection idle.
+      yield* Semaphore.resize(pool.turns, 2)
+      yield* a.release
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 2))
+      a.conn.isHealthy = false
+      // b's new connection dies at birth: the breaker opens, and b's turn goes to the growth, which finds
+      // nothing healthy idle and may not dial.
+      yield* Deferred.succeed(dies, undefined)
+      assert.strictEqual(tagOf(yield* result(b)), "ConnectionError")
+      assert.strictEqual(pool.statsUnsafe().breaker.state, "open")
+      yield* spin()
+      assert.isUndefined(second.pollUnsafe(), "the refused growth failed the callers of a busy shared connection")
+      yield* Deferred.succeed(busy, undefined)
+      const a1 = yield* result(first)
+      const served = yield* result(second)
+      assert.isTrue(Exit.isSuccess(a1) && Exit.isSuccess(served))
+      assert.strictEqual(Exit.isSuccess(served) && served.value, Exit.isSuccess(a1) && a1.value)
+      yield* close
+    }))
+
+  it.effect("the probe's connection: the growth for waiting shared callers queues for a turn ahead of later exclusive callers", () =>
+    Effect.gen(function*() {
+      vi.spyOn(Math, "random").mockReturnValue(0)
+      const { close, dialer, pool } = yield* makePool({
+        poolSize: 2,
+        maxInFlight: 1,
+        breakerThreshold: 1,
+        dialTimeout: 1_000,
+        poolTimeout: 10_000,
+        probeBackoffMin: 100,
+        probeBackoffMax: 100
+      })
+      const busy = yield* Deferred.make<void>()
+      const first = yield* fork(pool.withShared((conn) => Effect.as(Deferred.await(busy), conn)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().sharedInFlight === 1))
+      const hang = yield* Deferred.make<void>()
+      dialer.mode = { _tag: "block", gate: hang }
+      const second = yield* fork(pool.withShared((conn) => Effect.succeed(conn)))
+      assert.isTrue(yield* until(() => dialer.dials === 2 && pool.statsUnsafe().pendingWaiters === 1))
+      dialer.mode = { _tag: "ok" }
+      yield* TestClock.adjust(1_000)
+      assert.isTrue(yield* until(() => pool.statsUnsafe().breaker.state === "open"))
+      // The second turn, taken through the Semaphore interface: no turn is free when the probe's connection comes.
+      yield* Semaphore.take(pool.turns, 1)
+      yield* TestClock.adjust(50)
+      assert.isTrue(yield* until(() => pool.statsUnsafe().idle === 1))
+      const exclusive = yield* fork(pool.withConn((conn) => Effect.succeed(conn)))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 3))
+      yield* Semaphore.release(pool.turns, 1)
+      const served = yield* result(second)
+      assert.strictEqual(Exit.isSuccess(served) && served.value, dialer.conns[1])
+      assert.isUndefined(exclusive.pollUnsafe())
+      yield* Deferred.succeed(busy, undefined)
+      assert.isTrue(Exit.isSuccess(yield* result(first)))
+      yield* close
+    }))
 })
 
 describe("Pool dial: the probe", () => {

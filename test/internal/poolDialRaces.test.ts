@@ -46,6 +46,29 @@ describe("Pool dial races: a dial that completes while the pool closes", () => {
       assert.strictEqual(stats.turnsInUse, 0)
       assert.strictEqual(dialer.open, 0)
     }))
+
+  it.effect("its caller resumes after the close's own bookkeeping, not inside it", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const dialer = makeDialer()
+      const { close, pool } = yield* makeLatePool({ poolSize: 3 }, dialer, gate)
+      const first = yield* hold(pool)
+      // A shared connection nobody uses: the close closes it after the idle ones.
+      yield* pool.withShared(() => Effect.void)
+      assert.strictEqual(pool.statsUnsafe().shared, 1)
+      dialer.mode = { _tag: "block", gate }
+      const caller = yield* Effect.forkChild(
+        Effect.flatMap(Effect.exit(pool.withConn(() => Effect.void)), (exit) =>
+          Effect.sync(() => ({ exit, shared: pool.statsUnsafe().shared })))
+      )
+      assert.isTrue(yield* until(() => dialer.dials === 3))
+      yield* first.release
+      yield* close
+      assert.isTrue(yield* until(() => caller.pollUnsafe() !== undefined))
+      const seen = yield* Fiber.join(caller)
+      assert.strictEqual(tagOf(seen.exit), "PoolClosedError")
+      assert.strictEqual(seen.shared, 0, "the caller ran inside the close")
+    }))
 })
 
 describe("Pool dial races: the close interrupts a dial", () => {
