@@ -41,11 +41,14 @@ export const canDial = <C extends Poolable>(pool: PoolImpl<C>): boolean => {
 /** Dials for a request that holds a turn. */
 export const dialFor = <C extends Poolable>(pool: PoolImpl<C>, request: Request<C>): void => {
   request.phase = "dial"
+  // Stryker disable all: a guard no path reaches: acquireSlow, grow and checkMinIdle check closed before they
+  // take a turn, and close empties the turn queue, so no request is granted a turn after it
   if (pool.closed) {
     if (request.kind === "grow") pool.shared.growPending = false
     pool.turns.forfeit()
     return pool.failRequest(request, closedError(), false)
   }
+  // Stryker restore all
   if (pool.breaker.open) return refused(pool, request, pool.breaker.error())
   const maxActive = pool.options.maxActiveConns
   if (maxActive > 0 && pool.entries.size + pool.dialing >= maxActive) {
@@ -101,8 +104,10 @@ const newEntry = <C extends Poolable>(pool: PoolImpl<C>, conn: C, scope: Scope.C
     success: Exit.succeed(conn),
     createdAt: now,
     expiresAt: expiresAt(now, pool.options.connMaxLifetime, pool.options.connMaxLifetimeJitter, Math.random()),
+    // Stryker disable next-line StringLiteral: equivalent, every caller sets the state in the same step
     state: "idle",
     inFlight: 0,
+    // Stryker disable next-line BooleanLiteral: equivalent, only shared connections read it; promote and putIdle reset it
     retiring: false,
     retired: false,
     lastUsed: now,
@@ -136,13 +141,18 @@ const dialDone = <C extends Poolable>(
     const error = interrupted
       ? new PoolClosedError({ message: "the pool closed while dialing" })
       : toConnectionError(exit.cause)
+    // Stryker disable next-line LogicalOperator: equivalent, error is a ConnectionError exactly when not interrupted
     if (!interrupted && error._tag === "ConnectionError") pool.breaker.dialFailed(error)
     if (request.kind === "refill") pool.warmed(error._tag === "ConnectionError" ? error : undefined)
     if (request.kind === "grow" && pool.shared.entries.length === 0) pool.shared.failWaiters(error)
+    // Mutation testing: the `true` variants are equivalent (a grow or refill request has no caller to fail; a cancelled
+    // caller was resumed already, and a second resume is ignored); `false` is killed (Pool.test.ts).
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent `true` variants, see above
     if (request.kind === "exclusive" && request.state === "granted") pool.failRequest(request, error, false)
     if (request.kind === "grow") pool.shared.growPending = false
     if (pool.closed) {
       pool.turns.forfeit()
+      // Stryker disable next-line CallExpression: equivalent, a failed dial changes nothing the close waits for
       pool.checkDrained()
     } else {
       pool.turns.giveBack()
@@ -156,10 +166,14 @@ const dialDone = <C extends Poolable>(
   pool.metrics.createTime.updateUnsafe((entry.createdAt - start) / 1000, pool.context)
   if (pool.closed) {
     pool.closeAfterClose(entry)
+    // Mutation testing: the `true` variants are equivalent (a grow or refill request has no caller to fail; a cancelled
+    // caller was resumed already, and a second resume is ignored); `false` is killed (poolDialRaces.test.ts).
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent `true` variants, see above
     if (request.kind === "exclusive" && request.state === "granted") pool.failRequest(request, closedError(), false)
     return Effect.void
   }
   if (request.kind === "exclusive" && request.state === "granted") {
+    // Stryker disable next-line BooleanLiteral: equivalent, nothing follows here: resuming now or next tick is alike
     pool.deliver(request, entry, false)
   } else if (request.kind === "grow") {
     pool.shared.growPending = false
@@ -180,8 +194,10 @@ const dialDone = <C extends Poolable>(
  * half-open, the breaker stays open until that connection serves a caller.
  */
 export const probe = <C extends Poolable>(pool: PoolImpl<C>): Effect.Effect<boolean> => {
+  // Stryker disable next-line UpdateOperator: equivalent, nothing reads pool.probing
   pool.probing++
   return dialOnce(pool, (scope, exit): Effect.Effect<boolean> => {
+    // Stryker disable next-line UpdateOperator: equivalent, nothing reads pool.probing
     pool.probing--
     if (exit._tag === "Failure") {
       if (!Cause.hasInterruptsOnly(exit.cause)) pool.breaker.probeFailed(toConnectionError(exit.cause))
@@ -190,9 +206,10 @@ export const probe = <C extends Poolable>(pool: PoolImpl<C>): Effect.Effect<bool
     const halfOpen = pool.breaker.halfOpen
     if (!halfOpen) pool.breaker.dialSucceeded()
     const entry = newEntry(pool, exit.value, scope)
-    if (pool.closed || pool.entries.size + pool.dialing > pool.turns.size) {
+    if (!pool.closed && pool.entries.size + pool.dialing > pool.turns.size) {
       pool.closeEntry(entry, "maxIdle")
     } else {
+      // On a closed pool (the dial completed inside the close) `putIdle` closes it as "closed".
       pool.putIdle(entry)
       if (pool.shared.waiters.size > 0) pool.shared.grow(true)
     }
