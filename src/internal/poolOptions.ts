@@ -96,7 +96,6 @@ export const resolveUnsafe = (options: Omit<PoolOptions<never>, "dial">): Resolv
  */
 export const expiresAt = (createdAt: number, lifetime: number, jitter: number, random: number): number => {
   if (lifetime <= 0) return Infinity
-  // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, a fast path: with jitter 0 the formula below gives createdAt + lifetime too (jitter is never negative)
   if (jitter <= 0) return createdAt + lifetime
   return createdAt + lifetime + (random * 2 - 1) * jitter
 }

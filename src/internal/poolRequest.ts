@@ -57,11 +57,8 @@ export class Request<C extends Poolable> implements TurnWaiter, Timed {
   ) {
     this.pool = pool
     this.kind = kind
-    // Stryker disable next-line ConditionalExpression,StringLiteral: equivalent, a refill's state is never read (it is never queued, timed or cancelled; dialDone decides by its kind)
     this.state = kind === "refill" ? "granted" : "waiting"
-    // Stryker disable next-line ConditionalExpression: equivalent, only a caller's request (with resume) is timed or has its wait recorded
     this.start = resume === undefined ? 0 : pool.now()
-    // Stryker disable next-line ConditionalExpression: equivalent, only a caller's request (with resume) is put under the deadline sweeper
     this.deadline = resume === undefined ? Infinity : this.start + pool.options.poolTimeout
     this.resume = resume
   }
@@ -70,7 +67,6 @@ export class Request<C extends Poolable> implements TurnWaiter, Timed {
     const pool = this.pool
     if (this.kind === "exclusive") pool.exclusiveWaiting--
     // Only waiting requests are queued (cancellation dequeues); a stray one passes its turn on.
-    // Stryker disable next-line ConditionalExpression: equivalent, every end of a wait (cancel, expire, close) dequeues the request, so one granted from the queue is waiting
     if (this.state !== "waiting") return pool.turns.giveBack()
     // Stryker disable next-line BooleanLiteral: equivalent in outcome, an inline resume runs the caller's continuation inside giveBack's loop instead of on the dispatcher (stack depth only)
     pool.grant(this, false)
@@ -78,12 +74,10 @@ export class Request<C extends Poolable> implements TurnWaiter, Timed {
 
   expire(): void {
     const state = this.state
-    // Stryker disable next-line ConditionalExpression: equivalent, deliver, failRequest and cancel take a request from the sweeper, so only waiting or granted ones expire
     if (state !== "waiting" && state !== "granted") return
     // Stryker disable next-line StringLiteral: equivalent, readers of an ended request compare its state with waiting, granted or done only
     this.state = "cancelled"
     const pool = this.pool
-    // Stryker disable next-line ConditionalExpression: equivalent, a granted request is no longer queued, so dequeue fails for it
     if (state === "waiting" && pool.turns.dequeue(this)) pool.exclusiveWaiting--
     const resume = this.resume!
     const error = pool.timeoutError(this.phase, this.start)
