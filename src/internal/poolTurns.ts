@@ -159,6 +159,7 @@ export class Turns implements Semaphore.Semaphore {
         this.taken += permits
         return resume(Effect.succeed(permits))
       }
+      // Stryker disable next-line BooleanLiteral: equivalent, a waiter leaves the queue only by being handed its permits (giveOne, serveFree, admit), so a failed dequeue below implies handed
       let handed = false
       const waiter: TurnWaiter = {
         permits,
@@ -169,6 +170,7 @@ export class Turns implements Semaphore.Semaphore {
       }
       this.enqueue(waiter)
       return Effect.sync(() => {
+        // Stryker disable next-line LogicalOperator: equivalent, a failed dequeue implies handed (see above)
         if (!this.dequeue(waiter) && handed) this.giveBack(permits)
       })
     })
@@ -216,6 +218,7 @@ export class Turns implements Semaphore.Semaphore {
           Effect.onExitPrimitive(restore(self), () => {
             this.giveBack(permits)
             return undefined
+            // Stryker disable next-line BooleanLiteral: equivalent, the finalizer runs inside uninterruptibleMask (the fiber is uninterruptible there anyway) and returns no effect
           }, true))
       )
   }
@@ -234,6 +237,7 @@ export class Turns implements Semaphore.Semaphore {
         return Effect.onExitPrimitive(restore(Effect.asSome(self)), () => {
           this.giveBack(permits)
           return undefined
+          // Stryker disable next-line BooleanLiteral: equivalent, the finalizer runs inside uninterruptibleMask (the fiber is uninterruptible there anyway) and returns no effect
         }, true)
       })
   }
