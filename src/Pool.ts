@@ -114,8 +114,13 @@ export interface PoolOptions<C extends Poolable> {
   readonly drainTimeout?: Duration.Input | undefined
   /** Callers at once on one shared connection. Default 256; the service: `maxPending` (1000). */
   readonly maxInFlight?: number | undefined
-  /** The shared set grows when every shared connection has this many callers. Default 32; the service: `maxInFlight` (grow when full). */
+  /** The shared set grows when every shared connection has this many callers. Default 32; the service: 16. */
   readonly sharedGrowAt?: number | undefined
+  /**
+   * Shared connections the set grows to at `sharedGrowAt`; past this many it grows only when every one is full
+   * (`maxInFlight`). Default no limit; the service: 3.
+   */
+  readonly sharedConns?: number | undefined
   /** A shared connection unused this long goes back to the idle list. Default 5 s. */
   readonly sharedIdleTime?: Duration.Input | undefined
   /** `db.client.connection.pool.name` on the pool's metrics. Default "default". */

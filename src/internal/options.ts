@@ -85,6 +85,7 @@ export const poolSpecs: { readonly [K in keyof Omit<Pool.PoolOptions<never>, "di
   drainTimeout: duration(),
   maxInFlight: integer(1),
   sharedGrowAt: integer(1),
+  sharedConns: integer(1),
   sharedIdleTime: duration(),
   name: string
 }

@@ -31,6 +31,7 @@ export interface Resolved {
   readonly drainTimeout: number
   readonly maxInFlight: number
   readonly sharedGrowAt: number
+  readonly sharedConns: number
   readonly sharedIdleTime: number
   readonly name: string
 }
@@ -83,6 +84,7 @@ export const resolveUnsafe = (options: Omit<PoolOptions<never>, "dial">): Resolv
     drainTimeout: millis(options.drainTimeout, 1_000),
     maxInFlight,
     sharedGrowAt: Math.min(options.sharedGrowAt ?? 32, maxInFlight),
+    sharedConns: options.sharedConns ?? Infinity,
     sharedIdleTime: millis(options.sharedIdleTime, 5_000),
     name: options.name ?? "default"
   }

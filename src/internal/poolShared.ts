@@ -90,7 +90,11 @@ export class SharedSet<C extends Poolable> {
   take(): Entry<C> | undefined {
     const pool = this.pool
     let entry = this.pick()
-    if (entry === undefined || entry.inFlight >= pool.options.sharedGrowAt) {
+    // Grows when every connection is full, or has `sharedGrowAt` callers while the set is under `sharedConns`.
+    if (
+      entry === undefined ||
+      (entry.inFlight >= pool.options.sharedGrowAt && this.entries.length - this.retiring < pool.options.sharedConns)
+    ) {
       if (!this.growPending && (pool.idle.length > 0 || pool.entries.size + pool.dialing < pool.turns.size)) {
         this.grow(entry === undefined && this.entries.length === 0)
         entry = this.pick()

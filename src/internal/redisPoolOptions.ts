@@ -72,12 +72,16 @@ const resolveUnsafe = (options: Options): Resolved => {
     ...(o.poolTimeout === undefined && readTimeout > 0 && Number.isFinite(readTimeout)
       ? { poolTimeout: readTimeout + 1_000 }
       : {}),
-    // One pipelined connection keeps a Redis core busy from Node; spreading callers over more connections
-    // only adds writes and wake-ups (measured with 500 fibers: 2 shared connections ran at 0.5x of one,
-    // 8 or 32 callers per connection at 0.3-0.6x), so a shared connection takes as many callers as it
-    // may have commands in flight (`maxPending`), and the shared set grows only when one is full.
+    // A shared connection takes as many callers as it may have commands in flight (`maxPending`), but the
+    // callers are spread over up to three connections, 16 at least on each: on one connection the client and
+    // the server take turns (the server idles while the client handles a batch of replies and writes the next
+    // batch, and the other way round), on two or three one's batch is handled while the server works on
+    // another's. Measured with the one-step command path (bench/RESULTS.md, "Shared connections"): 1.5-1.7x
+    // the throughput of one connection at c = 50 and 500; more connections than that only add writes and
+    // wake-ups (16 or 32 connections at c = 500 ran at 0.6x of two).
     maxInFlight: o.maxInFlight ?? o.maxPending ?? 1000,
-    sharedGrowAt: o.sharedGrowAt ?? o.maxInFlight ?? o.maxPending ?? 1000
+    sharedGrowAt: o.sharedGrowAt ?? 16,
+    sharedConns: o.sharedConns ?? 3
   }
   return {
     conn,
