@@ -23,7 +23,7 @@
  * ("GET,SET"; also `GET1K` and `SET1K`, GET and SET of 1024-byte values over 1 000 other keys,
  * and `PIPE10`, one pipeline of 10 GETs of consecutive 16-byte keys, counted as one op;
  * NodeRedis has no pipeline, so its PIPE10 is 10 concurrent sends), `ONLY` (contender names,
- * comma-separated), `CELLS` ("throughput,reference,blocking,memory"), `BLOCK_MILLIS` (2000), `WARMUP_MILLIS` (1500),
+ * comma-separated), `OURS` ("src", or "dist" for the compiled package), `CELLS` ("throughput,reference,blocking,memory"), `BLOCK_MILLIS` (2000), `WARMUP_MILLIS` (1500),
  * `CONNS` (1000).
  * For a profile of ours alone: `ONLY=ours CELLS=throughput CONCURRENCY=50
  * node --cpu-prof bench/clients.ts`.
@@ -41,8 +41,21 @@ import * as Scope from "effect/Scope"
 import { Redis as IORedis } from "ioredis"
 import { createClient } from "redis"
 import * as Conn from "../src/Conn.ts"
-import * as RedisPool from "../src/RedisPool.ts"
+import type * as RedisPoolModule from "../src/RedisPool.ts"
 import { freePort, waitForPort } from "./support/server.ts"
+
+/**
+ * `OURS=dist`: ours in the throughput and blocking cells from the compiled package (`dist/`, built first), as
+ * users of the published package load it; by default from the sources (Node's type stripping).
+ */
+const OURS_FROM = process.env["OURS"] === "dist" ? "dist" : "src"
+if (OURS_FROM === "dist") {
+  const build = spawnSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: fileURLToPath(new URL("..", import.meta.url)), encoding: "utf8" })
+  if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`)
+}
+const RedisPool: typeof RedisPoolModule = OURS_FROM === "dist"
+  ? await import(new URL("../dist/RedisPool.js", import.meta.url).href)
+  : await import("../src/RedisPool.ts")
 
 const ROUNDS = Number(process.env["ROUNDS"] ?? 7)
 const MILLIS = Number(process.env["MILLIS"] ?? 500)
@@ -284,9 +297,9 @@ const effectContender = (
 
 const makeOurs = async (
   port: number,
-  options: RedisPool.Options = {},
+  options: RedisPoolModule.Options = {},
   name = "ours"
-): Promise<Contender & { redis: RedisPool.Standalone }> => {
+): Promise<Contender & { redis: RedisPoolModule.Standalone }> => {
   const scope = await Effect.runPromise(Scope.make())
   const redis = await Effect.runPromise(RedisPool.make({ host: HOST, port, ...options }).pipe(Scope.provide(scope)))
   return {
@@ -668,7 +681,7 @@ const main = async () => {
   await waitForPort(port)
   const version = spawnSync("redis-server", ["--version"], { encoding: "utf8" }).stdout.match(/v=(\S+)/)?.[1]
   console.log(
-    `node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? "?"}, redis-server ${version}, load ${load()}`
+    `node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? "?"}, redis-server ${version}, ours from ${OURS_FROM}, load ${load()}`
   )
 
   const seed = new IORedis({ port, host: HOST })
