@@ -1,7 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
+import { implOf } from "../../src/internal/pool.ts"
 import type * as Pool from "../../src/Pool.ts"
 import * as RedisPool from "../../src/RedisPool.ts"
 import { type FakeConn, makePool } from "../support/FakeConn.ts"
@@ -16,6 +19,14 @@ const sharedCaller = (pool: Pool.Pool<FakeConn>) =>
       pool.withShared((conn) => Effect.andThen(Deferred.succeed(on, conn), Deferred.await(done)))
     )
     return { on: Deferred.await(on), finish: Effect.andThen(Deferred.succeed(done, undefined), Fiber.join(fiber)) }
+  })
+
+/** An exclusive checkout held in its own scope until `release`. */
+const hold = (pool: Pool.Pool<FakeConn>) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const conn = yield* Scope.provide(pool.get, scope)
+    return { conn, release: Scope.close(scope, Exit.void) }
   })
 
 describe("Pool: sharedConns", () => {
@@ -36,6 +47,32 @@ describe("Pool: sharedConns", () => {
       assert.deepStrictEqual([...on.values()], [4, 4, 1])
       assert.strictEqual(dialer.dials, 3)
       yield* Effect.forEach(callers, (caller) => caller.finish, { discard: true })
+      yield* close
+    }))
+
+  it.effect("a retiring shared connection does not count against sharedConns", () =>
+    Effect.gen(function*() {
+      const { close, pool } = yield* makePool({ poolSize: 4, sharedGrowAt: 1, sharedConns: 2, maxInFlight: 4 })
+      const a = yield* sharedCaller(pool)
+      const first = yield* a.on
+      const b = yield* sharedCaller(pool)
+      const second = yield* b.on
+      assert.notStrictEqual(second, first)
+      // Every other turn held exclusively, then one more exclusive caller queues: it retires a shared connection.
+      const held = yield* Effect.forEach([1, 2], () => hold(pool))
+      const queued = yield* Effect.forkChild(hold(pool))
+      yield* Effect.yieldNow
+      assert.strictEqual(implOf(pool).shared.retiring, 1)
+      // The queued caller is served by a held turn, and the other held turn comes free.
+      yield* held[0]!.release
+      const got = yield* Fiber.join(queued)
+      yield* held[1]!.release
+      // Two shared connections, one retiring: the set is under sharedConns and grows for the next caller.
+      const c = yield* sharedCaller(pool)
+      const third = yield* c.on
+      assert.isFalse(third === first || third === second)
+      yield* got.release
+      yield* Effect.forEach([a, b, c], (caller) => caller.finish, { discard: true })
       yield* close
     }))
 
