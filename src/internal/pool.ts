@@ -620,7 +620,8 @@ export class PoolImpl<C extends Poolable> {
               this.shared.forget()
               this.inUse = 0
               this.draining = 0
-              // Only the dials under way still hold turns; each gives its own back when it ends.
+              // Every turn still taken is forfeited but a dial's (each gives its own back when it ends); closing the
+              // background scope has interrupted the dials by now, so in practice none is left.
               // Stryker disable next-line ArithmeticOperator: equivalent, dials run in the background scope, which the close has closed by now: no dial is under way here
               this.turns.forfeit(this.turns.taken - this.dialing)
               this.updateGauges()
