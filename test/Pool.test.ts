@@ -11,20 +11,12 @@ import * as Pool from "../src/Pool.ts"
 import { ConnectionError, ProtocolError, RedisReplyError } from "../src/Errors.ts"
 import { implOf } from "../src/internal/pool.ts"
 import { expiresAt } from "../src/internal/poolOptions.ts"
-import { type FakeConn, makeDialer, makePool } from "./support/FakeConn.ts"
+import { type FakeConn, hold, makeDialer, makePool } from "./support/FakeConn.ts"
 import { failure, spin, tagOf, until } from "./support/effects.ts"
 
 
 
 
-
-/** An exclusive checkout held in its own scope until `release`. */
-const hold = (pool: Pool.Pool<FakeConn>) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    const conn = yield* Scope.provide(pool.get, scope)
-    return { conn, release: Scope.close(scope, Exit.void) }
-  })
 
 
 describe("Pool options", () => {

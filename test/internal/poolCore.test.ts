@@ -8,16 +8,8 @@ import * as Scope from "effect/Scope"
 import { ConnectionError } from "../../src/Errors.ts"
 import { implOf } from "../../src/internal/pool.ts"
 import type * as Pool from "../../src/Pool.ts"
-import { type FakeConn, makeDialer, makePool } from "../support/FakeConn.ts"
+import { type FakeConn, hold, makeDialer, makePool } from "../support/FakeConn.ts"
 import { failure, spin, tagOf, until } from "../support/effects.ts"
-
-/** An exclusive checkout held in its own scope until `release`. */
-const hold = (pool: Pool.Pool<FakeConn>) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    const conn = yield* Scope.provide(pool.get, scope)
-    return { conn, release: Scope.close(scope, Exit.void) }
-  })
 
 /** A shared caller that stays on its connection until `finish`. */
 const sharedCaller = (pool: Pool.Pool<FakeConn>) =>

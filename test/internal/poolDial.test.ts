@@ -10,16 +10,8 @@ import * as TestClock from "effect/testing/TestClock"
 import { ConnectionError } from "../../src/Errors.ts"
 import { implOf } from "../../src/internal/pool.ts"
 import * as Pool from "../../src/Pool.ts"
-import { type FakeConn, makeDialer, makePool } from "../support/FakeConn.ts"
+import { type FakeConn, hold, makeDialer, makePool } from "../support/FakeConn.ts"
 import { failure, spin, tagOf, until } from "../support/effects.ts"
-
-/** An exclusive checkout held in its own scope until `release`. */
-const hold = (pool: Pool.Pool<FakeConn>) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    const conn = yield* Scope.provide(pool.get, scope)
-    return { conn, release: Scope.close(scope, Exit.void) }
-  })
 
 /** A checkout in a fiber of its own: the connection it got, or its failure. */
 const fork = <A, E>(effect: Effect.Effect<A, E>) => Effect.forkChild(Effect.exit(effect))

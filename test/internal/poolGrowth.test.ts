@@ -1,21 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
-import type * as Pool from "../../src/Pool.ts"
-import { type FakeConn, makePool } from "../support/FakeConn.ts"
+import { type FakeConn, hold, makePool } from "../support/FakeConn.ts"
 import { tagOf, until } from "../support/effects.ts"
-
-/** An exclusive checkout held in its own scope until `release`. */
-const hold = (pool: Pool.Pool<FakeConn>) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    const conn = yield* Scope.provide(pool.get, scope)
-    return { conn, release: Scope.close(scope, Exit.void) }
-  })
 
 describe("the shared set's growth and the turns' line", () => {
   it.effect("a turn freed while a bigger waiter holds the line queues the growth for shared callers behind it", () =>

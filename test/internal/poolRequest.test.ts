@@ -4,22 +4,12 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import { ConnectionError, ProtocolError, RedisReplyError } from "../../src/Errors.ts"
 import { implOf } from "../../src/internal/pool.ts"
 import { badConnectionFailure } from "../../src/internal/poolRequest.ts"
-import type * as Pool from "../../src/Pool.ts"
-import { type FakeConn, makeDialer, makePool } from "../support/FakeConn.ts"
+import { type FakeConn, hold, makeDialer, makePool } from "../support/FakeConn.ts"
 import { failure, until } from "../support/effects.ts"
-
-/** An exclusive checkout held in its own scope until `release`. */
-const hold = (pool: Pool.Pool<FakeConn>) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    const conn = yield* Scope.provide(pool.get, scope)
-    return { conn, release: Scope.close(scope, Exit.void) }
-  })
 
 describe("which failures cost the connection", () => {
   it("socket and protocol failures and defects do; reply errors, other values and interruptions do not", () => {

@@ -1,13 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Scope from "effect/Scope"
 import { implOf } from "../../src/internal/pool.ts"
 import type * as Pool from "../../src/Pool.ts"
 import * as RedisPool from "../../src/RedisPool.ts"
-import { type FakeConn, makePool } from "../support/FakeConn.ts"
+import { type FakeConn, hold, makePool } from "../support/FakeConn.ts"
 import * as RedisServer from "../support/RedisServer.ts"
 
 /** A shared caller that stays on its connection until `finish`. */
@@ -19,14 +17,6 @@ const sharedCaller = (pool: Pool.Pool<FakeConn>) =>
       pool.withShared((conn) => Effect.andThen(Deferred.succeed(on, conn), Deferred.await(done)))
     )
     return { on: Deferred.await(on), finish: Effect.andThen(Deferred.succeed(done, undefined), Fiber.join(fiber)) }
-  })
-
-/** An exclusive checkout held in its own scope until `release`. */
-const hold = (pool: Pool.Pool<FakeConn>) =>
-  Effect.gen(function*() {
-    const scope = yield* Scope.make()
-    const conn = yield* Scope.provide(pool.get, scope)
-    return { conn, release: Scope.close(scope, Exit.void) }
   })
 
 describe("Pool: sharedConns", () => {

@@ -7,19 +7,8 @@ import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { implOf } from "../../src/internal/pool.ts"
 import * as Pool from "../../src/Pool.ts"
-import { type FakeConn, makeDialer, makePool } from "../support/FakeConn.ts"
+import { type FakeConn, makeDialer, makePool, sharedCaller } from "../support/FakeConn.ts"
 import { failure, spin, tagOf, until } from "../support/effects.ts"
-
-/** A shared caller that stays on its connection until `done` completes. */
-const sharedCaller = (pool: Pool.Pool<FakeConn>) =>
-  Effect.gen(function*() {
-    const done = yield* Deferred.make<void>()
-    const on = yield* Deferred.make<FakeConn>()
-    const fiber = yield* Effect.forkChild(
-      pool.withShared((conn) => Effect.andThen(Deferred.succeed(on, conn), Deferred.await(done)))
-    )
-    return { done, on, fiber, finish: Effect.andThen(Deferred.succeed(done, undefined), Fiber.join(fiber)) }
-  })
 
 /** Opens the breaker (threshold 1) with one failed exclusive dial. */
 const openBreaker = (pool: Pool.Pool<FakeConn>, dialer: ReturnType<typeof makeDialer>) =>

@@ -8,19 +8,8 @@ import * as TestClock from "effect/testing/TestClock"
 import { implOf } from "../../src/internal/pool.ts"
 import { ConnectionError, type PoolTimeoutError } from "../../src/Errors.ts"
 import * as Pool from "../../src/Pool.ts"
-import { type FakeConn, makeDialer, makePool } from "../support/FakeConn.ts"
+import { type FakeConn, makeDialer, makePool, sharedCaller } from "../support/FakeConn.ts"
 import { failure, spin, until } from "../support/effects.ts"
-
-/** A shared caller that stays on its connection until `done` completes. */
-const sharedCaller = (pool: Pool.Pool<FakeConn>) =>
-  Effect.gen(function*() {
-    const done = yield* Deferred.make<void>()
-    const on = yield* Deferred.make<FakeConn>()
-    const fiber = yield* Effect.forkChild(
-      pool.withShared((conn) => Effect.andThen(Deferred.succeed(on, conn), Deferred.await(done)))
-    )
-    return { done, on, fiber, finish: Effect.andThen(Deferred.succeed(done, undefined), Fiber.join(fiber)) }
-  })
 
 describe("Pool: shared callers who wait", () => {
   it.effect("a waiter served counts in waitCount and waitDurationMillis, and leaves the waiters and the deadline sweeper", () =>

@@ -7,6 +7,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import { ConnectionError } from "../../src/Errors.ts"
 import * as Pool from "../../src/Pool.ts"
@@ -106,4 +107,23 @@ export const makePool = (options: Omit<Pool.PoolOptions<FakeConn>, "dial">, dial
     const scope = yield* Scope.make()
     const pool = yield* Scope.provide(Pool.make({ ...options, dial: dialer.dial }), scope)
     return { pool, dialer, scope, close: Scope.close(scope, Exit.void) }
+  })
+
+/** An exclusive checkout held in its own scope until `release`. */
+export const hold = (pool: Pool.Pool<FakeConn>) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const conn = yield* Scope.provide(pool.get, scope)
+    return { conn, release: Scope.close(scope, Exit.void) }
+  })
+
+/** A shared caller that stays on its connection until `done` completes (`finish` completes it and joins). */
+export const sharedCaller = (pool: Pool.Pool<FakeConn>) =>
+  Effect.gen(function*() {
+    const done = yield* Deferred.make<void>()
+    const on = yield* Deferred.make<FakeConn>()
+    const fiber = yield* Effect.forkChild(
+      pool.withShared((conn) => Effect.andThen(Deferred.succeed(on, conn), Deferred.await(done)))
+    )
+    return { done, on, fiber, finish: Effect.andThen(Deferred.succeed(done, undefined), Fiber.join(fiber)) }
   })
