@@ -21,7 +21,7 @@
 import * as Exit from "effect/Exit"
 import type { RedisError } from "../Errors.ts"
 import type { Arg, Reply } from "../Resp.ts"
-import { commandSlot, keysSlot, knows, rangeKeys } from "./clusterKeys.ts"
+import { keysSlot, knownKeys, rangeKeys } from "./clusterKeys.ts"
 import { argText, textOf } from "./text.ts"
 
 /** Where a request goes, after the server's `request_policy` tip. */
@@ -130,9 +130,11 @@ export const lookup = (table: CommandTable, name: string, args: ReadonlyArray<Ar
  * @internal
  */
 export const slotWith = (table: CommandTable | undefined, name: string, args: ReadonlyArray<Arg>): number => {
-  if (table === undefined || knows(name)) return commandSlot(name, args)
+  // One lookup in the hand-written table, which comes first.
+  const keys = knownKeys(name, args)
+  if (keys !== undefined || table === undefined) return keysSlot(keys ?? [])
   const entry = lookup(table, name, args)
-  if (entry === undefined || entry.first <= 0 || entry.movable || entry.step <= 0) return commandSlot(name, args)
+  if (entry === undefined || entry.first <= 0 || entry.movable || entry.step <= 0) return -1
   return keysSlot(rangeKeys(args, [entry.first, entry.last, entry.step]))
 }
 

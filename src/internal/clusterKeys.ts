@@ -89,12 +89,13 @@ export const rangeKeys = (args: ReadonlyArray<Arg>, [first, last, step]: Range):
 }
 
 /**
- * The keys of a command (`args[0]` is its name, any case), in order; empty
- * for a keyless command or one this table does not know.
+ * The keys of a command (`args[0]` is its name, any case), in order, or
+ * undefined when this table does not know the command (it may still have
+ * keys: see `clusterCommands.ts`, which asks the server).
  *
  * @internal
  */
-export const commandKeys = (name: string, args: ReadonlyArray<Arg>): Array<Arg> => {
+export const knownKeys = (name: string, args: ReadonlyArray<Arg>): Array<Arg> | undefined => {
   const range = ranges.get(name)
   if (range !== undefined) return rangeKeys(args, range)
   const count = counted.get(name)
@@ -129,21 +130,16 @@ export const commandKeys = (name: string, args: ReadonlyArray<Arg>): Array<Arg> 
       return keys
     }
     default:
-      return []
+      return undefined
   }
 }
 
-/** Commands whose keys are read by hand below. */
-const byHand = new Set(["XREAD", "XREADGROUP", "SORT", "GEORADIUS", "GEORADIUSBYMEMBER"])
-
 /**
- * Whether this table knows where the command's keys are (a command it does not know may still have keys: see
- * `clusterCommands.ts`, which asks the server).
+ * The keys of a command, in order; empty for a keyless command or one this table does not know.
  *
  * @internal
  */
-export const knows = (name: string): boolean =>
-  ranges.has(name) || counted.has(name) || subcommandKey.has(name) || byHand.has(name)
+export const commandKeys = (name: string, args: ReadonlyArray<Arg>): Array<Arg> => knownKeys(name, args) ?? []
 
 /** A key as `keySlot` takes it. */
 const keyOf = (arg: Arg): string | Uint8Array => typeof arg === "string" || arg instanceof Uint8Array ? arg : String(arg)
