@@ -188,17 +188,6 @@ export interface Pool<C extends Poolable> {
   readonly statsUnsafe: () => PoolStats
 }
 
-const runBody = <C extends Poolable, A, E, R>(
-  f: (conn: C) => Effect.Effect<A, E, R>,
-  conn: C
-): Effect.Effect<A, E, R> => {
-  try {
-    return f(conn)
-  } catch (defect) {
-    return Effect.die(defect)
-  }
-}
-
 /**
  * Builds a pool in the current scope; closing the scope closes the pool (see
  * the module notes). Invalid options fail with `InvalidArgumentError` naming
@@ -295,26 +284,14 @@ const fromImpl = <C extends Poolable>(pool: internal.PoolImpl<C>): Pool<C> & int
       }
     )
   })
-  const withConnSlow = <A, E, R>(f: (conn: C) => Effect.Effect<A, E, R>) =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(
-        restore(pool.acquireSlow()),
-        (entry) => Effect.onExitPrimitive(restore(runBody(f, entry.conn)), (exit) => pool.releaseExclusive(entry, exit))
-      )
-    )
   const withConn = <A, E, R>(
     f: (conn: C) => Effect.Effect<A, E, R>
-  ): Effect.Effect<A, E | PoolError | ConnectionError, R> =>
-    Effect.withFiber(() => {
-      const entry = pool.tryTakeIdle()
-      if (entry === undefined) return withConnSlow(f)
-      return Effect.onExitPrimitive(runBody(f, entry.conn), (exit) => pool.releaseExclusive(entry, exit))
-    })
+  ): Effect.Effect<A, E | PoolError | ConnectionError, R> => internal.withExclusive(pool, f, true)
   const withSharedSlow = <A, E, R>(f: (conn: C) => Effect.Effect<A, E, R>) =>
     Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(
         restore(pool.shared.acquireSlow()),
-        (entry) => Effect.onExitPrimitive(restore(runBody(f, entry.conn)), (exit) => pool.shared.release(entry, exit))
+        (entry) => Effect.onExitPrimitive(restore(internal.runBody(f, entry.conn)), (exit) => pool.shared.release(entry, exit))
       )
     )
   const withShared = <A, E, R>(
@@ -324,7 +301,7 @@ const fromImpl = <C extends Poolable>(pool: internal.PoolImpl<C>): Pool<C> & int
       if (pool.closed) return Effect.fail(new PoolClosedError({ message: "the pool is closed" }))
       const entry = pool.shared.take()
       if (entry === undefined) return withSharedSlow(f)
-      return Effect.onExitPrimitive(runBody(f, entry.conn), (exit) => pool.shared.release(entry, exit))
+      return Effect.onExitPrimitive(internal.runBody(f, entry.conn), (exit) => pool.shared.release(entry, exit))
     })
   return {
     [internal.ImplKey]: pool,

@@ -14,6 +14,7 @@ import type { InvalidArgumentError } from "../Errors.ts"
 import * as Pool from "../Pool.ts"
 import { formatAddress } from "./clusterTopology.ts"
 import { type ExclusiveOps, makeExclusive } from "./exclusive.ts"
+import { withHousekeeping } from "./pool.ts"
 import type { Observer } from "./redisPoolObserve.ts"
 
 /** @internal */
@@ -62,7 +63,7 @@ export const makeNodes = (options: {
           const node = nodes.get(address)
           return node === undefined
             ? Effect.succeed(false)
-            : Effect.map(node.pool.withConn((conn) => conn.send(["CLIENT", "UNBLOCK", clientId])), (n) => n === 1)
+            : Effect.map(withHousekeeping(node.pool, (conn: Conn.Conn) => conn.send(["CLIENT", "UNBLOCK", clientId])), (n) => n === 1)
         }
         return { ...options.pool, name: `${options.pool.name ?? "default"}@${address}`, dial: Conn.make({ ...options.conn, host, port, unblock }) }
       }

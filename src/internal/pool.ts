@@ -407,8 +407,11 @@ export class PoolImpl<C extends Poolable> {
     })
   }
 
-  /** Decides, from the exit and the connection's state, where a returned connection goes. */
-  releaseExclusive(entry: Entry<C>, exit: Exit.Exit<unknown, unknown>): undefined {
+  /**
+   * Decides, from the exit and the connection's state, where a returned connection goes. `proves`: whether a
+   * success proves a new connection to the breaker (see `withExclusive`).
+   */
+  releaseExclusive(entry: Entry<C>, exit: Exit.Exit<unknown, unknown>, proves = true): undefined {
     if (entry.state !== "exclusive") return undefined
     this.inUse--
     if (this.closed) {
@@ -418,7 +421,7 @@ export class PoolImpl<C extends Poolable> {
     const conn = entry.conn
     const bad = exit._tag === "Failure" && badConnectionFailure(exit.cause)
     if (exit._tag === "Success") {
-      if (!entry.proven) this.proved(entry)
+      if (proves && !entry.proven) this.proved(entry)
     } else if (!entry.proven && !Cause.hasInterruptsOnly(exit.cause) && (!conn.isHealthy || bad)) {
       this.breaker.diedEarly(exit.cause)
     }
@@ -631,6 +634,56 @@ export class PoolImpl<C extends Poolable> {
     })
   }
 }
+
+/** Runs a caller's `f`, turning a throw into a defect. @internal */
+export const runBody = <C extends Poolable, A, E, R>(
+  f: (conn: C) => Effect.Effect<A, E, R>,
+  conn: C
+): Effect.Effect<A, E, R> => {
+  try {
+    return f(conn)
+  } catch (defect) {
+    return Effect.die(defect)
+  }
+}
+
+/**
+ * Runs `f` on an exclusive connection and returns it afterwards (`Pool.withConn`). `proves` says whether `f`'s
+ * success proves a new connection to the breaker: a caller's command does; the pool's own housekeeping (a
+ * `CLIENT UNBLOCK` for a caller who left, the connect at startup) does not, since a server that handshakes and
+ * then fails every command may well answer those (chaos scenario 9: a `CLIENT UNBLOCK` answered on a doomed
+ * connection closed the half-open breaker, and the pool dialed for every caller again).
+ *
+ * @internal
+ */
+export const withExclusive = <C extends Poolable, A, E, R>(
+  pool: PoolImpl<C>,
+  f: (conn: C) => Effect.Effect<A, E, R>,
+  proves: boolean
+): Effect.Effect<A, E | AcquireError, R> =>
+  Effect.withFiber(() => {
+    const entry = pool.tryTakeIdle()
+    if (entry === undefined) {
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          restore(pool.acquireSlow()),
+          (entry) =>
+            Effect.onExitPrimitive(restore(runBody(f, entry.conn)), (exit) => pool.releaseExclusive(entry, exit, proves))
+        )
+      )
+    }
+    return Effect.onExitPrimitive(runBody(f, entry.conn), (exit) => pool.releaseExclusive(entry, exit, proves))
+  })
+
+/**
+ * `f` on an exclusive connection for the pool's own housekeeping: its success proves nothing to the breaker.
+ *
+ * @internal
+ */
+export const withHousekeeping = <C extends Poolable, A, E, R>(
+  pool: object,
+  f: (conn: C) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | AcquireError, R> => withExclusive(implOf<C>(pool), f, false)
 
 /** @internal */
 export const ImplKey: unique symbol = Symbol.for("effect-redis-pool/Pool/impl")

@@ -3,9 +3,10 @@
  * breaker): after `threshold` consecutive failed dials, a checkout that needs
  * a dial fails at once with `CircuitOpenError`, and one probe fiber dials with
  * exponential backoff (`backoffMin` .. `backoffMax`, ±50 % jitter) until a dial
- * succeeds. Connections that dial fine but fail before any checkout on them
- * succeeded count too (a server that handshakes, then answers garbage): then
- * the breaker is half-open, the probe's connections serve callers, and it
+ * succeeds. Connections that dial fine but fail before any caller's checkout on
+ * them succeeded count too (a server that handshakes, then answers garbage; the
+ * pool's own housekeeping on a connection, a `CLIENT UNBLOCK`, proves nothing):
+ * then the breaker is half-open, the probe's connections serve callers, and it
  * closes when one of them proves itself.
  *
  * @internal

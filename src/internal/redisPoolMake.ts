@@ -40,7 +40,8 @@ export const makeStandalone = (
     const connOptions: Conn.ConnOptions = { ...resolved.conn, unblock: (clientId) => unblock(clientId) }
     const pool = yield* Pool.make<Conn.Conn>({ ...resolved.pool, dial: dial(connOptions) })
     unblock = (clientId) =>
-      pool.withConn((conn) => Effect.map(conn.send(["CLIENT", "UNBLOCK", clientId]), (released) => released === 1))
+      PoolInternal.withHousekeeping(pool, (conn: Conn.Conn) =>
+        Effect.map(conn.send(["CLIENT", "UNBLOCK", clientId]), (released) => released === 1))
     if (options.lazyConnect !== true) yield* connectAtStart(pool, resolved.pool.minIdleConns ?? 0)
     const subscriber = yield* PubSub.make({ ...options.pubsub, connect: subscriberDial(resolved.conn) })
     const observer = new Observer(resolved.observer, yield* Effect.context<never>())
@@ -67,7 +68,7 @@ export const makeStandalone = (
  * with `minIdleConns`, the pool's own refill awaited; any failure is the `ConnectionError` that says why.
  */
 const connectAtStart = (pool: Pool.Pool<Conn.Conn>, minIdleConns: number): Effect.Effect<void, ConnectionError> =>
-  (minIdleConns > 0 ? PoolInternal.implOf<Conn.Conn>(pool).awaitWarm() : pool.withConn(() => Effect.void)).pipe(
+  (minIdleConns > 0 ? PoolInternal.implOf<Conn.Conn>(pool).awaitWarm() : PoolInternal.withHousekeeping(pool, () => Effect.void)).pipe(
     Effect.mapError((error): ConnectionError => {
       switch (error._tag) {
         case "ConnectionError":

@@ -33,10 +33,16 @@ export interface HugeBulkServer {
   readonly setMode: (mode: "forward" | "huge") => Effect.Effect<void>
   /**
    * Connections accepted, open, and accepted in huge mode (`fakes`: each stays fake and dies on its first
-   * command, during the fault or after it), and huge headers sent.
+   * command, during the fault or after it), huge headers sent, and `CLIENT UNBLOCK`s a fake answered.
    */
   readonly stats: Effect.Effect<
-    { readonly accepted: number; readonly clients: number; readonly fakes: number; readonly hugeReplies: number }
+    {
+      readonly accepted: number
+      readonly clients: number
+      readonly fakes: number
+      readonly hugeReplies: number
+      readonly unblocks: number
+    }
   >
 }
 
@@ -91,6 +97,7 @@ export const make = (target: { readonly port: number }): Effect.Effect<HugeBulkS
     let accepted = 0
     let fakes = 0
     let hugeReplies = 0
+    let unblocks = 0
     const sockets = new Set<net.Socket>()
     const clients = new Set<net.Socket>()
     const track = (socket: net.Socket) => {
@@ -137,7 +144,11 @@ export const make = (target: { readonly port: number }): Effect.Effect<HugeBulkS
           else if (name === "PING") client.write("+PONG\r\n")
           // A client id is an integer, as the handshake checks.
           else if (name === "CLIENT" && (args[1] ?? "").toUpperCase() === "ID") client.write(`:${accepted}\r\n`)
-          else if (name === "AUTH" || name === "SELECT" || name === "CLIENT") client.write("+OK\r\n")
+          else if (name === "AUTH" || name === "SELECT" || name === "CLIENT") {
+            // Like any CLIENT subcommand, an UNBLOCK gets an OK: the fake passes for a server there.
+            if (name === "CLIENT" && (args[1] ?? "").toUpperCase() === "UNBLOCK") unblocks++
+            client.write("+OK\r\n")
+          }
           else {
             done = true
             sendHuge(client)
@@ -175,6 +186,6 @@ export const make = (target: { readonly port: number }): Effect.Effect<HugeBulkS
     return {
       port,
       setMode: (next) => Effect.sync(() => void (mode = next)),
-      stats: Effect.sync(() => ({ accepted, clients: clients.size, fakes, hugeReplies }))
+      stats: Effect.sync(() => ({ accepted, clients: clients.size, fakes, hugeReplies, unblocks }))
     }
   })

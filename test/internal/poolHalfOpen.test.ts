@@ -3,6 +3,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { ConnectionError } from "../../src/Errors.ts"
+import { withHousekeeping } from "../../src/internal/pool.ts"
 import { makePool } from "../support/FakeConn.ts"
 import { failure, tagOf, until } from "../support/effects.ts"
 
@@ -42,6 +43,24 @@ describe("Pool: a half-open breaker", () => {
       yield* Deferred.succeed(served, undefined)
       yield* Fiber.join(late)
       assert.strictEqual(yield* state, "closed")
+      yield* close
+    }))
+
+  it.effect("the pool's own housekeeping on a new connection proves nothing: early deaths still add up to open it", () =>
+    Effect.gen(function*() {
+      const { close, dialer, pool } = yield* makePool({ poolSize: 4, breakerThreshold: 3 })
+      const diesAtBirth = Effect.exit(pool.withConn(() => Effect.fail(new ConnectionError({ reason: "closed", message: "reset" }))))
+      const state = Effect.map(pool.stats, (stats) => stats.breaker.state)
+      yield* diesAtBirth
+      yield* diesAtBirth
+      // A CLIENT UNBLOCK for a caller who left, say: a new connection, answered.
+      yield* withHousekeeping(pool, () => Effect.void)
+      assert.strictEqual(dialer.dials, 3)
+      assert.strictEqual(yield* state, "closed")
+      // Its first caller's command fails: the third death in a row of a connection that served nobody.
+      yield* diesAtBirth
+      assert.strictEqual(dialer.dials, 3)
+      assert.strictEqual(yield* state, "open")
       yield* close
     }))
 })
