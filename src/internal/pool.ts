@@ -20,7 +20,7 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Scope from "effect/Scope"
 import {
-  type ConnectionError,
+  ConnectionError,
   PoolClosedError,
   PoolQueueFullError,
   type PoolSnapshot,
@@ -550,6 +550,7 @@ export class PoolImpl<C extends Poolable> {
    */
   awaitWarm(): Effect.Effect<void, ConnectionError> {
     return Effect.callback<void, ConnectionError>((resume) => {
+      if (this.closed) return resume(Effect.fail(warmClosedError()))
       if (this.idle.length >= this.options.minIdleConns) return resume(Effect.void)
       const waiter = (exit: Exit.Exit<void, ConnectionError>) => resume(exit)
       this.warmWaiters.push(waiter)
@@ -599,6 +600,8 @@ export class PoolImpl<C extends Poolable> {
       }
       this.exclusiveWaiting = 0
       this.shared.failWaiters(error)
+      // The refill dials are interrupted with the background scope: nothing would wake `awaitWarm`'s callers.
+      this.warmed(warmClosedError())
       for (const entry of this.idle.clear()) this.closeEntry(entry, "closed")
       this.shared.closeUnused()
       this.drained = Deferred.makeUnsafe<void>()
@@ -634,6 +637,9 @@ export class PoolImpl<C extends Poolable> {
     })
   }
 }
+
+const warmClosedError = () =>
+  new ConnectionError({ reason: "closed", message: "the pool closed before minIdleConns connections were idle" })
 
 /** Runs a caller's `f`, turning a throw into a defect. @internal */
 export const runBody = <C extends Poolable, A, E, R>(
