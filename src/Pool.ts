@@ -138,7 +138,9 @@ export type RemovalReason = internal.RemovalReason
 /**
  * A snapshot of the pool's counters. `inUse` counts exclusive checkouts;
  * `shared` the connections in the shared set and `sharedInFlight` the callers
- * on them; `turnsInUse` every turn held (checkouts, shared, dials, drains).
+ * on them; `turnsInUse` every turn held (checkouts, shared, dials, drains);
+ * `pendingWaiters` the callers waiting for a turn or a shared connection (what
+ * `maxWaiters` bounds; the shared set's own growth queued for a turn is no caller).
  *
  * @since 0.1.0
  * @category models

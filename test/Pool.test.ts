@@ -492,6 +492,26 @@ describe("Pool: go-redis ConnPool scenarios", () => {
       assert.strictEqual(pool.statsUnsafe().turnsInUse, 0)
     }))
 
+  it.effect("a growth of the shared set queued for a turn is no caller: it counts neither as waiting nor against maxWaiters", () =>
+    Effect.gen(function*() {
+      const { pool } = yield* makePool({ poolSize: 1, maxWaiters: 2, poolTimeout: 10_000 })
+      const held = yield* hold(pool)
+      // A shared caller with no shared connection: it waits, and a growth queues for the only turn.
+      const shared = yield* Effect.forkChild(pool.withShared(() => Effect.succeed("shared")))
+      yield* spin()
+      assert.strictEqual(pool.statsUnsafe().pendingWaiters, 1)
+      // So one more caller may wait: maxWaiters is 2.
+      const exclusive = yield* Effect.forkChild(pool.withConn(() => Effect.succeed("exclusive")))
+      yield* spin()
+      assert.strictEqual(pool.statsUnsafe().pendingWaiters, 2)
+      const refused = yield* Effect.exit(pool.withConn(() => Effect.succeed("never")))
+      assert.strictEqual(tagOf(refused), "PoolQueueFullError")
+      assert.strictEqual((failure(refused) as { pool: { pending: number } }).pool.pending, 2)
+      yield* held.release
+      assert.strictEqual(yield* Fiber.join(shared), "shared")
+      assert.strictEqual(yield* Fiber.join(exclusive), "exclusive")
+    }))
+
   it.effect("maxWaiters 0 means no bound", () =>
     Effect.gen(function*() {
       const dialer = makeDialer()

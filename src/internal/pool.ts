@@ -136,12 +136,18 @@ export class PoolImpl<C extends Poolable> {
   // ---------------------------------------------------------------------------
   // Snapshots
 
+  /** Callers waiting: for a turn (a growth of the shared set queued there is no caller) or for a shared connection. */
+  waiting(): number {
+    const growth = this.shared.queuedGrow?.state === "waiting" ? 1 : 0
+    return this.turns.queue.size - growth + this.shared.waiters.size
+  }
+
   snapshot(): PoolSnapshot {
     return {
       total: this.entries.size,
       idle: this.idle.length,
       inUse: this.inUse + this.shared.entries.length + this.draining,
-      pending: this.turns.queue.size + this.shared.waiters.size,
+      pending: this.waiting(),
       max: this.turns.size
     }
   }
@@ -162,7 +168,7 @@ export class PoolImpl<C extends Poolable> {
       draining: this.draining,
       dialing: this.dialing,
       turnsInUse: this.turns.taken,
-      pendingWaiters: this.turns.queue.size + this.shared.waiters.size,
+      pendingWaiters: this.waiting(),
       removals: { ...this.removals },
       breaker: {
         state: breaker.open ? "open" : "closed",
@@ -178,7 +184,7 @@ export class PoolImpl<C extends Poolable> {
     const m = this.metrics
     m.idle.updateUnsafe(this.idle.length, this.context)
     m.used.updateUnsafe(this.entries.size - this.idle.length, this.context)
-    m.pendingRequests.updateUnsafe(this.turns.queue.size + this.shared.waiters.size, this.context)
+    m.pendingRequests.updateUnsafe(this.waiting(), this.context)
   }
 
   // ---------------------------------------------------------------------------
@@ -359,7 +365,7 @@ export class PoolImpl<C extends Poolable> {
   /** The error for a caller that finds `maxWaiters` callers waiting already; undefined when there is room. */
   queueFull(): PoolQueueFullError | undefined {
     const max = this.options.maxWaiters
-    if (max === 0 || this.turns.queue.size + this.shared.waiters.size < max) return undefined
+    if (max === 0 || this.waiting() < max) return undefined
     return new PoolQueueFullError({
       maxWaiters: max,
       pool: this.snapshot(),

@@ -66,6 +66,8 @@ export class SharedSet<C extends Poolable> {
   retiring = 0
   /** A growth (a turn request, then maybe a dial) is under way. */
   growPending = false
+  /** The last growth that queued for a turn: while it waits it is in the turn queue, though it is no caller. */
+  queuedGrow: Request<C> | undefined = undefined
 
   constructor(pool: PoolImpl<C>) {
     this.pool = pool
@@ -176,6 +178,7 @@ export class SharedSet<C extends Poolable> {
       this.growPending = true
       // Stryker disable next-line BooleanLiteral: equivalent, `queued` only decides recordWait in deliver(), which a grow request never reaches
       request.queued = true
+      this.queuedGrow = request
       pool.turns.enqueue(request)
     }
   }

@@ -3,6 +3,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Semaphore from "effect/Semaphore"
+import { implOf } from "../../src/internal/pool.ts"
 import { type FakeConn, hold, makePool } from "../support/FakeConn.ts"
 import { tagOf, until } from "../support/effects.ts"
 
@@ -23,10 +24,13 @@ describe("the shared set's growth and the turns' line", () => {
       assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 2))
       // The checkout's turn is too few for the waiter for two: the growth queues behind it.
       yield* held.release
-      assert.strictEqual(pool.statsUnsafe().pendingWaiters, 3)
+      assert.strictEqual(implOf<FakeConn>(pool).turns.queue.size, 2)
+      assert.strictEqual(pool.statsUnsafe().pendingWaiters, 2)
       yield* Semaphore.release(pool.turns, 1)
       assert.strictEqual(yield* Fiber.join(big), 2)
-      assert.strictEqual(pool.statsUnsafe().pendingWaiters, 2)
+      // The growth is still queued; the shared caller is the one caller waiting.
+      assert.strictEqual(implOf<FakeConn>(pool).turns.queue.size, 1)
+      assert.strictEqual(pool.statsUnsafe().pendingWaiters, 1)
       yield* Semaphore.release(pool.turns, 2)
       // The growth takes the returned connection for the waiting shared caller.
       assert.strictEqual(yield* Fiber.join(waiting), held.conn)

@@ -83,7 +83,7 @@ describe("exclusive callers waiting for a turn", () => {
       const impl = implOf<FakeConn>(pool)
       const first = yield* hold(pool)
       const shared = yield* Effect.forkChild(pool.withShared((c) => Effect.succeed(c)))
-      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 2))
+      assert.isTrue(yield* until(() => impl.turns.queue.size === 1 && pool.statsUnsafe().pendingWaiters === 1))
       assert.strictEqual(impl.exclusiveWaiting, 0)
       yield* first.release
       assert.strictEqual(yield* Fiber.join(shared), first.conn)

@@ -116,9 +116,10 @@ describe("Pool: the shared set grows", () => {
       const held = yield* Scope.provide(pool.get, scope)
       const first = yield* sharedCaller(pool)
       const second = yield* sharedCaller(pool)
-      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 3)) // two callers and their growth
+      // Two callers waiting, and their growth queued for the turn.
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 2 && implOf<FakeConn>(pool).turns.queue.size === 1))
       const exclusive = yield* Effect.forkChild(pool.withConn((c) => Effect.succeed(c)))
-      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 4))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 3 && implOf<FakeConn>(pool).turns.queue.size === 2))
       yield* Scope.close(scope, Exit.void)
       assert.strictEqual(yield* Deferred.await(first.on), held)
       assert.strictEqual(yield* Deferred.await(second.on), held)

@@ -4,7 +4,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
-import { makeDialer, makePool } from "../support/FakeConn.ts"
+import { implOf } from "../../src/internal/pool.ts"
+import { type FakeConn, makeDialer, makePool } from "../support/FakeConn.ts"
 import { spin, until } from "../support/effects.ts"
 
 describe("Pool: an exclusive caller queued while the shared set was empty", () => {
@@ -17,9 +18,9 @@ describe("Pool: an exclusive caller queued while the shared set was empty", () =
       // A shared caller queues a growth for the only turn; an exclusive caller queues behind it.
       const done = yield* Deferred.make<void>()
       const shared = yield* Effect.forkChild(pool.withShared((c) => Effect.as(Deferred.await(done), c)))
-      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 2))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 1 && implOf<FakeConn>(pool).turns.queue.size === 1))
       const exclusive = yield* Effect.forkChild(pool.withConn((c) => Effect.succeed(c)))
-      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 3))
+      assert.isTrue(yield* until(() => pool.statsUnsafe().pendingWaiters === 2 && implOf<FakeConn>(pool).turns.queue.size === 2))
       yield* Scope.close(scope, Exit.void)
       // The shared caller, first in line, gets the connection; the exclusive one waits for it to leave.
       yield* spin()
