@@ -11,6 +11,7 @@ import * as Cluster from "../src/Cluster.ts"
 import { keySlot } from "../src/internal/clusterSlot.ts"
 import { eventually, failure, tagOf } from "./support/effects.ts"
 import { freePort } from "./support/ports.ts"
+import * as RawServer from "./support/RawServer.ts"
 import * as RedisCluster from "./support/RedisCluster.ts"
 
 /** A key of `slot`'s hash tag. */
@@ -50,6 +51,39 @@ it.live("a MOVED to a node that refuses connections is a stale owner: no redirec
     // And a second command has its redirect budget whole: the map is right now, so it needs none.
     assert.strictEqual(yield* redis.get(key), "before")
   }), 120_000)
+
+// The test above cannot tell whether a stale owner spends a redirect: after one refresh its map leads straight to the
+// refusing node, so no second MOVED comes. Here a scripted node that owns every slot by its own map keeps answering
+// MOVED to a dead address, three times: with one redirect allowed, the second MOVED would exceed the budget if the
+// first (whose target refused) had spent it.
+it.live("MOVEDs to a node that refuses connections spend no redirect, however many come before the answer", () =>
+  Effect.gen(function*() {
+    const dead = yield* Effect.promise(() => freePort())
+    const key = "k"
+    let moved = 0
+    let port = 0
+    const node = yield* RawServer.make({
+      respond: RawServer.handshakeReplies((command, args) => {
+        const sub = (args[1] ?? "").toUpperCase()
+        if (command === "CLUSTER" && sub === "SHARDS") return "-ERR unknown subcommand 'SHARDS'\r\n"
+        if (command === "CLUSTER" && sub === "SLOTS") {
+          return `*1\r\n*3\r\n:0\r\n:16383\r\n*3\r\n$9\r\n127.0.0.1\r\n:${port}\r\n$40\r\n${"a".repeat(40)}\r\n`
+        }
+        if (command === "COMMAND") return "-ERR unknown command 'COMMAND'\r\n"
+        if (command === "GET") {
+          if (moved >= 3) return "$6\r\nbefore\r\n"
+          moved++
+          return `-MOVED ${keySlot(key)} 127.0.0.1:${dead}\r\n`
+        }
+        return undefined
+      })
+    })
+    port = node.port
+    const redis = yield* Cluster.make({ nodes: [{ host: "127.0.0.1", port }], maxRedirects: 1, retryTimeout: "30 seconds", dialTimeout: 500 })
+    assert.strictEqual(yield* redis.get(key), "before")
+    assert.strictEqual(moved, 3)
+    assert.strictEqual((yield* redis.redirects).moved, 3)
+  }), 60_000)
 
 it.live("CLUSTERDOWN past the retry budget is a ClusterDownError keeping the server's reply", () =>
   Effect.gen(function*() {
