@@ -589,23 +589,6 @@ describe("Pool: remove, close and warm-up off the common path", () => {
       yield* Deferred.succeed(fail, undefined)
       assert.strictEqual(tagOf(yield* Fiber.join(waiting)), "ConnectionError")
     }))
-
-  it.effect("awaitWarm fails, not hangs, when the pool closes while its refill dials are under way, and after", () =>
-    Effect.gen(function*() {
-      const dialer = makeDialer()
-      dialer.mode = { _tag: "block", gate: yield* Deferred.make<void>() }
-      const { close, pool } = yield* makePool({ poolSize: 4, minIdleConns: 2 }, dialer)
-      const impl = implOf<FakeConn>(pool)
-      const waiting = yield* Effect.forkChild(Effect.exit(impl.awaitWarm()))
-      assert.isTrue(yield* until(() => dialer.dials === 2))
-      yield* spin()
-      assert.isUndefined(waiting.pollUnsafe())
-      yield* close
-      const exit = yield* Fiber.join(waiting)
-      assert.strictEqual(tagOf(exit), "ConnectionError")
-      assert.include((failure(exit) as Error).message, "the pool closed before minIdleConns connections were idle")
-      assert.strictEqual(tagOf(yield* Effect.exit(impl.awaitWarm())), "ConnectionError")
-    }))
 })
 
 describe("Pool: the snapshot in a timeout", () => {

@@ -302,7 +302,7 @@ describe("Pool dial: refills of minIdleConns", () => {
       assert.isTrue(Exit.isSuccess(yield* result(warm)))
       yield* close
     }))
-  it.effect("a refill interrupted by the close fails awaitWarm with a ConnectionError, not an error outside its type", () =>
+  it.effect("a refill interrupted by the close fails awaitWarm with a ConnectionError (not an error outside its type, not a wait forever)", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
       const dialer = makeDialer()
@@ -317,6 +317,10 @@ describe("Pool dial: refills of minIdleConns", () => {
       const exit = yield* Fiber.join(warm)
       assert.strictEqual(tagOf(exit), "ConnectionError")
       assert.strictEqual((failure(exit) as ConnectionError).reason, "closed")
+      assert.include((failure(exit) as ConnectionError).message, "the pool closed before minIdleConns connections were idle")
+      // On a closed pool, at once.
+      const late = yield* Effect.exit(implOf<FakeConn>(pool).awaitWarm())
+      assert.strictEqual((failure(late) as ConnectionError).reason, "closed")
     }))
 })
 

@@ -11,12 +11,18 @@ import { failure, tagOf, until } from "../support/effects.ts"
 // server accepts and handshakes, then fails every command), so only a connection that serves a caller may close
 // it. Chaos scenario 9 (a server answering a 4 GiB bulk length) is the case: under load, dials already under way
 // when the breaker opened completed and closed it, and every caller dialed again until the next early death.
+/** A pool whose breaker opens after 3 connections in a row die before serving; `diesAtBirth` makes one such death. */
+const setup = Effect.gen(function*() {
+  const made = yield* makePool({ poolSize: 4, breakerThreshold: 3 })
+  const diesAtBirth = Effect.exit(made.pool.withConn(() => Effect.fail(new ConnectionError({ reason: "closed", message: "reset" }))))
+  const state = Effect.map(made.pool.stats, (stats) => stats.breaker.state)
+  return { ...made, diesAtBirth, state }
+})
+
 describe("Pool: a half-open breaker", () => {
   it.effect("a dial under way when early deaths opened the breaker does not close it; a caller served does", () =>
     Effect.gen(function*() {
-      const { close, dialer, pool } = yield* makePool({ poolSize: 4, breakerThreshold: 3 })
-      const diesAtBirth = Effect.exit(pool.withConn(() => Effect.fail(new ConnectionError({ reason: "closed", message: "reset" }))))
-      const state = Effect.map(pool.stats, (stats) => stats.breaker.state)
+      const { close, diesAtBirth, dialer, pool, state } = yield* setup
       yield* diesAtBirth
       yield* diesAtBirth
       // A checkout whose dial is held until the breaker has opened.
@@ -48,9 +54,7 @@ describe("Pool: a half-open breaker", () => {
 
   it.effect("the pool's own housekeeping on a new connection proves nothing: early deaths still add up to open it", () =>
     Effect.gen(function*() {
-      const { close, dialer, pool } = yield* makePool({ poolSize: 4, breakerThreshold: 3 })
-      const diesAtBirth = Effect.exit(pool.withConn(() => Effect.fail(new ConnectionError({ reason: "closed", message: "reset" }))))
-      const state = Effect.map(pool.stats, (stats) => stats.breaker.state)
+      const { close, diesAtBirth, dialer, pool, state } = yield* setup
       yield* diesAtBirth
       yield* diesAtBirth
       // A CLIENT UNBLOCK for a caller who left, say: a new connection, answered.
