@@ -67,4 +67,18 @@ describe("Pool: a half-open breaker", () => {
       assert.strictEqual(yield* state, "open")
       yield* close
     }))
+
+  it.effect("a caller's scoped checkout (get) that ends well proves its connection: the count of early deaths starts over", () =>
+    Effect.gen(function*() {
+      const { close, diesAtBirth, dialer, pool, state } = yield* setup
+      yield* diesAtBirth
+      yield* diesAtBirth
+      // A new connection, checked out with get, its scope closed with success: it served a caller.
+      yield* Effect.scoped(pool.get)
+      assert.strictEqual(dialer.dials, 3)
+      // So one more death is the first in a row, not the third: the breaker stays closed.
+      yield* diesAtBirth
+      assert.strictEqual(yield* state, "closed")
+      yield* close
+    }))
 })
