@@ -415,13 +415,8 @@ export const runClusterScenario = (
  * @since 0.1.0
  * @category checks
  */
-export const clusterViolations = (result: ClusterResult, options: { readonly destroysBytes?: boolean } = {}): Array<string> => {
-  const out = nonZero(result, [
-    "lostElsewhere",
-    "durableLost",
-    ...zeroCounts,
-    ...(options.destroysBytes === true ? [] : ["popLostWithTimeout"] as const)
-  ])
+export const clusterViolations = (result: ClusterResult): Array<string> => {
+  const out = nonZero(result, ["lostElsewhere", "durableLost", ...zeroCounts])
   if (result.acked === 0) out.push("nothing acknowledged")
   if (result.faultEvents === 0) out.push("no fault happened")
   if (result.recoveryMillis === undefined) out.push("the faulted shard never took a write again")

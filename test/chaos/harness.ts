@@ -260,6 +260,7 @@ export const zeroCounts = [
   "appliedUnsent",
   "misdelivered",
   "silentPopLoss",
+  "popLostWithTimeout",
   "foreign",
   "hung",
   "defects",

@@ -15,7 +15,7 @@ describe("chaos: the invariant check", () => {
 
 // Short versions of the network-side chaos scenarios (issue 8); `npm run chaos` runs the full ones.
 describe("chaos: network faults (short)", () => {
-  it("a 2 s black hole: nothing lost or misdelivered, and the pool comes back to rest", () => checkShort(3, { destroysBytes: true }).then(() => undefined), CHAOS_TIMEOUT)
+  it("a 2 s black hole (held bytes arrive after it, in order): nothing lost or misdelivered, and the pool comes back to rest", () => checkShort(3).then(() => undefined), CHAOS_TIMEOUT)
   it("connections cut in the middle of replies: every caller told, nothing lost or misdelivered", () => checkShort(4).then(() => undefined), CHAOS_TIMEOUT)
   it("one byte per chunk: replies still reach their own callers", () => checkShort(5).then(() => undefined), CHAOS_TIMEOUT)
   it("non-RESP bytes injected into one connection's replies: a protocol error, never a wrong reply", () => checkShort(6).then(() => undefined), CHAOS_TIMEOUT)

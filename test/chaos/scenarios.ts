@@ -144,15 +144,19 @@ export const scenarios: ReadonlyArray<Scenario> = [
   },
   {
     id: 3,
-    name: "proxy black-holes all traffic for 2 s, then forwards again",
+    name: "proxy black-holes all traffic for 2 s, then forwards again (what was sent in the hole arrives after it, in order, as TCP retransmits it)",
     via: "proxy",
     durationMillis: { full: 10_000, short: 6_000 },
     fault: (env) =>
       Effect.gen(function*() {
         const proxy = needProxy(env)
         yield* sleep(WARM_UP)
-        yield* proxy.setBlackHole(true)
-        yield* sleep(2_000).pipe(Effect.ensuring(proxy.setBlackHole(false)))
+        // Held, not dropped: a black hole loses packets, and TCP sends them again once the path is back. A proxy that
+        // drops bytes and then forwards later ones (FaultProxy's setBlackHole) is a network no RESP client can stay in
+        // step with: a command written after the hole takes the reply of one the hole swallowed (RESP has no request
+        // ids). That was this scenario until a loaded run showed it: RELIABILITY.md, notes.
+        yield* proxy.setHold(true)
+        yield* sleep(2_000).pipe(Effect.ensuring(proxy.setHold(false)))
         env.ledger.faultEnded()
         return { events: 1, destroyed: 0 }
       })

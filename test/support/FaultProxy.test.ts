@@ -104,6 +104,39 @@ layer(RedisServer.layer())("FaultProxy", (it) => {
       })
     ))
 
+  it.effect("a hold keeps bytes both ways, a new connection's too, and delivers all of them in order once released", () =>
+    withProxy((proxy, server) =>
+      Effect.gen(function*() {
+        yield* server.cli("DEL", "held")
+        const client = yield* RawSocket.connect(proxy.port)
+        yield* client.write("PING\r\n")
+        yield* client.waitFor(RawSocket.contains("+PONG"))
+        // A request already at the server whose reply comes during the hold: the reply is held.
+        yield* server.pause
+        yield* client.write(command("INCR", "held"))
+        assert.isTrue(yield* eventually(Effect.map(proxy.stats, (stats) => stats.bytesToServer === 6 + command("INCR", "held").length)))
+        yield* proxy.setHold(true)
+        yield* server.resume
+        assert.strictEqual(yield* server.cli("GET", "held"), "1")
+        // Requests written during the hold do not reach the server.
+        yield* client.write(command("INCR", "held"))
+        yield* client.write("PING\r\n")
+        const late = yield* RawSocket.connect(proxy.port)
+        yield* late.write("PING\r\n")
+        assert.strictEqual((yield* Effect.flip(client.waitFor((received) => received.length > 6 + 4, 300))).reason, "timeout")
+        assert.strictEqual((yield* Effect.flip(late.waitFor((received) => received.length > 0, 300))).reason, "timeout")
+        assert.strictEqual(yield* server.cli("GET", "held"), "1")
+        assert.strictEqual((yield* proxy.stats).bytesDropped, 0)
+        // Released: every reply, in order, to the connection that asked.
+        yield* proxy.setHold(false)
+        yield* client.waitFor(RawSocket.contains("+PONG", 2))
+        assert.strictEqual(client.received.toString(), "+PONG\r\n:1\r\n:2\r\n+PONG\r\n")
+        yield* late.waitFor(RawSocket.contains("+PONG"))
+        assert.strictEqual(late.received.toString(), "+PONG\r\n")
+        assert.strictEqual(yield* server.cli("GET", "held"), "2")
+      })
+    ))
+
   it.effect("the black hole also swallows a reply to a command that went through before it", () =>
     withProxy((proxy, server) =>
       Effect.gen(function*() {

@@ -10,6 +10,12 @@
  * - `setChunkSize(n)`: forwarded bytes are written `n` at a time, each piece
  *   flushed to the kernel and followed by a turn of the event loop, so the
  *   receiver really sees separate reads. Both directions.
+ * - `setHold(true)`: a black hole as TCP lives through it: nothing is delivered
+ *   in either direction (new connections are still accepted and dialed, their
+ *   bytes held too) until `setHold(false)`, then everything held is delivered
+ *   in order, as the retransmissions of a TCP connection arrive once the path
+ *   is back. Bounded by `maxQueuedBytes` per lane like a delay (the source is
+ *   paused), as a TCP window fills.
  * - `setBlackHole(true)`: bytes are accepted and dropped in both directions
  *   (new connections are still accepted and dialed). Dropped bytes are gone
  *   for good: after `setBlackHole(false)` only data that arrives from then on
@@ -24,7 +30,7 @@
  * - `cutMidReply(n)`: the next server→client data on any connection is
  *   forwarded for `n` bytes (across chunks if needed), then the connection is
  *   destroyed.
- * - `reset`: back to plain forwarding (no delay, chunking, black hole or armed cut).
+ * - `reset`: back to plain forwarding (no delay, chunking, hold, black hole or armed cut).
  *
  * Memory is bounded: a lane holding more than `maxQueuedBytes` pauses its
  * source socket until it drains. Everything is closed when the scope closes.
@@ -100,6 +106,8 @@ export interface FaultProxy {
   readonly setDelay: (millis: number) => Effect.Effect<void>
   /** Writes forwarded bytes `bytes` at a time (0 or undefined = off), both directions. */
   readonly setChunkSize: (bytes: number | undefined) => Effect.Effect<void>
+  /** Holds all bytes in both directions while on, and delivers them in order when turned off (see the module doc). */
+  readonly setHold: (on: boolean) => Effect.Effect<void>
   /** Drops all bytes in both directions while on; see the module doc for what is lost. */
   readonly setBlackHole: (on: boolean) => Effect.Effect<void>
   /** Destroys every current connection; returns how many. */
@@ -110,7 +118,7 @@ export interface FaultProxy {
   readonly cutOnNextReply: Effect.Effect<void>
   /** Arms: the next server→client data is forwarded for `bytes` bytes, then its connection destroyed. */
   readonly cutMidReply: (bytes: number) => Effect.Effect<void>
-  /** Back to plain forwarding: no delay, chunking or black hole; armed cuts disarmed. */
+  /** Back to plain forwarding: no delay, chunking, hold or black hole; armed cuts disarmed. */
   readonly reset: Effect.Effect<void>
   readonly stats: Effect.Effect<FaultProxyStats>
 }
@@ -133,6 +141,7 @@ type Arm = { readonly kind: "drop" } | { readonly kind: "mid"; remaining: number
 interface State {
   delay: number
   chunkSize: number
+  hold: boolean
   blackHole: boolean
   arms: Array<Arm>
   readonly maxQueuedBytes: number
@@ -166,7 +175,7 @@ class Lane {
   push(item: Item) {
     if (this.conn.destroyed) return
     const state = this.conn.state
-    if (item.kind === "data" && !this.pumping && item.due <= Date.now() && state.chunkSize === 0 && this.items.length === 0 && this.dst.writableLength === 0) {
+    if (item.kind === "data" && !state.hold && !this.pumping && item.due <= Date.now() && state.chunkSize === 0 && this.items.length === 0 && this.dst.writableLength === 0) {
       this.write(item.bytes)
       return
     }
@@ -175,7 +184,12 @@ class Lane {
       this.queuedBytes += item.bytes.length
       if (this.queuedBytes > state.maxQueuedBytes) this.src.pause()
     }
-    if (!this.pumping) void this.pump()
+    if (!this.pumping && !state.hold) void this.pump()
+  }
+
+  /** After a hold: delivers what it kept. */
+  release() {
+    if (!this.pumping && this.items.length > 0) void this.pump()
   }
 
   write(bytes: Buffer, callback?: () => void): boolean {
@@ -187,7 +201,7 @@ class Lane {
   async pump() {
     this.pumping = true
     try {
-      while (this.items.length > 0 && !this.conn.destroyed) {
+      while (this.items.length > 0 && !this.conn.destroyed && !this.conn.state.hold) {
         const item = this.items.shift()!
         const wait = item.due - Date.now()
         if (wait > 0) await sleep(wait)
@@ -334,6 +348,7 @@ export const make = (
     const state: State = {
       delay: 0,
       chunkSize: 0,
+      hold: false,
       blackHole: false,
       arms: [],
       maxQueuedBytes: options.maxQueuedBytes ?? 4 * 1024 * 1024,
@@ -362,6 +377,14 @@ export const make = (
           for (const conn of connections) conn.destroy()
         })
     )
+    const setHold = (on: boolean) => {
+      state.hold = on
+      if (on) return
+      for (const conn of connections) {
+        conn.toServer.release()
+        conn.toClient.release()
+      }
+    }
     const latest = () => {
       let last: Connection | undefined
       for (const conn of connections) last = conn
@@ -374,6 +397,7 @@ export const make = (
       target: to,
       setDelay: (millis) => Effect.sync(() => void (state.delay = Math.max(0, millis))),
       setChunkSize: (bytes) => Effect.sync(() => void (state.chunkSize = Math.max(0, Math.floor(bytes ?? 0)))),
+      setHold: (on) => Effect.sync(() => setHold(on)),
       setBlackHole: (on) => Effect.sync(() => void (state.blackHole = on)),
       cutAll: Effect.sync(() => {
         const all = [...connections]
@@ -395,6 +419,7 @@ export const make = (
       reset: Effect.sync(() => {
         state.delay = 0
         state.chunkSize = 0
+        setHold(false)
         state.blackHole = false
         state.arms = []
       }),
