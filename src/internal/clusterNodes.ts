@@ -63,7 +63,7 @@ export const makeNodes = (options: {
           const node = nodes.get(address)
           return node === undefined
             ? Effect.succeed(false)
-            : Effect.map(withHousekeeping(node.pool, (conn: Conn.Conn) => conn.send(["CLIENT", "UNBLOCK", clientId])), (n) => n === 1)
+            : Effect.map(withHousekeeping(node.pool, (conn) => conn.send(["CLIENT", "UNBLOCK", clientId])), (n) => n === 1)
         }
         return { ...options.pool, name: `${options.pool.name ?? "default"}@${address}`, dial: Conn.make({ ...options.conn, host, port, unblock }) }
       }

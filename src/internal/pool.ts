@@ -26,7 +26,7 @@ import {
   type PoolSnapshot,
   PoolTimeoutError
 } from "../Errors.ts"
-import type { Poolable } from "../Pool.ts"
+import type { Pool, Poolable } from "../Pool.ts"
 import { Breaker } from "./poolBreaker.ts"
 import { checkMinIdle, dialFor, probe } from "./poolDial.ts"
 import { Deadlines } from "./poolDeadlines.ts"
@@ -693,7 +693,7 @@ export const withExclusive = <C extends Poolable, A, E, R>(
  * @internal
  */
 export const withHousekeeping = <C extends Poolable, A, E, R>(
-  pool: object,
+  pool: Pool<C>,
   f: (conn: C) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | AcquireError, R> => withExclusive(implOf<C>(pool), f, false)
 

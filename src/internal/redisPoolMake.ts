@@ -40,7 +40,7 @@ export const makeStandalone = (
     const connOptions: Conn.ConnOptions = { ...resolved.conn, unblock: (clientId) => unblock(clientId) }
     const pool = yield* Pool.make<Conn.Conn>({ ...resolved.pool, dial: dial(connOptions) })
     unblock = (clientId) =>
-      PoolInternal.withHousekeeping(pool, (conn: Conn.Conn) =>
+      PoolInternal.withHousekeeping(pool, (conn) =>
         Effect.map(conn.send(["CLIENT", "UNBLOCK", clientId]), (released) => released === 1))
     if (options.lazyConnect !== true) yield* connectAtStart(pool, resolved.pool.minIdleConns ?? 0)
     const subscriber = yield* PubSub.make({ ...options.pubsub, connect: subscriberDial(resolved.conn) })

@@ -4,7 +4,8 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { ConnectionError } from "../../src/Errors.ts"
 import { withHousekeeping } from "../../src/internal/pool.ts"
-import { makePool } from "../support/FakeConn.ts"
+import type * as Pool from "../../src/Pool.ts"
+import { type FakeConn, makePool } from "../support/FakeConn.ts"
 import { failure, tagOf, until } from "../support/effects.ts"
 
 // A breaker opened by connections that die before their first reply is half-open: dials succeed there (the
@@ -52,33 +53,28 @@ describe("Pool: a half-open breaker", () => {
       yield* close
     }))
 
-  it.effect("the pool's own housekeeping on a new connection proves nothing: early deaths still add up to open it", () =>
+  // Two deaths in a row, then `checkout` on a new connection, which succeeds, then a caller's command fails on that
+  // same connection: the breaker's state after it says whether the checkout proved the connection.
+  const afterCheckoutAndDeath = (checkout: (pool: Pool.Pool<FakeConn>) => Effect.Effect<void, unknown>) =>
     Effect.gen(function*() {
       const { close, diesAtBirth, dialer, pool, state } = yield* setup
       yield* diesAtBirth
       yield* diesAtBirth
-      // A CLIENT UNBLOCK for a caller who left, say: a new connection, answered.
-      yield* withHousekeeping(pool, () => Effect.void)
+      yield* checkout(pool)
       assert.strictEqual(dialer.dials, 3)
       assert.strictEqual(yield* state, "closed")
-      // Its first caller's command fails: the third death in a row of a connection that served nobody.
       yield* diesAtBirth
       assert.strictEqual(dialer.dials, 3)
-      assert.strictEqual(yield* state, "open")
+      const after = yield* state
       yield* close
-    }))
+      return after
+    })
+
+  it.effect("the pool's own housekeeping on a new connection proves nothing: early deaths still add up to open it", () =>
+    // A CLIENT UNBLOCK for a caller who left, say: then the third death in a row of a connection that served nobody.
+    Effect.map(afterCheckoutAndDeath((pool) => withHousekeeping(pool, () => Effect.void)), (state) => assert.strictEqual(state, "open")))
 
   it.effect("a caller's scoped checkout (get) that ends well proves its connection: the count of early deaths starts over", () =>
-    Effect.gen(function*() {
-      const { close, diesAtBirth, dialer, pool, state } = yield* setup
-      yield* diesAtBirth
-      yield* diesAtBirth
-      // A new connection, checked out with get, its scope closed with success: it served a caller.
-      yield* Effect.scoped(pool.get)
-      assert.strictEqual(dialer.dials, 3)
-      // So one more death is the first in a row, not the third: the breaker stays closed.
-      yield* diesAtBirth
-      assert.strictEqual(yield* state, "closed")
-      yield* close
-    }))
+    // Checked out with get, its scope closed with success: it served a caller, so one more death is the first in a row.
+    Effect.map(afterCheckoutAndDeath((pool) => Effect.scoped(Effect.asVoid(pool.get))), (state) => assert.strictEqual(state, "closed")))
 })
